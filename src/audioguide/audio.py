@@ -1,0 +1,59 @@
+"""The one canonical audio format inside the pipeline, and the one place seconds become samples.
+
+Everything between the voice and the encoder is mono float32 in [-1, 1] at SAMPLE_RATE.
+"""
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE: Final = 44_100
+FADE_S: Final = 0.005
+
+Samples = npt.NDArray[np.float32]
+
+
+def to_samples(seconds: float) -> int:
+    """Seconds to a whole number of samples (round half up, so 0.5 s is 22,050 exactly)."""
+    return int(seconds * SAMPLE_RATE + 0.5)
+
+
+def to_seconds(samples: int) -> float:
+    return samples / SAMPLE_RATE
+
+
+def silence(n_samples: int) -> Samples:
+    return np.zeros(n_samples, dtype=np.float32)
+
+
+def fade_edges(clip: Samples, fade_s: float = FADE_S) -> Samples:
+    """A short raised-cosine fade in and out, so no clip starts or stops with a click."""
+    n = min(to_samples(fade_s), len(clip) // 2)
+    if n == 0:
+        return clip
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
+    out = clip.astype(np.float32, copy=True)
+    out[:n] *= ramp
+    out[-n:] *= ramp[::-1]
+    return out
+
+
+def resample(clip: npt.NDArray[np.floating], rate: int) -> Samples:
+    """Band-limited resampling of a mono clip from `rate` to SAMPLE_RATE."""
+    if rate == SAMPLE_RATE:
+        return clip.astype(np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, SAMPLE_RATE)
+    return resample_poly(clip, SAMPLE_RATE // g, rate // g).astype(np.float32)
+
+
+def pcm16_to_float(data: bytes, channels: int = 1) -> Samples:
+    """Little-endian 16-bit PCM to mono float32 (channels averaged)."""
+    pcm = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        pcm = pcm[: len(pcm) // channels * channels].reshape(-1, channels).mean(axis=1)
+    return pcm.astype(np.float32)
