@@ -1,0 +1,574 @@
+"""Load stage: a routine file (YAML) becomes a validated, frozen `Routine`.
+
+Raw YAML never leaves this module. Every step keeps where it came from, so every message can read
+`morning.yaml:12: step 3: 'pause' needs a duration like 5s, got "ten"`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from .errors import AudioguideError, RoutineError
+from .sounds import resolve_sound
+
+MAX_FILE_BYTES: Final = 1_000_000
+MAX_DURATION_S: Final = 6 * 3600.0
+
+# Words the tool speaks on its own; a routine's `words:` block overrides them (another language).
+DEFAULT_WORDS: Final[Mapping[str, str]] = {
+    "exercise": "{name}.",
+    "side": "{side} side.",
+    "switch": "Switch sides.",
+    "set": "Set {n} of {total}.",
+    "rest": "Rest.",
+    "rep": "{n}.",
+    "halfway": "Halfway.",
+    "countdown": "{n}",
+    "inhale": "Breathe in.",
+    "hold": "Hold.",
+    "exhale": "Breathe out.",
+    "hold-empty": "Hold.",
+    "introduction": "Introduction",
+}
+
+BREATH_PRESETS: Final[Mapping[str, tuple[float, float, float, float]]] = {
+    "box": (4, 4, 4, 4),
+    "relax": (4, 7, 8, 0),
+    "coherent": (6, 0, 6, 0),
+    "calm": (4, 0, 6, 0),
+}
+
+
+@dataclass(frozen=True)
+class Where:
+    """A step's source location, for messages only."""
+
+    file: str
+    line: int
+    step: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: step {self.step}" if self.step else f"{self.file}:{self.line}"
+
+
+_NOWHERE: Final = Where("", 0)
+
+
+def _where() -> Any:
+    # Locations are for diagnostics: two routines that say the same thing compare equal.
+    return field(default=_NOWHERE, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    where: Where = _where()
+
+
+@dataclass(frozen=True)
+class Pause:
+    duration_s: float
+    where: Where = _where()
+
+
+@dataclass(frozen=True)
+class Sound:
+    sound: str
+    """A built-in name or an absolute file path (see sounds.resolve_sound)."""
+    where: Where = _where()
+
+
+@dataclass(frozen=True)
+class Hold:
+    duration_s: float
+    countdown: int = 0
+    halfway: bool = False
+    say: str | None = None
+    where: Where = _where()
+
+
+@dataclass(frozen=True)
+class Breathe:
+    pattern: tuple[float, float, float, float]
+    """Inhale, hold full, exhale, hold empty, in seconds."""
+    cycles: int
+    guide_cycles: int = 2
+    """How many of the first cycles have their phases spoken."""
+    where: Where = _where()
+
+
+@dataclass(frozen=True)
+class Exercise:
+    title: str
+    intro: tuple[str, ...] = ()
+    sides: tuple[str, ...] = ()
+    switch: str | None = None
+    sets: int = 1
+    rest_s: float = 0.0
+    reps: int = 1
+    body: tuple[Step, ...] = ()
+    where: Where = _where()
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    steps: tuple[Step, ...]
+    where: Where = _where()
+
+
+@dataclass(frozen=True)
+class Repeat:
+    times: int
+    steps: tuple[Step, ...]
+    where: Where = _where()
+
+
+Step = Say | Pause | Sound | Hold | Breathe | Exercise | Section | Repeat
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    engine: str | None = None
+    name: str | None = None
+    rate: int | None = None
+
+
+@dataclass(frozen=True)
+class Routine:
+    title: str
+    steps: tuple[Step, ...]
+    author: str = ""
+    description: str = ""
+    voice: VoiceSettings = VoiceSettings()
+    words: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_WORDS))
+    path: Path | None = field(default=None, compare=False)
+
+
+def load_routine(path: Path | str, variables: Mapping[str, str] | None = None) -> Routine:
+    """Read and validate a routine file; `variables` override the routine's own `vars`."""
+    path = Path(path)
+    text = _read_text(path)
+    return parse_routine(text, name=str(path), base_dir=path.parent, variables=variables, path=path)
+
+
+def parse_routine(
+    text: str,
+    *,
+    name: str = "<routine>",
+    base_dir: Path = Path(),
+    variables: Mapping[str, str] | None = None,
+    path: Path | None = None,
+) -> Routine:
+    doc = _parse_yaml(text, name)
+    return _Parser(name, base_dir, variables or {}).routine(doc, path)
+
+
+def parse_duration(value: object) -> float:
+    """`5`, `5.5`, `"5s"`, `"90s"`, `"2m"`, `"1m30s"`, `"1:30"` to seconds; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
+    s = value.strip().lower()
+    if m := re.fullmatch(r"(?:(\d+):)?(\d+):(\d{2}(?:\.\d+)?)", s):
+        hours, minutes, seconds = m.groups()
+        return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*"
+                     r"(?:(\d+(?:\.\d+)?)\s*s(?:ec)?)?", s)
+    if m and any(m.groups()):
+        h, mi, sec = (float(g) if g else 0.0 for g in m.groups())
+        return h * 3600 + mi * 60 + sec
+    try:
+        return float(s)
+    except ValueError:
+        raise ValueError(value) from None
+
+
+def parse_pattern(value: object) -> tuple[float, float, float, float]:
+    """An I-R-E-S breathing pattern (`4-7-8-0`, `4-7-8`, `5.5-0-5.5-0`) or a preset name."""
+    if isinstance(value, str) and value.strip().lower() in BREATH_PRESETS:
+        return BREATH_PRESETS[value.strip().lower()]
+    parts = str(value).strip().split("-")
+    if len(parts) not in (3, 4):
+        raise ValueError(value)
+    nums = [float(p) for p in parts] + [0.0] * (4 - len(parts))
+    if any(n < 0 for n in nums) or nums[0] <= 0 or nums[2] <= 0:
+        raise ValueError(value)
+    return (nums[0], nums[1], nums[2], nums[3])
+
+
+# --- YAML with line numbers -------------------------------------------------------------------
+
+
+class _Map(dict[str, Any]):
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _List(list[Any]):
+    line: int = 0
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, keeping the line of every mapping, key and list item."""
+
+    def _map(self, node: yaml.MappingNode) -> _Map:
+        out = _Map()
+        out.line = node.start_mark.line + 1
+        out.key_lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise RoutineError(f"{self.name}:{line}: keys must be words, got {key!r}")
+            if key in out:
+                raise RoutineError(f"{self.name}:{line}: '{key}' appears twice in one block: "
+                                   "keep one")
+            out[key] = self.construct_object(value_node, deep=True)
+            out.key_lines[key] = line
+        return out
+
+    def _seq(self, node: yaml.SequenceNode) -> _List:
+        out = _List(self.construct_object(child, deep=True) for child in node.value)
+        out.line = node.start_mark.line + 1
+        out.item_lines = [child.start_mark.line + 1 for child in node.value]
+        return out
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _Loader._map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader._seq)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise RoutineError(f"{path}: the file is over {MAX_FILE_BYTES // 1000} kB; "
+                               "a routine is a short text file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RoutineError(f"{path}: no such file; `audioguide list` shows the bundled "
+                           "routines") from None
+    except IsADirectoryError:
+        raise RoutineError(f"{path}: is a folder; give a routine .yaml file") from None
+    except OSError as e:
+        raise RoutineError(f"{path}: cannot read it ({e.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise RoutineError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    loader = _Loader(text)
+    loader.name = name
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = e.problem or "invalid YAML"
+        hint = ("; indent with spaces, not tabs" if "\\t" in problem or "tab" in problem
+                else "; check the indentation and quoting on this line or the one above")
+        raise RoutineError(f"{name}:{line}: invalid YAML: {problem}{hint}") from None
+    except yaml.YAMLError as e:
+        raise RoutineError(f"{name}: invalid YAML: {e}") from None
+    except RecursionError:
+        raise RoutineError(f"{name}: the YAML nests too deeply") from None
+    finally:
+        loader.dispose()
+
+
+# --- validation -------------------------------------------------------------------------------
+
+_KINDS: Final = ("say", "pause", "sound", "hold", "breathe", "exercise", "section", "repeat")
+_EXTRA_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
+    "exercise": ("say", "sides", "switch", "sets", "rest", "reps", "rep", "hold"),
+    "section": ("steps",),
+    "repeat": ("steps",),
+}
+_TOP_KEYS: Final = ("title", "author", "description", "voice", "vars", "words", "steps")
+_HOLD_KEYS: Final = ("duration", "countdown", "halfway", "say")
+_BREATHE_KEYS: Final = ("pattern", "cycles", "duration", "guide")
+_VOICE_KEYS: Final = ("engine", "name", "rate")
+_VAR: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def _unknown(key: str, allowed: tuple[str, ...] | Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(allowed)
+    return f"unknown key '{key}': {hint}"
+
+
+class _Parser:
+    def __init__(self, name: str, base_dir: Path, overrides: Mapping[str, str]) -> None:
+        self.name = name
+        self.base_dir = base_dir
+        self.overrides = overrides
+        self.vars: dict[str, str] = {}
+
+    def fail(self, where: Where, message: str) -> RoutineError:
+        return RoutineError(f"{where}: {message}")
+
+    def routine(self, doc: Any, path: Path | None) -> Routine:
+        top = Where(self.name, getattr(doc, "line", 1))
+        if not isinstance(doc, _Map):
+            raise self.fail(top, "a routine is a mapping with 'title' and 'steps'; see "
+                                 "docs/routines.md for an example")
+        for key in doc:
+            if key not in _TOP_KEYS:
+                raise self.fail(self._at(doc, key), _unknown(key, _TOP_KEYS))
+        self.vars = self._vars(doc)
+        words = dict(DEFAULT_WORDS)
+        if "words" in doc:
+            given = doc["words"]
+            if not isinstance(given, _Map):
+                raise self.fail(self._at(doc, "words"), "'words' maps names to phrases, e.g. "
+                                "words: {switch: Cambia de lado.}")
+            for key, value in given.items():
+                if key not in DEFAULT_WORDS:
+                    raise self.fail(self._at(given, key), _unknown(key, DEFAULT_WORDS))
+                words[key] = self._text(value, self._at(given, key), key, template=False)
+        title = self._text(doc.get("title"), self._at(doc, "title"), "title")
+        if "steps" not in doc:
+            raise self.fail(top, "the routine has no 'steps'; add a list of steps")
+        steps = self._steps(doc["steps"], self._at(doc, "steps"), prefix="")
+        return Routine(
+            title=title,
+            steps=steps,
+            author=self._optional_text(doc, "author"),
+            description=self._optional_text(doc, "description"),
+            voice=self._voice(doc),
+            words=words,
+            path=path,
+        )
+
+    def _at(self, m: _Map, key: str, step: str = "") -> Where:
+        return Where(self.name, m.key_lines.get(key, m.line), step)
+
+    def _vars(self, doc: _Map) -> dict[str, str]:
+        raw = doc.get("vars", {})
+        if not isinstance(raw, dict):
+            raise self.fail(self._at(doc, "vars"), "'vars' maps names to values, e.g. "
+                            "vars: {client: friend}")
+        out: dict[str, str] = {}
+        for key, value in raw.items():
+            if not re.fullmatch(r"\w+", key) or isinstance(value, dict | list) or value is None:
+                raise self.fail(self._at(raw, key), f"var '{key}' needs a plain name and a "
+                                "value, e.g. client: friend")
+            out[key] = str(value)
+        for key, value in self.overrides.items():
+            if key not in out:
+                known = ", ".join(out) or "none"
+                raise RoutineError(f"{self.name}: --var {key}: the routine has no var '{key}' "
+                                   f"(its vars: {known}); add it under 'vars:'")
+            out[key] = value
+        return out
+
+    def _voice(self, doc: _Map) -> VoiceSettings:
+        raw = doc.get("voice")
+        if raw is None:
+            return VoiceSettings()
+        where = self._at(doc, "voice")
+        if not isinstance(raw, _Map):
+            raise self.fail(where, "'voice' is a mapping, e.g. voice: {rate: 150}")
+        for key in raw:
+            if key not in _VOICE_KEYS:
+                raise self.fail(self._at(raw, key), _unknown(key, _VOICE_KEYS))
+        rate = raw.get("rate")
+        if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool)
+                                 or not 60 <= rate <= 400):
+            raise self.fail(self._at(raw, "rate"), f"voice rate is words per minute from 60 to "
+                            f"400, got {rate!r}")
+        engine, name = raw.get("engine"), raw.get("name")
+        return VoiceSettings(engine=None if engine is None else str(engine),
+                             name=None if name is None else str(name), rate=rate)
+
+    def _optional_text(self, doc: _Map, key: str) -> str:
+        return self._text(doc[key], self._at(doc, key), key) if key in doc else ""
+
+    def _text(self, value: Any, where: Where, what: str, *, template: bool = True) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+            raise self.fail(where, f"'{what}' needs some text, got {_show(value)}")
+        text = " ".join(str(value).split())
+        return self._fill(text, where) if template else text
+
+    def _fill(self, text: str, where: Where) -> str:
+        def sub(m: re.Match[str]) -> str:
+            if m.group(0) in ("{{", "}}"):
+                return m.group(0)[0]
+            name = m.group(1)
+            if name not in self.vars:
+                known = ", ".join(self.vars) or "none"
+                raise self.fail(where, f"'{{{name}}}' is not a var (vars: {known}); add it "
+                                "under 'vars:' or write {{ and }} for literal braces")
+            return self.vars[name]
+
+        return _VAR.sub(sub, text)
+
+    def _steps(self, raw: Any, where: Where, prefix: str) -> tuple[Step, ...]:
+        if not isinstance(raw, _List) or not raw:
+            raise self.fail(where, f"'steps' needs a list of steps, got {_show(raw)}")
+        return tuple(
+            self._step(item, Where(self.name, line, f"{prefix}{i}"))
+            for i, (item, line) in enumerate(zip(raw, raw.item_lines, strict=True), start=1)
+        )
+
+    def _step(self, raw: Any, where: Where) -> Step:
+        if isinstance(raw, str):
+            return Say(self._text(raw, where, "say"), where)
+        if not isinstance(raw, _Map):
+            raise self.fail(where, f"a step is a mapping like 'say: Hello.', got {_show(raw)}")
+        kinds = [k for k in raw if k in _KINDS]
+        if not kinds:
+            key = next(iter(raw), "")
+            raise self.fail(where, _unknown(key, _KINDS) if key else "empty step")
+        kind = "exercise" if "exercise" in kinds else "section" if "section" in kinds else (
+            "repeat" if "repeat" in kinds else kinds[0])
+        allowed = (kind, *_EXTRA_KEYS.get(kind, ()))
+        for key in raw:
+            if key not in allowed:
+                if key in _KINDS:
+                    raise self.fail(self._at(raw, key, where.step),
+                                    f"one step cannot be both '{kind}' and '{key}': split it "
+                                    "into two steps")
+                raise self.fail(self._at(raw, key, where.step), _unknown(key, allowed))
+        value = raw[kind]
+        return getattr(self, "_" + kind)(raw, value, where)  # type: ignore[no-any-return]
+
+    def _say(self, raw: _Map, value: Any, where: Where) -> Say:
+        return Say(self._text(value, where, "say"), where)
+
+    def _pause(self, raw: _Map, value: Any, where: Where) -> Pause:
+        return Pause(self._duration(value, where, "pause"), where)
+
+    def _sound(self, raw: _Map, value: Any, where: Where) -> Sound:
+        try:
+            return Sound(resolve_sound(self._text(value, where, "sound"), self.base_dir), where)
+        except AudioguideError as e:
+            raise self.fail(where, str(e)) from None
+
+    def _hold(self, raw: _Map, value: Any, where: Where) -> Hold:
+        if not isinstance(value, _Map):
+            return Hold(self._duration(value, where, "hold"), where=where)
+        for key in value:
+            if key not in _HOLD_KEYS:
+                raise self.fail(self._at(value, key, where.step), _unknown(key, _HOLD_KEYS))
+        if "duration" not in value:
+            raise self.fail(where, "'hold' needs a duration, e.g. hold: {duration: 30s}")
+        countdown = value.get("countdown", 0)
+        if countdown is True:
+            countdown = 3
+        countdown = self._count(countdown, where, "countdown", minimum=0)
+        halfway = value.get("halfway", False)
+        if not isinstance(halfway, bool):
+            raise self.fail(where, f"'halfway' is true or false, got {_show(halfway)}")
+        say = value.get("say")
+        return Hold(
+            duration_s=self._duration(value["duration"], where, "hold"),
+            countdown=countdown,
+            halfway=halfway,
+            say=None if say is None else self._text(say, where, "say"),
+            where=where,
+        )
+
+    def _breathe(self, raw: _Map, value: Any, where: Where) -> Breathe:
+        if isinstance(value, _Map):
+            spec: dict[str, Any] = value
+            for key in value:
+                if key not in _BREATHE_KEYS:
+                    raise self.fail(self._at(value, key, where.step), _unknown(key, _BREATHE_KEYS))
+        else:
+            spec = {"pattern": value}
+        try:
+            pattern = parse_pattern(spec.get("pattern"))
+        except ValueError:
+            presets = ", ".join(BREATH_PRESETS)
+            raise self.fail(where, f"'breathe' needs a pattern like 4-7-8-0 (inhale-hold-exhale-"
+                            f"hold seconds) or a preset ({presets}), got "
+                            f"{_show(spec.get('pattern'))}") from None
+        if "cycles" in spec and "duration" in spec:
+            raise self.fail(where, "'breathe' takes cycles or duration, not both")
+        if "duration" in spec:
+            total = self._duration(spec["duration"], where, "duration")
+            cycles = int(total // sum(pattern))
+            if cycles < 1:
+                raise self.fail(where, f"a {total:g} s duration is shorter than one "
+                                f"{sum(pattern):g} s breath; make it longer")
+        else:
+            cycles = self._count(spec.get("cycles", 4), where, "cycles")
+        guide = self._count(spec.get("guide", 2), where, "guide", minimum=0)
+        return Breathe(pattern, cycles, guide, where)
+
+    def _exercise(self, raw: _Map, value: Any, where: Where) -> Exercise:
+        title = self._text(value, where, "exercise")
+        intro_raw = raw.get("say", [])
+        intro = tuple(self._text(t, where, "say") for t in intro_raw) if isinstance(
+            intro_raw, list) else (self._text(intro_raw, where, "say"),)
+        sides_raw = raw.get("sides", [])
+        if not isinstance(sides_raw, list) or (sides_raw and len(sides_raw) < 2):
+            raise self.fail(where, f"'sides' lists two or more sides, e.g. sides: [left, right], "
+                            f"got {_show(sides_raw)}")
+        sides = tuple(self._text(s, where, "sides") for s in sides_raw)
+        if "rep" in raw and "hold" in raw:
+            raise self.fail(where, "an exercise takes 'rep' steps or a 'hold', not both; put "
+                            "the hold inside 'rep'")
+        body: tuple[Step, ...] = ()
+        if "rep" in raw:
+            body = self._steps(raw["rep"], self._at(raw, "rep", where.step), f"{where.step}.")
+        elif "hold" in raw:
+            body = (self._hold(raw, raw["hold"], self._at(raw, "hold", where.step)),)
+        sets = self._count(raw.get("sets", 1), where, "sets")
+        rest_s = self._duration(raw["rest"], where, "rest") if "rest" in raw else 0.0
+        switch = self._text(raw["switch"], where, "switch") if "switch" in raw else None
+        return Exercise(title, intro, sides, switch, sets, rest_s,
+                        self._count(raw.get("reps", 1), where, "reps"), body, where)
+
+    def _section(self, raw: _Map, value: Any, where: Where) -> Section:
+        steps = self._steps(raw.get("steps"), where, f"{where.step}.")
+        return Section(self._text(value, where, "section"), steps, where)
+
+    def _repeat(self, raw: _Map, value: Any, where: Where) -> Repeat:
+        times = self._count(value, where, "repeat")
+        return Repeat(times, self._steps(raw.get("steps"), where, f"{where.step}."), where)
+
+    def _duration(self, value: Any, where: Where, what: str) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise self.fail(where, f"'{what}' needs a duration like 5s, 90s, 1m30s or 1:30, "
+                            f"got {_show(value)}") from None
+        if not 0 < seconds <= MAX_DURATION_S:
+            raise self.fail(where, f"'{what}' must be more than 0 s and at most "
+                            f"{MAX_DURATION_S / 3600:g} hours, got {_show(value)}")
+        return seconds
+
+    def _count(self, value: Any, where: Where, what: str, minimum: int = 1) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not (
+                minimum <= value <= 1000):
+            raise self.fail(where, f"'{what}' needs a whole number from {minimum} to 1000, "
+                            f"got {_show(value)}")
+        return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"' if len(value) <= 40 else f'"{value[:37]}..."'
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if value is None:
+        return "nothing"
+    return repr(value)

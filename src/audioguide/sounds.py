@@ -1,0 +1,327 @@
+"""Everything in a track that is not speech: built-in sounds, user sound files, the breathing pacer.
+
+Built-ins are synthesised here (no binaries in the repository); files are decoded to the pipeline's
+one format (mono float32 at SAMPLE_RATE). Sound clips are cached and handed out read-only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from .audio import SAMPLE_RATE, Samples, fade_edges, resample, silence, to_samples
+from .errors import SoundError
+
+BUILTIN_SOUNDS: Final[tuple[str, ...]] = ("bell", "chime", "gong", "beep", "tick")
+SOUND_FILE_SUFFIXES: Final = (".wav", ".mp3", ".ogg", ".flac")
+
+PEAK_DBFS: Final = -6.0
+MAX_SOUND_S: Final = 600.0
+"""A sound is a cue, not a background bed: longer files are refused."""
+
+BREATH_LEVEL_DBFS: Final = -26.0
+BREATH_LOW_HZ: Final = 180.0
+BREATH_HIGH_HZ: Final = 270.0
+BREATH_HARMONIC: Final = 0.15
+"""Relative level of the 2nd harmonic: enough to warm the sine without making it buzzy."""
+BREATH_SILENT_PHASES: Final = ("hold", "hold-empty")
+
+_CACHE_SIZE: Final = 16
+_Floats = npt.NDArray[np.float64]
+
+
+# ---------------------------------------------------------------------------- resolving names
+
+
+def resolve_sound(ref: str, base_dir: Path) -> str:
+    """A built-in name, or the absolute path of an existing sound file (relative to base_dir)."""
+    name = ref.strip()
+    if name.lower() in BUILTIN_SOUNDS:
+        return name.lower()
+    path = Path(name).expanduser()
+    # A bare word with no suffix and no folder is meant as a built-in name, not a file.
+    if not path.suffix and len(path.parts) <= 1:
+        raise SoundError(_unknown_name(name))
+    if path.suffix.lower() not in SOUND_FILE_SUFFIXES:
+        raise SoundError(
+            f"unsupported sound file '{name}': use a {_or_list(SOUND_FILE_SUFFIXES)} file"
+        )
+    full = (base_dir / path).resolve()
+    if not full.is_file():
+        raise SoundError(
+            f"sound file not found: {full}; paths are relative to the routine's folder"
+        )
+    return str(full)
+
+
+def _unknown_name(name: str) -> str:
+    builtins = ", ".join(BUILTIN_SOUNDS)
+    close = difflib.get_close_matches(name.lower(), BUILTIN_SOUNDS, n=1)
+    hint = f": did you mean '{close[0]}'?" if close else "."
+    return f"unknown sound '{name}'{hint} Built-in sounds: {builtins}; or give a .wav file path"
+
+
+def _or_list(items: tuple[str, ...]) -> str:
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+# ---------------------------------------------------------------------------- samples
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def sound_samples(key: str) -> Samples:
+    """The clip for a key from resolve_sound; cached, so callers must not write to it."""
+    clip = _SYNTHS[key]() if key in _SYNTHS else _read_file(Path(key))
+    clip.flags.writeable = False
+    return clip
+
+
+# ---------------------------------------------------------------------------- built-ins
+
+
+@dataclass(frozen=True)
+class _Partial:
+    ratio: float
+    """Frequency as a multiple of the fundamental (inharmonic for bells and gongs)."""
+    gain: float
+    decay_s: float
+    """Exponential time constant: amplitude falls to 1/e after this long."""
+    swell_s: float = 0.0
+    """Exponential rise time; 0 means the partial starts at full strength."""
+
+
+def _ring(
+    fundamental_hz: float,
+    partials: tuple[_Partial, ...],
+    duration_s: float,
+    attack_s: float,
+    tail_s: float,
+) -> _Floats:
+    """A struck, ringing body: decaying sine partials, a soft attack and a tail fade to silence."""
+    t = np.arange(to_samples(duration_s)) / SAMPLE_RATE
+    out = np.zeros_like(t)
+    for p in partials:
+        env = np.exp(-t / p.decay_s)
+        if p.swell_s > 0:
+            env *= 1.0 - np.exp(-t / p.swell_s)
+        out += p.gain * env * np.sin(2 * np.pi * fundamental_hz * p.ratio * t)
+    n_attack, n_tail = to_samples(attack_s), to_samples(tail_s)
+    out[:n_attack] *= _rise(n_attack)
+    # The partials are still audible when the clip ends; a long fade avoids an audible cut-off.
+    out[len(out) - n_tail :] *= _rise(n_tail)[::-1]
+    return out
+
+
+def _rise(n: int) -> _Floats:
+    """Raised-cosine ramp from exactly 0 up to (almost) 1."""
+    return 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n, endpoint=False))
+
+
+def _finish(clip: _Floats, fade_s: float = 0.005) -> Samples:
+    """Fade the edges, then scale so the peak sits at PEAK_DBFS."""
+    faded = fade_edges(clip.astype(np.float32), fade_s)
+    gain = 10 ** (PEAK_DBFS / 20) / float(np.abs(faded).max())
+    out: Samples = (faded * gain).astype(np.float32)
+    return out
+
+
+def _bell() -> Samples:
+    # Inharmonic partials over a strong fundamental; the higher ones die faster, as in a real bell.
+    partials = (
+        _Partial(1.0, 1.0, 0.9),
+        _Partial(2.0, 0.5, 0.6),
+        _Partial(2.76, 0.35, 0.45),
+        _Partial(5.4, 0.2, 0.25),
+        _Partial(8.9, 0.1, 0.15),
+    )
+    return _finish(_ring(523.25, partials, 2.5, attack_s=0.004, tail_s=0.4))
+
+
+def _chime() -> Samples:
+    partials = (_Partial(1.0, 1.0, 0.45), _Partial(2.756, 0.4, 0.25), _Partial(5.404, 0.15, 0.12))
+    return _finish(_ring(1046.5, partials, 1.5, attack_s=0.002, tail_s=0.3))
+
+
+def _gong() -> Samples:
+    # Many inharmonic partials that bloom one after another (higher ones swell later), plus a
+    # slightly detuned twin of the fundamental whose slow beating gives the gong its shimmer.
+    ratios = (1.0, 1.003, 1.52, 2.03, 2.61, 3.17, 3.89, 4.73, 5.61, 6.9)
+    gains = (1.0, 0.6, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15)
+    partials = tuple(
+        _Partial(r, g, decay_s=2.2 / r**0.5, swell_s=0.15 + 0.05 * r)
+        for r, g in zip(ratios, gains, strict=True)
+    )
+    return _finish(_ring(110.0, partials, 4.0, attack_s=0.01, tail_s=0.8))
+
+
+def _beep() -> Samples:
+    t = np.arange(to_samples(0.25)) / SAMPLE_RATE
+    return _finish(np.sin(2 * np.pi * 880.0 * t), fade_s=0.010)
+
+
+def _tick() -> Samples:
+    # A woodblock is a burst exciting a few stiff modes; damped sines model that exactly and,
+    # unlike filtered noise, are bit-identical on every machine and numpy version.
+    partials = (_Partial(1.0, 1.0, 0.006), _Partial(1.58, 0.5, 0.004), _Partial(2.6, 0.2, 0.002))
+    return _finish(_ring(2000.0, partials, 0.05, attack_s=0.0005, tail_s=0.01), fade_s=0.0015)
+
+
+_SYNTHS: Final[dict[str, Callable[[], Samples]]] = {
+    "bell": _bell,
+    "chime": _chime,
+    "gong": _gong,
+    "beep": _beep,
+    "tick": _tick,
+}
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _read_file(path: Path) -> Samples:
+    """Decode a sound file to mono float32 at SAMPLE_RATE, faded at the edges."""
+    if path.suffix.lower() == ".wav":
+        pcm, rate = _read_wav(path)
+    else:
+        pcm, rate = _read_with_ffmpeg(path)
+    if pcm.size == 0:
+        raise SoundError(f"sound file {path} contains no audio; check the file or pick another")
+    if len(pcm) / rate > MAX_SOUND_S:
+        raise SoundError(
+            f"sound file {path} is longer than {MAX_SOUND_S / 60:.0f} minutes; a sound is a short "
+            "cue: trim it, or cut it into shorter sounds"
+        )
+    mono = pcm.mean(axis=1) if pcm.ndim == 2 else pcm
+    # Resampling can overshoot full scale slightly (and float WAVs may already do so).
+    return fade_edges(np.clip(resample(mono, rate), -1.0, 1.0).astype(np.float32))
+
+
+def _read_wav(path: Path) -> tuple[_Floats, int]:
+    # scipy reads every PCM width (8/16/24/32-bit), float WAVs and WAVE_FORMAT_EXTENSIBLE headers
+    # (which the 3.11 stdlib `wave` rejects) without needing ffmpeg.
+    from scipy.io import wavfile
+
+    try:
+        with path.open("rb") as f, warnings.catch_warnings():
+            # Unknown chunks (LIST, cue points...) are skipped, which is what we want.
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, data = wavfile.read(f)
+    except (OSError, ValueError, EOFError) as e:
+        raise SoundError(
+            f"cannot read sound file {path} ({' '.join(str(e).split())}); save it as a PCM .wav, "
+            "or use an .mp3"
+        ) from None
+    return _to_float(np.asarray(data)), int(rate)
+
+
+def _to_float(data: npt.NDArray[np.generic]) -> _Floats:
+    if data.dtype == np.uint8:  # 8-bit WAV is unsigned, centred on 128
+        return (data.astype(np.float64) - 128.0) / 128.0
+    if np.issubdtype(data.dtype, np.integer):
+        # 24-bit arrives left-justified in int32, so the container's width gives the scale.
+        return data.astype(np.float64) / float(2 ** (8 * data.dtype.itemsize - 1))
+    return data.astype(np.float64)
+
+
+def _read_with_ffmpeg(path: Path) -> tuple[_Floats, int]:
+    suffix = path.suffix.lower()
+    # pydub runs ffprobe to inspect the file, then ffmpeg to decode it; both ship in one package.
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        raise SoundError(
+            f"sound file {path} needs ffmpeg to read {suffix}: install it with "
+            f"`sudo apt-get install ffmpeg`, or convert the file to .wav"
+        )
+    with warnings.catch_warnings():
+        # pydub probes for ffmpeg at import and warns if its own lookup fails (we checked above),
+        # and on 3.11-3.12 its `import audioop` raises a DeprecationWarning that is not ours.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pydub import AudioSegment
+        from pydub.exceptions import CouldntDecodeError
+        from pydub.utils import mediainfo_json
+
+    try:
+        _require_audio_stream(path, mediainfo_json(str(path)))
+        # No format hint: ffmpeg sniffs the content, so a mislabelled file still decodes.
+        # Decode one second past the limit only: enough to know the file is too long.
+        segment = AudioSegment.from_file(path, duration=MAX_SOUND_S + 1)
+    # pydub surfaces broken files as any of these, not only as CouldntDecodeError.
+    except (CouldntDecodeError, OSError, ValueError, KeyError, IndexError) as e:
+        raise SoundError(
+            f"cannot decode sound file {path} ({_decoder_reason(e, path)}); check that it "
+            "plays, or convert it to .wav"
+        ) from None
+    width = 8 * segment.sample_width
+    pcm = np.array(segment.get_array_of_samples(), dtype=np.float64) / float(2 ** (width - 1))
+    return pcm.reshape(-1, segment.channels), int(segment.frame_rate)
+
+
+def _require_audio_stream(path: Path, info: dict[str, Any]) -> None:
+    # pydub indexes the first audio stream without checking there is one (an IndexError, and a
+    # file handle it never closes), so a picture or video saved as .mp3 is caught here first.
+    # An empty probe means ffprobe could not parse the file: the decoder then says why.
+    streams = info.get("streams", [])
+    if info and not any(s.get("codec_type") == "audio" for s in streams):
+        raise SoundError(f"sound file {path} has no audio in it; check that it is the right file")
+
+
+def _decoder_reason(error: Exception, path: Path) -> str:
+    """ffmpeg's own verdict in one line, out of pydub's message (which holds ffmpeg's whole log)."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    # ffmpeg ends with "<input>: <verdict>"; the component lines before it are often guesses
+    # from probing the wrong demuxer ("moov atom not found" for a text file).
+    verdicts = [ln for ln in lines if ln.startswith(f"{path}: ")]
+    if verdicts:
+        return verdicts[-1].removeprefix(f"{path}: ")
+    lines = [ln for ln in lines if ln != "Conversion failed!"] or [type(error).__name__]
+    return lines[-1]
+
+
+# ---------------------------------------------------------------------------- breathing pacer
+
+
+def breath_sound(phase: str, n_samples: int, *, level_db: float = BREATH_LEVEL_DBFS) -> Samples:
+    """The pacer for one breath-phase window of exactly n_samples.
+
+    Inhale glides up with a swelling envelope, exhale glides down and recedes (it is the inhale
+    played backwards); holds are silent.
+    """
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    if phase in BREATH_SILENT_PHASES:
+        return silence(n_samples)
+    if phase == "inhale":
+        return _inhale(n_samples, level_db)
+    if phase == "exhale":
+        return np.ascontiguousarray(_inhale(n_samples, level_db)[::-1])
+    raise ValueError(f"unknown breath phase {phase!r}")
+
+
+def _inhale(n: int, level_db: float) -> Samples:
+    u = np.arange(n) / max(n, 1)
+    # A geometric glide sounds even to the ear; integrating the frequency keeps the phase
+    # continuous, so the pitch slides without a single jump.
+    freq = BREATH_LOW_HZ * (BREATH_HIGH_HZ / BREATH_LOW_HZ) ** u
+    theta = 2 * np.pi * (np.cumsum(freq) - freq[:1]) / SAMPLE_RATE
+    tone = np.sin(theta) + BREATH_HARMONIC * np.sin(2 * theta)
+    envelope = 0.2 + 0.8 * u**1.5
+    n_in, n_out = min(to_samples(0.25), n // 4), min(to_samples(0.12), n // 8)
+    envelope[:n_in] *= _rise(n_in)
+    envelope[n - n_out :] *= _rise(n_out)[::-1]
+    # Exactly zero at both ends, so consecutive windows join without a click.
+    wave = tone * envelope
+    if n:
+        wave[-1] = 0.0
+    rms = float(np.sqrt(np.mean(wave**2))) if n else 0.0
+    if rms == 0.0:
+        return silence(n)
+    return (wave * (10 ** (level_db / 20) / rms)).astype(np.float32)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from audioguide.cli import cli
+from conftest import WriteRoutine
+
+BROKEN = "title: T\nsteps:\n  - say: Hi.\n  - pause: ten\n"
+
+
+def test_check_ok(runner: CliRunner, write_routine: WriteRoutine) -> None:
+    path = write_routine("title: T\nsteps:\n  - exercise: Lift\n    say: Lie down.\n")
+    result = runner.invoke(cli, ["check", str(path), "--voice", "fake"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{path}: OK, 0:04, 2 spoken cues, 1 chapters\n"
+
+
+def test_broken_routine_is_one_clear_line(runner: CliRunner, write_routine: WriteRoutine) -> None:
+    path = write_routine(BROKEN)
+    for command in ("check", "plan", "build"):
+        result = runner.invoke(cli, [command, str(path), "--voice", "fake"])
+        assert result.exit_code == 1
+        assert result.output == (f"Error: {path}:4: step 2: 'pause' needs a duration like 5s, "
+                                 '90s, 1m30s or 1:30, got "ten"\n')
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not list(path.parent.glob("*.mp3")) and not Path("output/routine.mp3").exists()
+
+
+def test_build_writes_the_track_and_says_so(runner: CliRunner, write_routine: WriteRoutine,
+                                            tmp_path: Path) -> None:
+    path = write_routine("title: T\nvars: {client: friend}\nsteps:\n  - say: Hi {client}.\n")
+    out = tmp_path / "sub" / "client.mp3"
+    result = runner.invoke(cli, ["build", str(path), "-o", str(out), "--voice", "fake",
+                                 "--var", "client=Sam", "--rate", "150"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Wrote {out} (0:03, 0 chapters, ")
+    assert out.stat().st_size > 10_000
+    assert [p.name for p in out.parent.iterdir()] == ["client.mp3"]
+
+
+def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> None:
+    path = write_routine("title: T\nsteps:\n  - exercise: Lift\n    hold: {duration: 5, "
+                         "countdown: 2}\n")
+    table = runner.invoke(cli, ["plan", str(path), "--voice", "fake"])
+    assert table.exit_code == 0
+    assert table.output.splitlines()[:4] == [
+        "T", "", "== Lift", '  00:00.5   0.6s  speech   "Lift."']
+    assert table.output.rstrip().endswith("Total 0:08 (4 cues, 1 chapters)")
+    doc = json.loads(runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--json"]).output)
+    assert [c["kind"] for c in doc["cues"]] == ["speech", "hold", "speech", "speech"]
+    assert [c["text"] for c in doc["cues"][2:]] == ["2", "1"]
+    hold = doc["cues"][1]
+    assert doc["cues"][2]["start_s"] == round(hold["end_s"] - 2, 3)
+    assert doc["chapters"] == [{"title": "Lift", "start_s": 0.0, "end_s": doc["total_s"]}]
+
+
+def test_list_shows_bundled_routines(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["list", "--voice", "fake"])
+    assert result.exit_code == 0, result.output
+    assert "psoas-release" in result.output and "Psoas Release" in result.output
+
+
+def test_unknown_routine_and_bad_var(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["check", "psoas-relase", "--voice", "fake"])
+    assert result.exit_code == 1
+    assert result.output == ("Error: psoas-relase: no such routine file or bundled routine; did "
+                             "you mean 'psoas-release'? `audioguide list` shows the bundled ones\n")
+    result = runner.invoke(cli, ["check", "psoas-release", "--var", "client"])
+    assert result.exit_code == 2
+    assert "'client' should look like name=value" in result.output
+
+
+def test_unknown_voice_engine(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["check", "psoas-release", "--voice", "robot"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "robot" in result.output

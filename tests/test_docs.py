@@ -1,0 +1,48 @@
+"""The docs describe what the code does today."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from audioguide.cli import cli
+from audioguide.routine import parse_routine
+from audioguide.timeline import compile_timeline
+from audioguide.voices import FakeVoice
+
+ROOT = Path(__file__).parent.parent
+CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+ROUTINE_DOC = (ROOT / "docs" / "routines.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_and_option_is_documented(name: str) -> None:
+    assert f"## audioguide {name}" in CLI_DOC
+    section = CLI_DOC.split(f"## audioguide {name}", 1)[1].split("\n## ", 1)[0]
+    command = cli.commands[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert any(opt in section for opt in param.opts), f"{name} {param.opts}"
+
+
+def test_every_routine_key_is_documented() -> None:
+    from audioguide import routine
+
+    keys = {*routine._KINDS, *routine._TOP_KEYS, *routine._HOLD_KEYS, *routine._BREATHE_KEYS,
+            *routine._VOICE_KEYS, *(k for ks in routine._EXTRA_KEYS.values() for k in ks)}
+    for key in sorted(keys):
+        assert re.search(rf"\b{key}:", ROUTINE_DOC), key
+
+
+def _yaml_blocks(text: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+
+
+@pytest.mark.parametrize("block", _yaml_blocks(README) + [
+    b for b in _yaml_blocks(ROUTINE_DOC) if b.startswith("title:")])
+def test_documented_routines_compile(block: str) -> None:
+    compile_timeline(parse_routine(block, base_dir=ROOT), FakeVoice())
