@@ -17,9 +17,23 @@ MP3_FRAME: Final = 1152
 def decode_mp3(path: Path, channels: int = 1) -> Samples:
     """Decode with ffmpeg to float32 at SAMPLE_RATE: mono (n,) by downmix, or (n, 2) for 2."""
     out = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le",
-         "-ac", str(channels), "-ar", str(SAMPLE_RATE), "-"],
-        capture_output=True, check=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "f32le",
+            "-ac",
+            str(channels),
+            "-ar",
+            str(SAMPLE_RATE),
+            "-",
+        ],
+        capture_output=True,
+        check=True,
     ).stdout
     samples = np.frombuffer(out, dtype="<f4").astype(np.float32)
     return samples.reshape(-1, channels) if channels > 1 else samples
@@ -27,14 +41,19 @@ def decode_mp3(path: Path, channels: int = 1) -> Samples:
 
 def decoder_errors(path: Path) -> dict[str, str]:
     """What ffmpeg (-v error) and mpg123 (-q -t) print while decoding `path`: empty when clean."""
-    ffmpeg = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null",
-                             "-"], capture_output=True, text=True)
+    ffmpeg = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
     mpg123 = subprocess.run(["mpg123", "-q", "-t", str(path)], capture_output=True, text=True)
     return {
-        "ffmpeg": f"exit {ffmpeg.returncode}: {ffmpeg.stderr}" if ffmpeg.returncode else
-        ffmpeg.stderr,
-        "mpg123": f"exit {mpg123.returncode}: {mpg123.stderr}" if mpg123.returncode else
-        mpg123.stderr,
+        "ffmpeg": f"exit {ffmpeg.returncode}: {ffmpeg.stderr}"
+        if ffmpeg.returncode
+        else ffmpeg.stderr,
+        "mpg123": f"exit {mpg123.returncode}: {mpg123.stderr}"
+        if mpg123.returncode
+        else mpg123.stderr,
     }
 
 

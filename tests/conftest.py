@@ -11,7 +11,9 @@ from audioguide.voices import FakeVoice
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # One speech cache per test session: never the user's, and shared so clips are made once.
     monkeypatch.setenv("AUDIOGUIDE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "speech"))
 

@@ -23,18 +23,34 @@ def test_broken_routine_is_one_clear_line(runner: CliRunner, write_routine: Writ
     for command in ("check", "plan", "build"):
         result = runner.invoke(cli, [command, str(path), "--voice", "fake"])
         assert result.exit_code == 1
-        assert result.output == (f"Error: {path}:4: step 2: 'pause' needs a duration like 5s, "
-                                 '90s, 1m30s or 1:30, got "ten"\n')
+        assert result.output == (
+            f"Error: {path}:4: step 2: 'pause' needs a duration like 5s, "
+            '90s, 1m30s or 1:30, got "ten"\n'
+        )
         assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not list(path.parent.glob("*.mp3")) and not Path("output/routine.mp3").exists()
 
 
-def test_build_writes_the_track_and_says_so(runner: CliRunner, write_routine: WriteRoutine,
-                                            tmp_path: Path) -> None:
+def test_build_writes_the_track_and_says_so(
+    runner: CliRunner, write_routine: WriteRoutine, tmp_path: Path
+) -> None:
     path = write_routine("title: T\nvars: {client: friend}\nsteps:\n  - say: Hi {client}.\n")
     out = tmp_path / "sub" / "client.mp3"
-    result = runner.invoke(cli, ["build", str(path), "-o", str(out), "--voice", "fake",
-                                 "--var", "client=Sam", "--rate", "150"])
+    result = runner.invoke(
+        cli,
+        [
+            "build",
+            str(path),
+            "-o",
+            str(out),
+            "--voice",
+            "fake",
+            "--var",
+            "client=Sam",
+            "--rate",
+            "150",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Wrote {out} (0:03, 0 chapters, ")
     assert out.stat().st_size > 10_000
@@ -42,12 +58,17 @@ def test_build_writes_the_track_and_says_so(runner: CliRunner, write_routine: Wr
 
 
 def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> None:
-    path = write_routine("title: T\nsteps:\n  - exercise: Lift\n    hold: {duration: 5, "
-                         "countdown: 2}\n")
+    path = write_routine(
+        "title: T\nsteps:\n  - exercise: Lift\n    hold: {duration: 5, countdown: 2}\n"
+    )
     table = runner.invoke(cli, ["plan", str(path), "--voice", "fake"])
     assert table.exit_code == 0
     assert table.output.splitlines()[:4] == [
-        "T", "", "== Lift", '  00:00.5   0.6s  speech   "Lift."']
+        "T",
+        "",
+        "== Lift",
+        '  00:00.5   0.6s  speech   "Lift."',
+    ]
     assert table.output.rstrip().endswith("Total 0:08 (4 cues, 1 chapters)")
     doc = json.loads(runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--json"]).output)
     assert [c["kind"] for c in doc["cues"]] == ["speech", "hold", "speech", "speech"]
@@ -66,8 +87,10 @@ def test_list_shows_bundled_routines(runner: CliRunner) -> None:
 def test_unknown_routine_and_bad_var(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["check", "psoas-relase", "--voice", "fake"])
     assert result.exit_code == 1
-    assert result.output == ("Error: psoas-relase: no such routine file or bundled routine; did "
-                             "you mean 'psoas-release'? `audioguide list` shows the bundled ones\n")
+    assert result.output == (
+        "Error: psoas-relase: no such routine file or bundled routine; did "
+        "you mean 'psoas-release'? `audioguide list` shows the bundled ones\n"
+    )
     result = runner.invoke(cli, ["check", "psoas-release", "--var", "client"])
     assert result.exit_code == 2
     assert "'client' should look like name=value" in result.output

@@ -32,8 +32,14 @@ def test_every_command_and_option_is_documented(name: str) -> None:
 def test_every_routine_key_is_documented() -> None:
     from audioguide import routine
 
-    keys = {*routine._KINDS, *routine._TOP_KEYS, *routine._HOLD_KEYS, *routine._BREATHE_KEYS,
-            *routine._VOICE_KEYS, *(k for ks in routine._EXTRA_KEYS.values() for k in ks)}
+    keys = {
+        *routine._KINDS,
+        *routine._TOP_KEYS,
+        *routine._HOLD_KEYS,
+        *routine._BREATHE_KEYS,
+        *routine._VOICE_KEYS,
+        *(k for ks in routine._EXTRA_KEYS.values() for k in ks),
+    }
     for key in sorted(keys):
         assert re.search(rf"\b{key}:", ROUTINE_DOC), key
 
@@ -42,7 +48,8 @@ def _yaml_blocks(text: str) -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
 
 
-@pytest.mark.parametrize("block", _yaml_blocks(README) + [
-    b for b in _yaml_blocks(ROUTINE_DOC) if b.startswith("title:")])
+@pytest.mark.parametrize(
+    "block", _yaml_blocks(README) + [b for b in _yaml_blocks(ROUTINE_DOC) if b.startswith("title:")]
+)
 def test_documented_routines_compile(block: str) -> None:
     compile_timeline(parse_routine(block, base_dir=ROOT), FakeVoice())

@@ -90,8 +90,10 @@ def test_mp3_decodes_cleanly(tmp_path: Path) -> None:
 
 def test_samples_become_int16_once_rounded_and_clipped() -> None:
     lsb = 1 / 32768
-    chunk = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -7.0, 0.25 * lsb, 0.75 * lsb, -0.75 * lsb],
-                     dtype=np.float32)
+    chunk = np.array(
+        [0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -7.0, 0.25 * lsb, 0.75 * lsb, -0.75 * lsb],
+        dtype=np.float32,
+    )
     pcm = np.frombuffer(export._pcm16(chunk), dtype="<i2")
     assert pcm.tolist() == [0, 16384, -16384, 32767, -32768, 32767, -32768, 0, 1, -1]
 
@@ -102,8 +104,12 @@ def test_samples_become_int16_once_rounded_and_clipped() -> None:
 @integration
 def test_tags_read_back(tmp_path: Path) -> None:
     path = tmp_path / "new" / "dir" / "t.mp3"
-    tags = Tags("Psoas release — Übung", artist="Sam's Physio", album="Mornings",
-                comment="Stop if anything hurts.")
+    tags = Tags(
+        "Psoas release — Übung",
+        artist="Sam's Physio",
+        album="Mornings",
+        comment="Stop if anything hurts.",
+    )
     export_mp3(_noise(SAMPLE_RATE), path, tags=tags)
     id3 = ID3(path)
     assert id3.version == (2, 3, 0)
@@ -128,8 +134,12 @@ def test_chapters_read_back(tmp_path: Path) -> None:
     # 44,122 samples is 1000.499 ms and 44,123 is 1000.522 ms: they round to 1000 and 1001.
     bounds = [0, 44_122, 44_123, *range(2 * SAMPLE_RATE, 12 * SAMPLE_RATE, SAMPLE_RATE)]
     n = 12 * SAMPLE_RATE
-    titles = ["Introduction", "Übung", "A chapter with a much longer title than the others",
-              *(f"Step {i}" for i in range(10))]
+    titles = [
+        "Introduction",
+        "Übung",
+        "A chapter with a much longer title than the others",
+        *(f"Step {i}" for i in range(10)),
+    ]
     chapters = [Chapter(t, s, e) for t, s, e in zip(titles, bounds, [*bounds[1:], n], strict=True)]
     path = tmp_path / "t.mp3"
     export_mp3(_noise(n), path, tags=Tags("Routine"), chapters=chapters)
@@ -143,10 +153,19 @@ def test_chapters_read_back(tmp_path: Path) -> None:
     assert str(toc.sub_frames["TIT2"]) == "Routine"
     chaps = {c.element_id: c for c in id3.getall("CHAP")}
     ms = [0, 1000, 1001, *range(2000, 12_000, 1000), 12_000]
-    read = [(str(chaps[i].sub_frames["TIT2"]), chaps[i].start_time, chaps[i].end_time,
-             chaps[i].start_offset, chaps[i].end_offset) for i in ids]
-    assert read == [(t, s, e, 0xFFFFFFFF, 0xFFFFFFFF)
-                    for t, s, e in zip(titles, ms[:-1], ms[1:], strict=True)]
+    read = [
+        (
+            str(chaps[i].sub_frames["TIT2"]),
+            chaps[i].start_time,
+            chaps[i].end_time,
+            chaps[i].start_offset,
+            chaps[i].end_offset,
+        )
+        for i in ids
+    ]
+    assert read == [
+        (t, s, e, 0xFFFFFFFF, 0xFFFFFFFF) for t, s, e in zip(titles, ms[:-1], ms[1:], strict=True)
+    ]
 
 
 @integration
@@ -156,9 +175,21 @@ def test_chapter_frames_are_in_play_order_for_players_that_ignore_ctoc(tmp_path:
     chapters = [Chapter(t, i * SAMPLE_RATE, (i + 1) * SAMPLE_RATE) for i, t in enumerate(titles)]
     path = tmp_path / "t.mp3"
     export_mp3(_noise(3 * SAMPLE_RATE), path, tags=Tags("T"), chapters=chapters)
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "chapter_tags=title",
-                          "-of", "default=nw=1:nk=1", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "chapter_tags=title",
+            "-of",
+            "default=nw=1:nk=1",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.splitlines() == titles
 
 
@@ -166,7 +197,8 @@ def test_chapter_frames_are_in_play_order_for_players_that_ignore_ctoc(tmp_path:
 
 
 def test_missing_ffmpeg_is_an_export_error_and_writes_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -179,13 +211,17 @@ def test_missing_ffmpeg_is_an_export_error_and_writes_nothing(
 
 @integration
 def test_failing_encode_leaves_existing_target_untouched(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An ffmpeg built without LAME fails like this.
     monkeypatch.setattr(export, "ENCODER", "libnosuchmp3")
     target = tmp_path / "t.mp3"
     target.write_bytes(b"yesterday's track")
-    with pytest.raises(ExportError, match=rf"^ffmpeg could not encode {target} \(exit code [1-9]"
-                                          r"\d*\): .*Unknown encoder 'libnosuchmp3'"):
+    with pytest.raises(
+        ExportError,
+        match=rf"^ffmpeg could not encode {target} \(exit code [1-9]"
+        r"\d*\): .*Unknown encoder 'libnosuchmp3'",
+    ):
         export_mp3(_noise(5 * SAMPLE_RATE), target, tags=Tags("T"))
     assert target.read_bytes() == b"yesterday's track"
     assert _files(tmp_path) == ["t.mp3"]
@@ -193,7 +229,8 @@ def test_failing_encode_leaves_existing_target_untouched(
 
 @integration
 def test_interrupt_mid_encode_leaves_existing_target_untouched(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_pcm16 = export._pcm16
     calls = []
 
@@ -213,7 +250,8 @@ def test_interrupt_mid_encode_leaves_existing_target_untouched(
 
 
 def test_disk_full_reported_by_an_encoder_that_exits_0(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Measured on a 64 KiB tmpfs: ffmpeg 5.1 prints this, truncates the file and exits 0.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -232,8 +270,9 @@ def test_disk_full_reported_by_an_encoder_that_exits_0(
     target = tmp_path / "out" / "t.mp3"
     with pytest.raises(ExportError) as caught:
         export_mp3(_noise(SAMPLE_RATE), target, tags=Tags("T"))
-    assert str(caught.value) == (f"not enough disk space to write {target}: free some space or "
-                                 "choose another output folder")
+    assert str(caught.value) == (
+        f"not enough disk space to write {target}: free some space or choose another output folder"
+    )
     assert _files(target.parent) == []
 
 
@@ -243,8 +282,10 @@ def test_parent_that_is_a_file_is_an_export_error(tmp_path: Path) -> None:
     target = tmp_path / "notes.txt" / "t.mp3"
     with pytest.raises(ExportError) as caught:
         export_mp3(_noise(SAMPLE_RATE), target, tags=Tags("T"))
-    assert str(caught.value) == (f"cannot write {target}: part of {target.parent} is a file, "
-                                 "not a folder; choose another output path")
+    assert str(caught.value) == (
+        f"cannot write {target}: part of {target.parent} is a file, "
+        "not a folder; choose another output path"
+    )
 
 
 @integration
@@ -253,8 +294,9 @@ def test_target_that_is_a_directory_is_an_export_error(tmp_path: Path) -> None:
     target = tmp_path / "t.mp3"
     with pytest.raises(ExportError) as caught:
         export_mp3(_noise(SAMPLE_RATE), target, tags=Tags("T"))
-    assert str(caught.value) == (f"cannot write {target}: it is a folder; give the file name to "
-                                 "write")
+    assert str(caught.value) == (
+        f"cannot write {target}: it is a folder; give the file name to write"
+    )
     assert _files(tmp_path) == ["t.mp3"]
 
 
@@ -276,12 +318,17 @@ def test_success_replaces_target_with_a_normally_readable_file(tmp_path: Path) -
     ("samples", "bitrate", "message"),
     [
         (np.zeros(0, dtype=np.float32), 128, "nothing to write to {path}: the track is empty"),
-        (np.zeros(10, dtype=np.float32), 100, "MP3 bitrate 100 kbps is not possible: use one of "
-         "32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320"),
+        (
+            np.zeros(10, dtype=np.float32),
+            100,
+            "MP3 bitrate 100 kbps is not possible: use one of "
+            "32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320",
+        ),
     ],
 )
 def test_impossible_requests_are_refused_before_writing(
-        tmp_path: Path, samples: Samples, bitrate: int, message: str) -> None:
+    tmp_path: Path, samples: Samples, bitrate: int, message: str
+) -> None:
     path = tmp_path / "t.mp3"
     with pytest.raises(ExportError) as caught:
         export_mp3(samples, path, tags=Tags("T"), bitrate_kbps=bitrate)

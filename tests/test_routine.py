@@ -23,8 +23,19 @@ from conftest import WriteRoutine
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(5, 5.0), (2.5, 2.5), ("5", 5.0), ("5s", 5.0), ("90s", 90.0), ("1m30s", 90.0),
-     ("1:30", 90.0), ("2m", 120.0), ("1:00:05", 3605.0), ("0.5s", 0.5), (" 10 s ", 10.0)],
+    [
+        (5, 5.0),
+        (2.5, 2.5),
+        ("5", 5.0),
+        ("5s", 5.0),
+        ("90s", 90.0),
+        ("1m30s", 90.0),
+        ("1:30", 90.0),
+        ("2m", 120.0),
+        ("1:00:05", 3605.0),
+        ("0.5s", 0.5),
+        (" 10 s ", 10.0),
+    ],
 )
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -88,8 +99,16 @@ def test_full_language(write_routine: WriteRoutine) -> None:
     assert s[5] == Breathe((4, 0, 6, 0), cycles=4)
     assert s[6] == Breathe((4, 4, 4, 4), cycles=4)
     assert s[7] == Section("Warm up", (Say("Hello."),))
-    assert s[8] == Exercise("Leg lift", ("Lie down.", "Relax."), ("right", "left"), "Other leg.",
-                            sets=3, rest_s=10.0, reps=2, body=(Say("Lift."), Hold(2.0)))
+    assert s[8] == Exercise(
+        "Leg lift",
+        ("Lie down.", "Relax."),
+        ("right", "left"),
+        "Other leg.",
+        sets=3,
+        rest_s=10.0,
+        reps=2,
+        body=(Say("Lift."), Hold(2.0)),
+    )
     assert s[9] == Exercise("Lunge", body=(Hold(30.0, countdown=3),))
     assert s[10] == Repeat(2, (Say("Again."),))
     # Locations ride along for messages without taking part in equality.
@@ -105,42 +124,77 @@ def _error(write_routine: WriteRoutine, text: str, **kwargs: object) -> str:
 
 
 def test_error_names_file_line_step_and_fix(write_routine: WriteRoutine) -> None:
-    msg = _error(write_routine, """
+    msg = _error(
+        write_routine,
+        """
         title: T
         steps:
           - say: Hi.
           - say: There.
           - pause: ten
-        """)
-    assert msg == ("routine.yaml:5: step 3: 'pause' needs a duration like 5s, 90s, 1m30s or 1:30, "
-                   'got "ten"')
+        """,
+    )
+    assert msg == (
+        "routine.yaml:5: step 3: 'pause' needs a duration like 5s, 90s, 1m30s or 1:30, got \"ten\""
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("title: T\nsteps:\n  - sya: Hi.\n", "routine.yaml:3: step 1: unknown key 'sya': did you mean 'say'?"),
-        ("title: T\nsteps:\n  - say: Hi.\n    pause: 2\n",
-         "routine.yaml:4: step 1: one step cannot be both 'say' and 'pause': split it into two steps"),
-        ("title: T\nsteps:\n  - hold: -3\n",
-         "routine.yaml:3: step 1: 'hold' must be more than 0 s and at most 6 hours, got -3"),
-        ("title: T\nsteps:\n  - say: Hi {name}.\n",
-         "routine.yaml:3: step 1: '{name}' is not a var (vars: none); add it under 'vars:' or "
-         "write {{ and }} for literal braces"),
-        ("title: T\nsteps:\n  - sound: bel\n",
-         "routine.yaml:3: step 1: unknown sound 'bel': did you mean 'bell'?"),
-        ("title: T\nsteps: []\n", "routine.yaml:2: 'steps' needs a list of steps, got an empty list"),
+        (
+            "title: T\nsteps:\n  - sya: Hi.\n",
+            "routine.yaml:3: step 1: unknown key 'sya': did you mean 'say'?",
+        ),
+        (
+            "title: T\nsteps:\n  - say: Hi.\n    pause: 2\n",
+            "routine.yaml:4: step 1: one step cannot be both 'say' and 'pause': "
+            "split it into two steps",
+        ),
+        (
+            "title: T\nsteps:\n  - hold: -3\n",
+            "routine.yaml:3: step 1: 'hold' must be more than 0 s and at most 6 hours, got -3",
+        ),
+        (
+            "title: T\nsteps:\n  - say: Hi {name}.\n",
+            "routine.yaml:3: step 1: '{name}' is not a var (vars: none); add it under 'vars:' or "
+            "write {{ and }} for literal braces",
+        ),
+        (
+            "title: T\nsteps:\n  - sound: bel\n",
+            "routine.yaml:3: step 1: unknown sound 'bel': did you mean 'bell'?",
+        ),
+        (
+            "title: T\nsteps: []\n",
+            "routine.yaml:2: 'steps' needs a list of steps, got an empty list",
+        ),
         ("title: T\n", "routine.yaml:1: the routine has no 'steps'; add a list of steps"),
-        ("title: T\nstep:\n  - say: Hi\n", "routine.yaml:2: unknown key 'step': did you mean 'steps'?"),
-        ("title: T\nsteps:\n\t- say: Hi\n", "routine.yaml:3: invalid YAML: found character '\\t' that cannot start any token; indent with spaces, not tabs"),
+        (
+            "title: T\nstep:\n  - say: Hi\n",
+            "routine.yaml:2: unknown key 'step': did you mean 'steps'?",
+        ),
+        (
+            "title: T\nsteps:\n\t- say: Hi\n",
+            "routine.yaml:3: invalid YAML: found character '\\t' that cannot start any token; "
+            "indent with spaces, not tabs",
+        ),
         ("title: T\nsteps:\n  - say: Hi\n  - say: [unclosed\n", "routine.yaml:5: invalid YAML"),
-        ("title: T\nsteps:\n  - exercise: Lift\n    reps: many\n",
-         "routine.yaml:3: step 1: 'reps' needs a whole number from 1 to 1000, got \"many\""),
-        ("title: T\nsteps:\n  - exercise: Lift\n    sides: left\n",
-         "routine.yaml:3: step 1: 'sides' lists two or more sides"),
-        ("title: T\nsteps:\n  - breathe: {pattern: 4-7, cycles: 2}\n",
-         "routine.yaml:3: step 1: 'breathe' needs a pattern like 4-7-8-0"),
-        ("title: T\ntitle: U\nsteps: [Hi]\n", "routine.yaml:2: 'title' appears twice in one block: keep one"),
+        (
+            "title: T\nsteps:\n  - exercise: Lift\n    reps: many\n",
+            "routine.yaml:3: step 1: 'reps' needs a whole number from 1 to 1000, got \"many\"",
+        ),
+        (
+            "title: T\nsteps:\n  - exercise: Lift\n    sides: left\n",
+            "routine.yaml:3: step 1: 'sides' lists two or more sides",
+        ),
+        (
+            "title: T\nsteps:\n  - breathe: {pattern: 4-7, cycles: 2}\n",
+            "routine.yaml:3: step 1: 'breathe' needs a pattern like 4-7-8-0",
+        ),
+        (
+            "title: T\ntitle: U\nsteps: [Hi]\n",
+            "routine.yaml:2: 'title' appears twice in one block: keep one",
+        ),
         ("- just\n- a list\n", "routine.yaml:1: a routine is a mapping with 'title' and 'steps'"),
         ("title: T\nsteps:\n  - !!python/object:os.system {}\n", "routine.yaml:3: invalid YAML"),
     ],
@@ -150,10 +204,13 @@ def test_bad_routines(write_routine: WriteRoutine, text: str, expected: str) -> 
 
 
 def test_unknown_var_override(write_routine: WriteRoutine) -> None:
-    msg = _error(write_routine, "title: T\nvars: {client: x}\nsteps: [Hi]\n",
-                 variables={"cleint": "Sam"})
-    assert msg == ("routine.yaml: --var cleint: the routine has no var 'cleint' (its vars: "
-                   "client); add it under 'vars:'")
+    msg = _error(
+        write_routine, "title: T\nvars: {client: x}\nsteps: [Hi]\n", variables={"cleint": "Sam"}
+    )
+    assert msg == (
+        "routine.yaml: --var cleint: the routine has no var 'cleint' (its vars: "
+        "client); add it under 'vars:'"
+    )
 
 
 def test_not_utf8_and_missing(tmp_path: Path) -> None:

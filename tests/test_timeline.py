@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from audioguide.audio import to_samples
@@ -33,31 +35,47 @@ def test_sequence_is_sample_exact(fake_voice: FakeVoice) -> None:
 
 def test_hold_countdown_and_halfway_land_on_their_seconds(fake_voice: FakeVoice) -> None:
     routine = parse_routine(
-        "title: T\nsteps:\n  - hold: {duration: 30s, countdown: 3, halfway: true, say: Hold.}\n")
+        "title: T\nsteps:\n  - hold: {duration: 30s, countdown: 3, halfway: true, say: Hold.}\n"
+    )
     tl = compile_timeline(routine, fake_voice)
     hold = next(c for c in tl.cues if c.kind is CueKind.HOLD)
     assert hold.n_samples == to_samples(30)
-    inside = {c.text: c.start_sample - hold.start_sample for c in tl.cues if c.kind is CueKind.SPEECH}
-    assert inside == {"Hold.": 0, "Halfway.": to_samples(15), "3": to_samples(27),
-                      "2": to_samples(28), "1": to_samples(29)}
+    inside = {
+        c.text: c.start_sample - hold.start_sample for c in tl.cues if c.kind is CueKind.SPEECH
+    }
+    assert inside == {
+        "Hold.": 0,
+        "Halfway.": to_samples(15),
+        "3": to_samples(27),
+        "2": to_samples(28),
+        "1": to_samples(29),
+    }
 
 
-def test_countdown_that_does_not_fit_says_by_how_much(write_routine: WriteRoutine,
-                                                      fake_voice: FakeVoice) -> None:
+def test_countdown_that_does_not_fit_says_by_how_much(
+    write_routine: WriteRoutine, fake_voice: FakeVoice
+) -> None:
     path = write_routine("title: T\nsteps:\n  - say: Hi.\n  - hold: {duration: 2, countdown: 3}\n")
     with pytest.raises(RoutineError) as info:
         compile_timeline(load_routine(path), fake_voice)
     assert str(info.value) == (
         f"{path}:4: step 2: the countdown does not fit in the 2 s hold: it needs 1.00 s more; "
-        "make the hold longer or drop the countdown")
+        "make the hold longer or drop the countdown"
+    )
 
 
 def test_inner_cue_overlap_is_reported(fake_voice: FakeVoice) -> None:
     # "Hold very still and breathe." lasts 0.25 + 5 * 0.3 = 1.75 s; halfway is at 1.5 s.
-    routine = parse_routine("title: T\nsteps:\n  - hold: {duration: 3, halfway: true, "
-                            "say: Hold very still and breathe.}\n", name="r.yaml")
-    with pytest.raises(RoutineError, match=r"r.yaml:3: step 1: the halfway cue does not fit in "
-                       r"the 3 s hold: it overlaps the hold's 'say' by 0.25 s"):
+    routine = parse_routine(
+        "title: T\nsteps:\n  - hold: {duration: 3, halfway: true, "
+        "say: Hold very still and breathe.}\n",
+        name="r.yaml",
+    )
+    with pytest.raises(
+        RoutineError,
+        match=r"r.yaml:3: step 1: the halfway cue does not fit in "
+        r"the 3 s hold: it overlaps the hold's 'say' by 0.25 s",
+    ):
         compile_timeline(routine, fake_voice)
 
 
@@ -65,10 +83,12 @@ def test_breath_phases_are_exact_and_guided_first(fake_voice: FakeVoice) -> None
     routine = parse_routine("title: T\nsteps:\n  - breathe: {pattern: 4-7-8-0, cycles: 3}\n")
     tl = compile_timeline(routine, fake_voice)
     phases = [(c.phase, c.n_samples) for c in tl.cues if c.kind is CueKind.BREATH]
-    assert phases == [("inhale", to_samples(4)), ("hold", to_samples(7)),
-                      ("exhale", to_samples(8))] * 3
+    assert (
+        phases
+        == [("inhale", to_samples(4)), ("hold", to_samples(7)), ("exhale", to_samples(8))] * 3
+    )
     breaths = [c for c in tl.cues if c.kind is CueKind.BREATH]
-    for a, b in zip(breaths, breaths[1:], strict=False):
+    for a, b in itertools.pairwise(breaths):
         assert a.end_sample == b.start_sample
     spoken = [c.text for c in tl.cues if c.kind is CueKind.SPEECH]
     assert spoken == ["Breathe in.", "Hold.", "Breathe out."] * 2
@@ -91,9 +111,26 @@ steps:
 """)
     tl = compile_timeline(routine, fake_voice)
     spoken = [c.text for c in tl.cues if c.kind is CueKind.SPEECH]
-    assert spoken == ["Welcome.", "Leg lift.", "Right side.", "1.", "Lift.", "2.", "Lift.",
-                      "Switch sides.", "Left side.", "1.", "Lift.", "2.", "Lift.",
-                      "Lunge.", "Set 1 of 2.", "Rest.", "Set 2 of 2.", "Bye."]
+    assert spoken == [
+        "Welcome.",
+        "Leg lift.",
+        "Right side.",
+        "1.",
+        "Lift.",
+        "2.",
+        "Lift.",
+        "Switch sides.",
+        "Left side.",
+        "1.",
+        "Lift.",
+        "2.",
+        "Lift.",
+        "Lunge.",
+        "Set 1 of 2.",
+        "Rest.",
+        "Set 2 of 2.",
+        "Bye.",
+    ]
     assert [c.title for c in tl.chapters] == ["Introduction", "Leg lift", "Lunge"]
     assert tl.chapters[0].start_sample == 0
     assert tl.chapters[-1].end_sample == tl.total_samples
@@ -106,7 +143,8 @@ steps:
 
 
 def test_compile_is_deterministic_and_plan_json_has_the_documented_shape(
-        fake_voice: FakeVoice) -> None:
+    fake_voice: FakeVoice,
+) -> None:
     text = "title: T\nauthor: A\nsteps:\n  - section: One\n    steps: [Hi., {sound: beep}]\n"
     a = compile_timeline(parse_routine(text), fake_voice)
     b = compile_timeline(parse_routine(text), FakeVoice())
@@ -115,8 +153,12 @@ def test_compile_is_deterministic_and_plan_json_has_the_documented_shape(
     assert doc["title"] == "T"
     assert doc["total_s"] == round(a.total_samples / 44100, 3)
     assert doc["chapters"] == [{"title": "One", "start_s": 0.0, "end_s": doc["total_s"]}]
-    assert doc["cues"][0] == {"kind": "speech", "start_s": 0.5,
-                              "end_s": round(0.5 + FakeVoice.duration_s("Hi."), 3), "text": "Hi."}
+    assert doc["cues"][0] == {
+        "kind": "speech",
+        "start_s": 0.5,
+        "end_s": round(0.5 + FakeVoice.duration_s("Hi."), 3),
+        "text": "Hi.",
+    }
     assert doc["cues"][1]["kind"] == "sound" and doc["cues"][1]["sound"] == "beep"
     assert "Total 0:0" in format_plan(a)
 

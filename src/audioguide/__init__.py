@@ -6,7 +6,8 @@ The pipeline, one module per stage::
     voice = open_voice("system", rate=150)
     timeline = compile_timeline(routine, voice)
     samples = render(timeline, voice)
-    export_mp3(samples, Path("output/my.mp3"), tags=Tags(timeline.title), chapters=timeline.chapters)
+    tags = Tags(timeline.title, timeline.author)
+    export_mp3(samples, Path("output/my.mp3"), tags=tags, chapters=timeline.chapters)
 """
 
 from .build import build
@@ -25,8 +26,8 @@ __all__ = [
     "Cue",
     "CueKind",
     "ExportError",
-    "RoutineError",
     "Routine",
+    "RoutineError",
     "SoundError",
     "Tags",
     "Timeline",

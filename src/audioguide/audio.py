@@ -48,7 +48,8 @@ def resample(clip: npt.NDArray[np.floating], rate: int) -> Samples:
     from scipy.signal import resample_poly
 
     g = gcd(rate, SAMPLE_RATE)
-    return resample_poly(clip, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    out: Samples = resample_poly(clip, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    return out
 
 
 def pcm16_to_float(data: bytes, channels: int = 1) -> Samples:

@@ -19,8 +19,13 @@ class BuildResult:
     timeline: Timeline
 
 
-def voice_for(routine: Routine, spec: str | None = None, rate: int | None = None,
-              cache_dir: Path | None = None, cache: bool = True) -> Voice:
+def voice_for(
+    routine: Routine,
+    spec: str | None = None,
+    rate: int | None = None,
+    cache_dir: Path | None = None,
+    cache: bool = True,
+) -> Voice:
     """The command line wins over the routine's `voice:` block, which wins over the defaults."""
     if spec is None and routine.voice.engine:
         spec = routine.voice.engine + (f":{routine.voice.name}" if routine.voice.name else "")
@@ -47,7 +52,11 @@ def build(
         samples = render(timeline, tts, target_lufs=target_lufs, progress=on_mix)
     finally:
         tts.close()
-    tags = Tags(title=timeline.title, artist=timeline.author, album="audioguide",
-                comment=routine.description)
+    tags = Tags(
+        title=timeline.title,
+        artist=timeline.author,
+        album="audioguide",
+        comment=routine.description,
+    )
     export_mp3(samples, output, tags=tags, chapters=timeline.chapters, bitrate_kbps=bitrate_kbps)
     return BuildResult(output, timeline)

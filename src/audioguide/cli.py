@@ -38,7 +38,9 @@ class _Group(click.Group):
             raise click.ClickException(str(e)) from None
 
 
-def _parse_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+def _parse_vars(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
     out = {}
     for item in values:
         name, sep, value = item.partition("=")
@@ -50,14 +52,33 @@ def _parse_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 
 def routine_options(f: F) -> F:
     """The options every command that reads a routine takes."""
-    f = click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-                     help="Where spoken clips are cached [default: per-user cache dir].")(f)
-    f = click.option("--rate", type=click.IntRange(60, 400), default=None,
-                     help=f"Speaking rate in words per minute [default: {DEFAULT_RATE}].")(f)
-    f = click.option("--voice", "voice", metavar="ENGINE[:NAME]", default=None,
-                     help="Voice to speak with, e.g. system or system:en-gb [default: system].")(f)
-    f = click.option("--var", "variables", multiple=True, callback=_parse_vars,
-                     metavar="NAME=VALUE", help="Set a routine var, e.g. --var client=Sam.")(f)
+    f = click.option(
+        "--cache-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Where spoken clips are cached [default: per-user cache dir].",
+    )(f)
+    f = click.option(
+        "--rate",
+        type=click.IntRange(60, 400),
+        default=None,
+        help=f"Speaking rate in words per minute [default: {DEFAULT_RATE}].",
+    )(f)
+    f = click.option(
+        "--voice",
+        "voice",
+        metavar="ENGINE[:NAME]",
+        default=None,
+        help="Voice to speak with, e.g. system or system:en-gb [default: system].",
+    )(f)
+    f = click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        callback=_parse_vars,
+        metavar="NAME=VALUE",
+        help="Set a routine var, e.g. --var client=Sam.",
+    )(f)
     return click.argument("routine")(f)
 
 
@@ -82,14 +103,37 @@ def list_cmd(voice: str | None) -> None:
 
 @cli.command()
 @routine_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the MP3 [default: output/ROUTINE.mp3].")
-@click.option("--bitrate", type=click.Choice(["64", "96", "128", "160", "192", "256", "320"]),
-              default=str(DEFAULT_BITRATE_KBPS), show_default=True, help="MP3 bitrate in kbps.")
-@click.option("--loudness", type=click.FloatRange(-30, -10), default=TARGET_LUFS,
-              show_default=True, help="Target integrated loudness in LUFS.")
-def build(routine: str, variables: dict[str, str], voice: str | None, rate: int | None,
-          cache_dir: Path | None, output: Path | None, bitrate: str, loudness: float) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the MP3 [default: output/ROUTINE.mp3].",
+)
+@click.option(
+    "--bitrate",
+    type=click.Choice(["64", "96", "128", "160", "192", "256", "320"]),
+    default=str(DEFAULT_BITRATE_KBPS),
+    show_default=True,
+    help="MP3 bitrate in kbps.",
+)
+@click.option(
+    "--loudness",
+    type=click.FloatRange(-30, -10),
+    default=TARGET_LUFS,
+    show_default=True,
+    help="Target integrated loudness in LUFS.",
+)
+def build(
+    routine: str,
+    variables: dict[str, str],
+    voice: str | None,
+    rate: int | None,
+    cache_dir: Path | None,
+    output: Path | None,
+    bitrate: str,
+    loudness: float,
+) -> None:
     """Render ROUTINE (a .yaml file or a bundled name) to an MP3 with chapters.
 
     Example: audioguide build psoas-release --var client=Sam
@@ -97,20 +141,37 @@ def build(routine: str, variables: dict[str, str], voice: str | None, rate: int 
     path = find_routine(routine)
     output = output or Path("output") / f"{path.stem}.mp3"
     with _progress("Speaking") as on_speech, _progress("Mixing") as on_mix:
-        result = build_track(path, output, variables=variables, voice=voice, rate=rate,
-                             cache_dir=cache_dir, bitrate_kbps=int(bitrate), target_lufs=loudness,
-                             on_speech=on_speech, on_mix=on_mix)
+        result = build_track(
+            path,
+            output,
+            variables=variables,
+            voice=voice,
+            rate=rate,
+            cache_dir=cache_dir,
+            bitrate_kbps=int(bitrate),
+            target_lufs=loudness,
+            on_speech=on_speech,
+            on_mix=on_mix,
+        )
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6
-    click.echo(f"Wrote {result.path} ({format_clock(tl.total_s)}, {len(tl.chapters)} chapters, "
-               f"{size_mb:.1f} MB)")
+    click.echo(
+        f"Wrote {result.path} ({format_clock(tl.total_s)}, {len(tl.chapters)} chapters, "
+        f"{size_mb:.1f} MB)"
+    )
 
 
 @cli.command()
 @routine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(routine: str, variables: dict[str, str], voice: str | None, rate: int | None,
-         cache_dir: Path | None, as_json: bool) -> None:
+def plan(
+    routine: str,
+    variables: dict[str, str],
+    voice: str | None,
+    rate: int | None,
+    cache_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Print the timed cue sequence of ROUTINE without rendering audio.
 
     Example: audioguide plan psoas-release --json
@@ -124,40 +185,62 @@ def plan(routine: str, variables: dict[str, str], voice: str | None, rate: int |
 
 @cli.command()
 @routine_options
-def check(routine: str, variables: dict[str, str], voice: str | None, rate: int | None,
-          cache_dir: Path | None) -> None:
+def check(
+    routine: str,
+    variables: dict[str, str],
+    voice: str | None,
+    rate: int | None,
+    cache_dir: Path | None,
+) -> None:
     """Validate ROUTINE: exit 0 when it builds, or print what to fix.
 
     Example: audioguide check my.yaml
     """
     timeline = _compile(find_routine(routine), variables, voice, rate, cache_dir)
     speech = sum(1 for c in timeline.cues if c.kind is CueKind.SPEECH)
-    click.echo(f"{routine}: OK, {format_clock(timeline.total_s)}, {speech} spoken cues, "
-               f"{len(timeline.chapters)} chapters")
+    click.echo(
+        f"{routine}: OK, {format_clock(timeline.total_s)}, {speech} spoken cues, "
+        f"{len(timeline.chapters)} chapters"
+    )
 
 
 @cli.command()
-@click.option("--lang", default=None, metavar="PREFIX",
-              help="Only voices whose language starts with PREFIX, e.g. en.")
+@click.option(
+    "--lang",
+    default=None,
+    metavar="PREFIX",
+    help="Only voices whose language starts with PREFIX, e.g. en.",
+)
 def voices(lang: str | None) -> None:
     """List the voice engines and the voices available here.
 
     Example: audioguide voices --lang en
     """
     click.echo("Engines:")
-    click.echo("  system  the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
-               "NSSpeech on macOS)  [default]")
+    click.echo(
+        "  system  the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
+        "NSSpeech on macOS)  [default]"
+    )
     click.echo("  fake    a deterministic test tone, for tests")
     click.echo(f"Speech cache: {default_cache_dir()}")
-    found = [v for v in list_system_voices()
-             if lang is None or any(code.startswith(lang) for code in v.languages)]
+    found = [
+        v
+        for v in list_system_voices()
+        if lang is None or any(code.startswith(lang) for code in v.languages)
+    ]
     click.echo(f"System voices ({len(found)}), use as --voice system:ID:")
     for v in found:
         click.echo(f"  {v.id:<24} {v.name:<28} {', '.join(v.languages)}")
 
 
-def _compile(path: Path, variables: dict[str, str], voice: str | None, rate: int | None,
-             cache_dir: Path | None, quiet: bool = False) -> Timeline:
+def _compile(
+    path: Path,
+    variables: dict[str, str],
+    voice: str | None,
+    rate: int | None,
+    cache_dir: Path | None,
+    quiet: bool = False,
+) -> Timeline:
     routine = load_routine(path, variables)
     tts = voice_for(routine, voice, rate, cache_dir)
     try:
@@ -192,4 +275,3 @@ def _progress(label: str) -> Iterator[Progress]:
 
 def main() -> None:
     cli(prog_name="audioguide")
-

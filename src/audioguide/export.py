@@ -74,8 +74,10 @@ def export_mp3(
     if len(samples) == 0:
         raise ExportError(f"nothing to write to {path}: the track is empty; give it some audio")
     if bitrate_kbps not in BITRATES_KBPS:
-        raise ExportError(f"MP3 bitrate {bitrate_kbps} kbps is not possible: use one of "
-                          + ", ".join(map(str, BITRATES_KBPS)))
+        raise ExportError(
+            f"MP3 bitrate {bitrate_kbps} kbps is not possible: use one of "
+            + ", ".join(map(str, BITRATES_KBPS))
+        )
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise ExportError(INSTALL_FFMPEG)
@@ -99,8 +101,13 @@ def encoder_version() -> str | None:
     if ffmpeg is None:
         return None
     try:
-        out = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            [ffmpeg, "-hide_banner", "-version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.match(r"ffmpeg version (\S+)", out)
@@ -120,8 +127,10 @@ def _create_part(path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise ExportError(f"cannot write {path}: part of {path.parent} is a file, not a folder; "
-                          "choose another output path") from None
+        raise ExportError(
+            f"cannot write {path}: part of {path.parent} is a file, not a folder; "
+            "choose another output path"
+        ) from None
     except OSError as e:
         raise _write_error(path, e) from None
     try:
@@ -134,16 +143,41 @@ def _create_part(path: Path) -> Path:
     return part
 
 
-def _encode(ffmpeg: str, samples: Samples, channels: int, part: Path, bitrate_kbps: int,
-            path: Path) -> None:
+def _encode(
+    ffmpeg: str, samples: Samples, channels: int, part: Path, bitrate_kbps: int, path: Path
+) -> None:
     command = [
-        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(channels), "-i", "pipe:0",
-        "-c:a", ENCODER, "-b:a", f"{bitrate_kbps}k", "-ar", str(SAMPLE_RATE),
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "s16le",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-ac",
+        str(channels),
+        "-i",
+        "pipe:0",
+        "-c:a",
+        ENCODER,
+        "-b:a",
+        f"{bitrate_kbps}k",
+        "-ar",
+        str(SAMPLE_RATE),
         # No ID3 of ffmpeg's own (mutagen writes ours), but the Xing/LAME header: its delay and
         # padding fields are what make decoders sample-exact.
-        "-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1",
-        "-f", "mp3", str(part),
+        "-id3v2_version",
+        "0",
+        "-write_id3v1",
+        "0",
+        "-write_xing",
+        "1",
+        "-f",
+        "mp3",
+        str(part),
     ]
     # stderr goes to a file: a pipe nobody reads while we write stdin can fill up and deadlock.
     with tempfile.TemporaryFile() as stderr:
@@ -170,8 +204,9 @@ def _encode(ffmpeg: str, samples: Samples, channels: int, part: Path, bitrate_kb
     if returncode != 0 or message.strip():
         if "No space left on device" in message:
             raise _write_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
-        raise ExportError(f"ffmpeg could not encode {path} (exit code {returncode}): "
-                          f"{_tail(message)}")
+        raise ExportError(
+            f"ffmpeg could not encode {path} (exit code {returncode}): {_tail(message)}"
+        )
 
 
 def _pipe_pcm(samples: Samples, stdin: IO[bytes]) -> None:
@@ -209,8 +244,9 @@ class _InOrderID3(ID3):
         return b"".join(save_frame(frame, config=config) for frame in self.values())
 
 
-def _tag(part: Path, tags: Tags, chapters: Sequence[Chapter], bitrate_kbps: int,
-         path: Path) -> None:
+def _tag(
+    part: Path, tags: Tags, chapters: Sequence[Chapter], bitrate_kbps: int, path: Path
+) -> None:
     id3 = _InOrderID3()
     id3.add(_title(tags.title))
     for text_frame, value in ((TPE1, tags.artist), (TALB, tags.album), (TCON, tags.genre)):
@@ -233,13 +269,26 @@ def _chapter_frames(title: str, chapters: Sequence[Chapter]) -> list[CHAP | CTOC
     if not chapters:
         return []
     ids = [f"chp{i}" for i in range(len(chapters))]
-    toc = CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
-               child_element_ids=ids, sub_frames=[_title(title)])
-    return [toc, *(
-        CHAP(element_id=element_id, start_time=_ms(c.start_sample), end_time=_ms(c.end_sample),
-             start_offset=NO_OFFSET, end_offset=NO_OFFSET, sub_frames=[_title(c.title)])
-        for element_id, c in zip(ids, chapters, strict=True)
-    )]
+    toc = CTOC(
+        element_id="toc",
+        flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+        child_element_ids=ids,
+        sub_frames=[_title(title)],
+    )
+    return [
+        toc,
+        *(
+            CHAP(
+                element_id=element_id,
+                start_time=_ms(c.start_sample),
+                end_time=_ms(c.end_sample),
+                start_offset=NO_OFFSET,
+                end_offset=NO_OFFSET,
+                sub_frames=[_title(c.title)],
+            )
+            for element_id, c in zip(ids, chapters, strict=True)
+        ),
+    ]
 
 
 def _title(text: str) -> TIT2:
@@ -261,13 +310,17 @@ def _os_error(error: Exception) -> OSError:
 
 def _write_error(path: Path, error: OSError) -> ExportError:
     if error.errno == errno.ENOSPC:
-        return ExportError(f"not enough disk space to write {path}: free some space or choose "
-                           "another output folder")
+        return ExportError(
+            f"not enough disk space to write {path}: free some space or choose "
+            "another output folder"
+        )
     if isinstance(error, PermissionError):
-        return ExportError(f"cannot write {path}: permission denied; choose a folder you can "
-                           "write to")
+        return ExportError(
+            f"cannot write {path}: permission denied; choose a folder you can write to"
+        )
     if isinstance(error, IsADirectoryError):
         return ExportError(f"cannot write {path}: it is a folder; give the file name to write")
     reason = error.strerror or str(error)
-    return ExportError(f"cannot write {path}: {reason[:1].lower()}{reason[1:]}; choose another "
-                       "output path")
+    return ExportError(
+        f"cannot write {path}: {reason[:1].lower()}{reason[1:]}; choose another output path"
+    )

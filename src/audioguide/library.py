@@ -25,5 +25,7 @@ def find_routine(name_or_path: str) -> Path:
         return bundled[name_or_path]
     close = difflib.get_close_matches(name_or_path, list(bundled), n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
-    raise RoutineError(f"{name_or_path}: no such routine file or bundled routine; {hint}"
-                       "`audioguide list` shows the bundled ones")
+    raise RoutineError(
+        f"{name_or_path}: no such routine file or bundled routine; {hint}"
+        "`audioguide list` shows the bundled ones"
+    )

@@ -23,8 +23,11 @@ def plan_dict(timeline: Timeline) -> dict[str, Any]:
 
 
 def _cue_dict(cue: Cue) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": cue.kind.value, "start_s": _s(cue.start_sample),
-                           "end_s": _s(cue.end_sample)}
+    out: dict[str, Any] = {
+        "kind": cue.kind.value,
+        "start_s": _s(cue.start_sample),
+        "end_s": _s(cue.end_sample),
+    }
     if cue.text is not None:
         out["text"] = cue.text
     if cue.sound is not None:
@@ -55,8 +58,11 @@ def format_plan(timeline: Timeline) -> str:
         start = format_clock(to_seconds(cue.start_sample), decimals=True)
         length = f"{to_seconds(cue.n_samples):5.1f}s"
         lines.append(f"{start:>9} {length}  {cue.kind.value:<8} {_what(cue)}")
-    lines += ["", f"Total {format_clock(timeline.total_s)} "
-              f"({len(timeline.cues)} cues, {len(timeline.chapters)} chapters)"]
+    lines += [
+        "",
+        f"Total {format_clock(timeline.total_s)} "
+        f"({len(timeline.cues)} cues, {len(timeline.chapters)} chapters)",
+    ]
     return "\n".join(lines)
 
 

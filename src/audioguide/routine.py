@@ -55,7 +55,11 @@ class Where:
     step: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: step {self.step}" if self.step else f"{self.file}:{self.line}"
+        return (
+            f"{self.file}:{self.line}: step {self.step}"
+            if self.step
+            else f"{self.file}:{self.line}"
+        )
 
 
 _NOWHERE: Final = Where("", 0)
@@ -183,8 +187,11 @@ def parse_duration(value: object) -> float:
     if m := re.fullmatch(r"(?:(\d+):)?(\d+):(\d{2}(?:\.\d+)?)", s):
         hours, minutes, seconds = m.groups()
         return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
-    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*"
-                     r"(?:(\d+(?:\.\d+)?)\s*s(?:ec)?)?", s)
+    m = re.fullmatch(
+        r"(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*"
+        r"(?:(\d+(?:\.\d+)?)\s*s(?:ec)?)?",
+        s,
+    )
     if m and any(m.groups()):
         h, mi, sec = (float(g) if g else 0.0 for g in m.groups())
         return h * 3600 + mi * 60 + sec
@@ -233,8 +240,9 @@ class _Loader(yaml.SafeLoader):
             if not isinstance(key, str):
                 raise RoutineError(f"{self.name}:{line}: keys must be words, got {key!r}")
             if key in out:
-                raise RoutineError(f"{self.name}:{line}: '{key}' appears twice in one block: "
-                                   "keep one")
+                raise RoutineError(
+                    f"{self.name}:{line}: '{key}' appears twice in one block: keep one"
+                )
             out[key] = self.construct_object(value_node, deep=True)
             out.key_lines[key] = line
         return out
@@ -246,6 +254,9 @@ class _Loader(yaml.SafeLoader):
         return out
 
 
+_EMPTY: Final = _Map()
+_EMPTY.key_lines = {}
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader._map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader._seq)
 
@@ -253,12 +264,15 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader._seq)
 def _read_text(path: Path) -> str:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise RoutineError(f"{path}: the file is over {MAX_FILE_BYTES // 1000} kB; "
-                               "a routine is a short text file")
+            raise RoutineError(
+                f"{path}: the file is over {MAX_FILE_BYTES // 1000} kB; "
+                "a routine is a short text file"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
-        raise RoutineError(f"{path}: no such file; `audioguide list` shows the bundled "
-                           "routines") from None
+        raise RoutineError(
+            f"{path}: no such file; `audioguide list` shows the bundled routines"
+        ) from None
     except IsADirectoryError:
         raise RoutineError(f"{path}: is a folder; give a routine .yaml file") from None
     except OSError as e:
@@ -279,8 +293,11 @@ def _parse_yaml(text: str, name: str) -> Any:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
         problem = e.problem or "invalid YAML"
-        hint = ("; indent with spaces, not tabs" if "\\t" in problem or "tab" in problem
-                else "; check the indentation and quoting on this line or the one above")
+        hint = (
+            "; indent with spaces, not tabs"
+            if "\\t" in problem or "tab" in problem
+            else "; check the indentation and quoting on this line or the one above"
+        )
         raise RoutineError(f"{name}:{line}: invalid YAML: {problem}{hint}") from None
     except yaml.YAMLError as e:
         raise RoutineError(f"{name}: invalid YAML: {e}") from None
@@ -324,8 +341,11 @@ class _Parser:
     def routine(self, doc: Any, path: Path | None) -> Routine:
         top = Where(self.name, getattr(doc, "line", 1))
         if not isinstance(doc, _Map):
-            raise self.fail(top, "a routine is a mapping with 'title' and 'steps'; see "
-                                 "docs/routines.md for an example")
+            raise self.fail(
+                top,
+                "a routine is a mapping with 'title' and 'steps'; see "
+                "docs/routines.md for an example",
+            )
         for key in doc:
             if key not in _TOP_KEYS:
                 raise self.fail(self._at(doc, key), _unknown(key, _TOP_KEYS))
@@ -334,8 +354,10 @@ class _Parser:
         if "words" in doc:
             given = doc["words"]
             if not isinstance(given, _Map):
-                raise self.fail(self._at(doc, "words"), "'words' maps names to phrases, e.g. "
-                                "words: {switch: Cambia de lado.}")
+                raise self.fail(
+                    self._at(doc, "words"),
+                    "'words' maps names to phrases, e.g. words: {switch: Cambia de lado.}",
+                )
             for key, value in given.items():
                 if key not in DEFAULT_WORDS:
                     raise self.fail(self._at(given, key), _unknown(key, DEFAULT_WORDS))
@@ -358,21 +380,26 @@ class _Parser:
         return Where(self.name, m.key_lines.get(key, m.line), step)
 
     def _vars(self, doc: _Map) -> dict[str, str]:
-        raw = doc.get("vars", {})
-        if not isinstance(raw, dict):
-            raise self.fail(self._at(doc, "vars"), "'vars' maps names to values, e.g. "
-                            "vars: {client: friend}")
+        raw = doc.get("vars", _EMPTY)
+        if not isinstance(raw, _Map):
+            raise self.fail(
+                self._at(doc, "vars"), "'vars' maps names to values, e.g. vars: {client: friend}"
+            )
         out: dict[str, str] = {}
         for key, value in raw.items():
             if not re.fullmatch(r"\w+", key) or isinstance(value, dict | list) or value is None:
-                raise self.fail(self._at(raw, key), f"var '{key}' needs a plain name and a "
-                                "value, e.g. client: friend")
+                raise self.fail(
+                    self._at(raw, key),
+                    f"var '{key}' needs a plain name and a value, e.g. client: friend",
+                )
             out[key] = str(value)
         for key, value in self.overrides.items():
             if key not in out:
                 known = ", ".join(out) or "none"
-                raise RoutineError(f"{self.name}: --var {key}: the routine has no var '{key}' "
-                                   f"(its vars: {known}); add it under 'vars:'")
+                raise RoutineError(
+                    f"{self.name}: --var {key}: the routine has no var '{key}' "
+                    f"(its vars: {known}); add it under 'vars:'"
+                )
             out[key] = value
         return out
 
@@ -387,13 +414,19 @@ class _Parser:
             if key not in _VOICE_KEYS:
                 raise self.fail(self._at(raw, key), _unknown(key, _VOICE_KEYS))
         rate = raw.get("rate")
-        if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool)
-                                 or not 60 <= rate <= 400):
-            raise self.fail(self._at(raw, "rate"), f"voice rate is words per minute from 60 to "
-                            f"400, got {rate!r}")
+        if rate is not None and (
+            not isinstance(rate, int) or isinstance(rate, bool) or not 60 <= rate <= 400
+        ):
+            raise self.fail(
+                self._at(raw, "rate"),
+                f"voice rate is words per minute from 60 to 400, got {rate!r}",
+            )
         engine, name = raw.get("engine"), raw.get("name")
-        return VoiceSettings(engine=None if engine is None else str(engine),
-                             name=None if name is None else str(name), rate=rate)
+        return VoiceSettings(
+            engine=None if engine is None else str(engine),
+            name=None if name is None else str(name),
+            rate=rate,
+        )
 
     def _optional_text(self, doc: _Map, key: str) -> str:
         return self._text(doc[key], self._at(doc, key), key) if key in doc else ""
@@ -411,8 +444,11 @@ class _Parser:
             name = m.group(1)
             if name not in self.vars:
                 known = ", ".join(self.vars) or "none"
-                raise self.fail(where, f"'{{{name}}}' is not a var (vars: {known}); add it "
-                                "under 'vars:' or write {{ and }} for literal braces")
+                raise self.fail(
+                    where,
+                    f"'{{{name}}}' is not a var (vars: {known}); add it "
+                    "under 'vars:' or write {{ and }} for literal braces",
+                )
             return self.vars[name]
 
         return _VAR.sub(sub, text)
@@ -434,15 +470,21 @@ class _Parser:
         if not kinds:
             key = next(iter(raw), "")
             raise self.fail(where, _unknown(key, _KINDS) if key else "empty step")
-        kind = "exercise" if "exercise" in kinds else "section" if "section" in kinds else (
-            "repeat" if "repeat" in kinds else kinds[0])
+        kind = (
+            "exercise"
+            if "exercise" in kinds
+            else "section"
+            if "section" in kinds
+            else ("repeat" if "repeat" in kinds else kinds[0])
+        )
         allowed = (kind, *_EXTRA_KEYS.get(kind, ()))
         for key in raw:
             if key not in allowed:
                 if key in _KINDS:
-                    raise self.fail(self._at(raw, key, where.step),
-                                    f"one step cannot be both '{kind}' and '{key}': split it "
-                                    "into two steps")
+                    raise self.fail(
+                        self._at(raw, key, where.step),
+                        f"one step cannot be both '{kind}' and '{key}': split it into two steps",
+                    )
                 raise self.fail(self._at(raw, key, where.step), _unknown(key, allowed))
         value = raw[kind]
         return getattr(self, "_" + kind)(raw, value, where)  # type: ignore[no-any-return]
@@ -495,17 +537,23 @@ class _Parser:
             pattern = parse_pattern(spec.get("pattern"))
         except ValueError:
             presets = ", ".join(BREATH_PRESETS)
-            raise self.fail(where, f"'breathe' needs a pattern like 4-7-8-0 (inhale-hold-exhale-"
-                            f"hold seconds) or a preset ({presets}), got "
-                            f"{_show(spec.get('pattern'))}") from None
+            raise self.fail(
+                where,
+                f"'breathe' needs a pattern like 4-7-8-0 (inhale-hold-exhale-"
+                f"hold seconds) or a preset ({presets}), got "
+                f"{_show(spec.get('pattern'))}",
+            ) from None
         if "cycles" in spec and "duration" in spec:
             raise self.fail(where, "'breathe' takes cycles or duration, not both")
         if "duration" in spec:
             total = self._duration(spec["duration"], where, "duration")
             cycles = int(total // sum(pattern))
             if cycles < 1:
-                raise self.fail(where, f"a {total:g} s duration is shorter than one "
-                                f"{sum(pattern):g} s breath; make it longer")
+                raise self.fail(
+                    where,
+                    f"a {total:g} s duration is shorter than one "
+                    f"{sum(pattern):g} s breath; make it longer",
+                )
         else:
             cycles = self._count(spec.get("cycles", 4), where, "cycles")
         guide = self._count(spec.get("guide", 2), where, "guide", minimum=0)
@@ -514,16 +562,24 @@ class _Parser:
     def _exercise(self, raw: _Map, value: Any, where: Where) -> Exercise:
         title = self._text(value, where, "exercise")
         intro_raw = raw.get("say", [])
-        intro = tuple(self._text(t, where, "say") for t in intro_raw) if isinstance(
-            intro_raw, list) else (self._text(intro_raw, where, "say"),)
+        intro = (
+            tuple(self._text(t, where, "say") for t in intro_raw)
+            if isinstance(intro_raw, list)
+            else (self._text(intro_raw, where, "say"),)
+        )
         sides_raw = raw.get("sides", [])
         if not isinstance(sides_raw, list) or (sides_raw and len(sides_raw) < 2):
-            raise self.fail(where, f"'sides' lists two or more sides, e.g. sides: [left, right], "
-                            f"got {_show(sides_raw)}")
+            raise self.fail(
+                where,
+                f"'sides' lists two or more sides, e.g. sides: [left, right], "
+                f"got {_show(sides_raw)}",
+            )
         sides = tuple(self._text(s, where, "sides") for s in sides_raw)
         if "rep" in raw and "hold" in raw:
-            raise self.fail(where, "an exercise takes 'rep' steps or a 'hold', not both; put "
-                            "the hold inside 'rep'")
+            raise self.fail(
+                where,
+                "an exercise takes 'rep' steps or a 'hold', not both; put the hold inside 'rep'",
+            )
         body: tuple[Step, ...] = ()
         if "rep" in raw:
             body = self._steps(raw["rep"], self._at(raw, "rep", where.step), f"{where.step}.")
@@ -532,8 +588,17 @@ class _Parser:
         sets = self._count(raw.get("sets", 1), where, "sets")
         rest_s = self._duration(raw["rest"], where, "rest") if "rest" in raw else 0.0
         switch = self._text(raw["switch"], where, "switch") if "switch" in raw else None
-        return Exercise(title, intro, sides, switch, sets, rest_s,
-                        self._count(raw.get("reps", 1), where, "reps"), body, where)
+        return Exercise(
+            title,
+            intro,
+            sides,
+            switch,
+            sets,
+            rest_s,
+            self._count(raw.get("reps", 1), where, "reps"),
+            body,
+            where,
+        )
 
     def _section(self, raw: _Map, value: Any, where: Where) -> Section:
         steps = self._steps(raw.get("steps"), where, f"{where.step}.")
@@ -547,18 +612,22 @@ class _Parser:
         try:
             seconds = parse_duration(value)
         except ValueError:
-            raise self.fail(where, f"'{what}' needs a duration like 5s, 90s, 1m30s or 1:30, "
-                            f"got {_show(value)}") from None
+            raise self.fail(
+                where, f"'{what}' needs a duration like 5s, 90s, 1m30s or 1:30, got {_show(value)}"
+            ) from None
         if not 0 < seconds <= MAX_DURATION_S:
-            raise self.fail(where, f"'{what}' must be more than 0 s and at most "
-                            f"{MAX_DURATION_S / 3600:g} hours, got {_show(value)}")
+            raise self.fail(
+                where,
+                f"'{what}' must be more than 0 s and at most "
+                f"{MAX_DURATION_S / 3600:g} hours, got {_show(value)}",
+            )
         return seconds
 
     def _count(self, value: Any, where: Where, what: str, minimum: int = 1) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not (
-                minimum <= value <= 1000):
-            raise self.fail(where, f"'{what}' needs a whole number from {minimum} to 1000, "
-                            f"got {_show(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not (minimum <= value <= 1000):
+            raise self.fail(
+                where, f"'{what}' needs a whole number from {minimum} to 1000, got {_show(value)}"
+            )
         return value
 
 

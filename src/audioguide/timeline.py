@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 from .audio import to_samples, to_seconds
@@ -26,7 +26,7 @@ from .sounds import sound_samples
 from .voices import Voice
 
 
-class CueKind(str, Enum):
+class CueKind(StrEnum):
     SPEECH = "speech"
     SOUND = "sound"
     BREATH = "breath"
@@ -211,10 +211,21 @@ class _Expander:
             for phase, seconds in zip(BREATH_PHASES, b.pattern, strict=True):
                 if seconds <= 0:
                     continue
-                inner = (_Inner(0, self.word(phase), f"the '{phase}' cue"),) if (
-                    cycle < b.guide_cycles) else ()
-                self.items.append(_Window(CueKind.BREATH, to_samples(seconds), f"{phase} phase",
-                                          b.where, phase=phase, inner=inner))
+                inner = (
+                    (_Inner(0, self.word(phase), f"the '{phase}' cue"),)
+                    if (cycle < b.guide_cycles)
+                    else ()
+                )
+                self.items.append(
+                    _Window(
+                        CueKind.BREATH,
+                        to_samples(seconds),
+                        f"{phase} phase",
+                        b.where,
+                        phase=phase,
+                        inner=inner,
+                    )
+                )
 
     def exercise(self, ex: Exercise, top: bool) -> None:
         add = self.items.append
@@ -225,8 +236,15 @@ class _Expander:
             add(_Speak(line))
         for set_no in range(1, ex.sets + 1):
             if set_no > 1 and ex.rest_s > 0:
-                add(_Window(CueKind.REST, to_samples(ex.rest_s), "rest", ex.where,
-                            inner=(_Inner(0, self.word("rest"), "the rest cue"),)))
+                add(
+                    _Window(
+                        CueKind.REST,
+                        to_samples(ex.rest_s),
+                        "rest",
+                        ex.where,
+                        inner=(_Inner(0, self.word("rest"), "the rest cue"),),
+                    )
+                )
             if ex.sets > 1:
                 add(_Speak(self.word("set", n=set_no, total=ex.sets)))
             for i, side in enumerate(ex.sides or (None,)):
@@ -265,8 +283,13 @@ def _place(routine: Routine, items: list[_Item], lengths: Mapping[str, int]) -> 
                 cues.extend(_place_inner(item, t, lengths))
                 t += item.n_samples
     total = t + to_samples(TAIL_S)
-    return Timeline(routine.title, routine.author, total, tuple(cues),
-                    _chapters(marks, total, routine.words["introduction"]))
+    return Timeline(
+        routine.title,
+        routine.author,
+        total,
+        tuple(cues),
+        _chapters(marks, total, routine.words["introduction"]),
+    )
 
 
 def _place_inner(window: _Window, start: int, lengths: Mapping[str, int]) -> list[Cue]:
@@ -277,19 +300,26 @@ def _place_inner(window: _Window, start: int, lengths: Mapping[str, int]) -> lis
         span = f"{to_seconds(window.n_samples):g} s {window.what}"
         fix = f"make the {window.what} longer or drop {inner.label}"
         if inner.offset < 0:
-            raise RoutineError(f"{window.where}: {inner.label} does not fit in the {span}: it "
-                               f"needs {to_seconds(-inner.offset):.2f} s more; {fix}")
+            raise RoutineError(
+                f"{window.where}: {inner.label} does not fit in the {span}: it "
+                f"needs {to_seconds(-inner.offset):.2f} s more; {fix}"
+            )
         if inner.offset < busy_until:
-            raise RoutineError(f"{window.where}: {inner.label} does not fit in the {span}: it "
-                               f"overlaps {busy_with} by "
-                               f"{to_seconds(busy_until - inner.offset):.2f} s; {fix}")
+            raise RoutineError(
+                f"{window.where}: {inner.label} does not fit in the {span}: it "
+                f"overlaps {busy_with} by "
+                f"{to_seconds(busy_until - inner.offset):.2f} s; {fix}"
+            )
         end = inner.offset + lengths[inner.text]
         if end > window.n_samples:
             over = to_seconds(end - window.n_samples)
-            raise RoutineError(f"{window.where}: {inner.label} (\"{inner.text}\") does not fit "
-                               f"in the {span}: it runs {over:.2f} s past its end; {fix}")
-        placed.append(Cue(CueKind.SPEECH, start + inner.offset, lengths[inner.text],
-                          text=inner.text))
+            raise RoutineError(
+                f'{window.where}: {inner.label} ("{inner.text}") does not fit '
+                f"in the {span}: it runs {over:.2f} s past its end; {fix}"
+            )
+        placed.append(
+            Cue(CueKind.SPEECH, start + inner.offset, lengths[inner.text], text=inner.text)
+        )
         busy_until, busy_with = end, inner.label
     return placed
 
@@ -301,6 +331,6 @@ def _chapters(marks: list[tuple[str, int]], total: int, intro_title: str) -> tup
         return ()
     if marks[0][1] > to_samples(LEAD_IN_S):
         marks = [(intro_title, 0), *marks]
-    starts = [0] + [start for _, start in marks[1:]]
-    ends = starts[1:] + [total]
+    starts = [0, *(start for _, start in marks[1:])]
+    ends = [*starts[1:], total]
     return tuple(Chapter(title, s, e) for (title, _), s, e in zip(marks, starts, ends, strict=True))

@@ -125,8 +125,13 @@ class SystemVoice:
     in a spawned process; this process never imports pyttsx3.
     """
 
-    def __init__(self, name: str | None = None, rate: int = DEFAULT_RATE, *,
-                 timeout_s: float = UTTERANCE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        rate: int = DEFAULT_RATE,
+        *,
+        timeout_s: float = UTTERANCE_TIMEOUT_S,
+    ) -> None:
         _check_rate(rate)
         self.name = name or None
         self.rate = rate
@@ -173,8 +178,9 @@ class SystemVoice:
 
     def _speak_chunk(self, text: str) -> tuple[int, Samples]:
         """One utterance: (WAV sample rate, samples as the engine made them)."""
-        wav_rate, channels, data = self._request(("speak", self.voice_id, self.rate, text),
-                                                 self.timeout_s, text)
+        wav_rate, channels, data = self._request(
+            ("speak", self.voice_id, self.rate, text), self.timeout_s, text
+        )
         return int(wav_rate), pcm16_to_float(data, int(channels))
 
     def _request(self, message: tuple[Any, ...], timeout_s: float, text: str | None) -> Any:
@@ -185,18 +191,18 @@ class SystemVoice:
             try:
                 return self._worker.request(message, timeout_s)
             except _WorkerFailed as e:
-                self._stop_worker()
+                self._stop_worker(kill=True)
                 raise VoiceError(_failure_message(e, timeout_s, text)) from None
             except VoiceError:
                 raise  # the worker answered: it is healthy
             except BaseException:
                 # Interrupted mid-request (Ctrl-C): the reply would arrive out of step.
-                self._stop_worker()
+                self._stop_worker(kill=True)
                 raise
 
-    def _stop_worker(self) -> None:
+    def _stop_worker(self, kill: bool = False) -> None:
         if self._worker is not None:
-            self._worker.stop()
+            self._worker.stop(kill)
             self._worker = None
 
 
@@ -210,10 +216,14 @@ class _WorkerFailed(Exception):
 def _failure_message(e: _WorkerFailed, timeout_s: float, text: str | None) -> str:
     what = f"speaking {_shorten(text)}" if text else "starting"
     if e.timed_out:
-        return (f"The system voice took over {timeout_s:g} s {what} and was stopped: "
-                f"try again, or split the text into shorter cues")
-    return (f"The system voice stopped unexpectedly (exit code {e.exitcode}) while {what}: "
-            f"try again; if it happens again, choose another voice (`audioguide voices`)")
+        return (
+            f"The system voice took over {timeout_s:g} s {what} and was stopped: "
+            f"try again, or split the text into shorter cues"
+        )
+    return (
+        f"The system voice stopped unexpectedly (exit code {e.exitcode}) while {what}: "
+        f"try again; if it happens again, choose another voice (`audioguide voices`)"
+    )
 
 
 class _Worker:
@@ -222,15 +232,18 @@ class _Worker:
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_worker_main, args=(child,), daemon=True,
-                                    name="audioguide-voice")
+        self._process = ctx.Process(
+            target=_worker_main, args=(child,), daemon=True, name="audioguide-voice"
+        )
         try:
             with _main_script_hidden():
                 self._process.start()
         except OSError as e:
             self._conn.close()
-            raise VoiceError(f"Cannot start the system voice process ({e}): "
-                             f"free some memory or processes and try again") from None
+            raise VoiceError(
+                f"Cannot start the system voice process ({e}): "
+                f"free some memory or processes and try again"
+            ) from None
         finally:
             child.close()
         # Stops the worker when this handle is dropped, and at interpreter exit.
@@ -257,7 +270,10 @@ class _Worker:
             raise VoiceError(str(payload))
         return payload
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """Ask the worker to finish; `kill` when it is busy or stuck and would not hear."""
+        if kill and self._process.is_alive():
+            self._process.kill()
         self._finalizer()
 
 
@@ -270,8 +286,9 @@ def _main_script_hidden() -> Iterator[None]:
     if main is None:
         yield
         return
-    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__")
-                             if k in main.__dict__}
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
     main.__dict__.pop("__file__", None)
     main.__dict__["__spec__"] = None
     try:
@@ -335,14 +352,18 @@ def check_clip(clip: Samples, rate: int, text: str, wpm: int) -> None:
     """Refuse a clip that is empty, silent or far too short for its text."""
     rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))) if len(clip) else 0.0
     if rms < SILENT_RMS:
-        raise VoiceError(f"The system voice gave a silent clip for {_shorten(text)}: choose "
-                         f"another voice; `audioguide voices` lists them")
+        raise VoiceError(
+            f"The system voice gave a silent clip for {_shorten(text)}: choose "
+            f"another voice; `audioguide voices` lists them"
+        )
     duration_s = len(clip) / rate
     expected_s = len(text.split()) * 60.0 / wpm
     if duration_s < MIN_SPEECH_FRACTION * expected_s:
-        raise VoiceError(f"The system voice gave {duration_s:.2f} s of speech for "
-                         f"{_shorten(text)}, expected about {expected_s:.1f} s: try again, or "
-                         f"choose another voice (`audioguide voices`)")
+        raise VoiceError(
+            f"The system voice gave {duration_s:.2f} s of speech for "
+            f"{_shorten(text)}, expected about {expected_s:.1f} s: try again, or "
+            f"choose another voice (`audioguide voices`)"
+        )
 
 
 def _shorten(text: str, width: int = 40) -> str:
@@ -352,8 +373,10 @@ def _shorten(text: str, width: int = 40) -> str:
 
 def _check_rate(rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
-        raise VoiceError(f"Speaking rate is words per minute from {MIN_RATE} to {MAX_RATE}, "
-                         f"got {rate}: pass e.g. --rate {DEFAULT_RATE}")
+        raise VoiceError(
+            f"Speaking rate is words per minute from {MIN_RATE} to {MAX_RATE}, "
+            f"got {rate}: pass e.g. --rate {DEFAULT_RATE}"
+        )
 
 
 # --- the system voice, worker side --------------------------------------------------------------
@@ -380,8 +403,11 @@ def _worker_main(conn: Connection) -> None:
             except VoiceError as e:
                 reply = ("error", str(e))
             except Exception as e:  # the engine's own failures become one line for the user
-                reply = ("error", f"The system voice failed ({type(e).__name__}: {e}): try "
-                                  f"again, or choose another voice (`audioguide voices`)")
+                reply = (
+                    "error",
+                    f"The system voice failed ({type(e).__name__}: {e}): try "
+                    f"again, or choose another voice (`audioguide voices`)",
+                )
             conn.send(reply)
 
 
@@ -397,16 +423,19 @@ def _open_pyttsx3() -> Any:
     try:
         import pyttsx3
     except ImportError:
-        raise VoiceError("The system voice needs the pyttsx3 package: "
-                         "pip install pyttsx3") from None
+        raise VoiceError(
+            "The system voice needs the pyttsx3 package: pip install pyttsx3"
+        ) from None
     try:
         return pyttsx3.init()
     except (OSError, RuntimeError, ImportError) as e:
         if sys.platform.startswith("linux"):
-            raise VoiceError("The system voice needs espeak-ng: "
-                             "sudo apt-get install espeak-ng libespeak-ng1") from None
-        raise VoiceError(f"The system voice could not start ({e}): "
-                         f"use --voice fake, or reinstall pyttsx3") from None
+            raise VoiceError(
+                "The system voice needs espeak-ng: sudo apt-get install espeak-ng libespeak-ng1"
+            ) from None
+        raise VoiceError(
+            f"The system voice could not start ({e}): use --voice fake, or reinstall pyttsx3"
+        ) from None
 
 
 class _Engine:
@@ -453,17 +482,24 @@ class _Engine:
         base, plus, variant = wanted.partition("+")  # espeak variants, e.g. en-us+f3
         voice_id = _match_voice(self._voices, base.strip())
         if voice_id is None:
-            hint = difflib.get_close_matches(base, [v.id for v in self._voices]
-                                             + [v.id.rpartition("/")[2] for v in self._voices], 1)
+            hint = difflib.get_close_matches(
+                base,
+                [v.id for v in self._voices] + [v.id.rpartition("/")[2] for v in self._voices],
+                1,
+            )
             also = f" (did you mean {hint[0]}?)" if hint else ""
-            raise VoiceError(f"Unknown system voice '{wanted}'{also}: run `audioguide voices` to "
-                             f"list them, then use e.g. --voice system:en-us")
+            raise VoiceError(
+                f"Unknown system voice '{wanted}'{also}: run `audioguide voices` to "
+                f"list them, then use e.g. --voice system:en-us"
+            )
         if plus:
             voice_id = f"{voice_id}+{variant.strip()}"
             self._configure(voice_id, DEFAULT_RATE)
             if str(self._engine.getProperty("voice")).lower() != voice_id.lower():
-                raise VoiceError(f"Unknown voice variant '+{variant}' in '{wanted}': use one from "
-                                 f"`espeak-ng --voices=variant`, e.g. +f3, or leave it out")
+                raise VoiceError(
+                    f"Unknown voice variant '+{variant}' in '{wanted}': use one from "
+                    f"`espeak-ng --voices=variant`, e.g. +f3, or leave it out"
+                )
         return voice_id
 
     def _configure(self, voice_id: str, rate: int) -> None:
@@ -474,8 +510,10 @@ class _Engine:
         self._engine.setProperty("rate", rate)
         if self._errors:
             self._settings = None
-            raise VoiceError(f"The system voice cannot use voice '{voice_id}' "
-                             f"({self._errors[0]}): choose another; `audioguide voices` lists them")
+            raise VoiceError(
+                f"The system voice cannot use voice '{voice_id}' "
+                f"({self._errors[0]}): choose another; `audioguide voices` lists them"
+            )
         self._settings = (voice_id, rate)
 
     def _speak(self, voice_id: str, rate: int, text: str) -> tuple[int, int, bytes]:
@@ -485,8 +523,10 @@ class _Engine:
             result = self._utter(text)
             if result is not None:
                 return result
-        raise VoiceError(f"The system voice gave no audio for {_shorten(text)}: try again, or "
-                         f"choose another voice (`audioguide voices`)")
+        raise VoiceError(
+            f"The system voice gave no audio for {_shorten(text)}: try again, or "
+            f"choose another voice (`audioguide voices`)"
+        )
 
     def _utter(self, text: str) -> tuple[int, int, bytes] | None:
         """One save_to_file per runAndWait: with more queued, only the last is written."""
@@ -501,14 +541,18 @@ class _Engine:
         self._finished.wait()
         _wait_until_idle()
         if self._errors:
-            raise VoiceError(f"The system voice failed on {_shorten(text)} ({self._errors[0]}): "
-                             f"try again, or choose another voice (`audioguide voices`)")
+            raise VoiceError(
+                f"The system voice failed on {_shorten(text)} ({self._errors[0]}): "
+                f"try again, or choose another voice (`audioguide voices`)"
+            )
         if not self._completed or not self._wav.exists():
             return None
         with wave.open(str(self._wav), "rb") as w:
             if w.getsampwidth() != 2:
-                raise VoiceError(f"The system voice wrote {8 * w.getsampwidth()}-bit audio, not "
-                                 f"16-bit: choose another voice (`audioguide voices`)")
+                raise VoiceError(
+                    f"The system voice wrote {8 * w.getsampwidth()}-bit audio, not "
+                    f"16-bit: choose another voice (`audioguide voices`)"
+                )
             frames = w.readframes(w.getnframes())
             rate, channels = w.getframerate(), w.getnchannels()
         self._wav.unlink()
@@ -595,8 +639,10 @@ class CachedVoice:
             raise VoiceError(self._unwritable(e)) from None
 
     def _unwritable(self, e: OSError) -> str:
-        return (f"Cannot write the speech cache in {self.cache_dir} ({e.strerror or e}): "
-                f"set {CACHE_ENV} or pass --cache-dir to use another directory")
+        return (
+            f"Cannot write the speech cache in {self.cache_dir} ({e.strerror or e}): "
+            f"set {CACHE_ENV} or pass --cache-dir to use another directory"
+        )
 
 
 def _load_clip(path: Path) -> Samples | None:
@@ -620,8 +666,13 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("audioguide")) / "speech"
 
 
-def open_voice(spec: str | None = None, *, rate: int | None = None,
-               cache_dir: Path | None = None, cache: bool = True) -> Voice:
+def open_voice(
+    spec: str | None = None,
+    *,
+    rate: int | None = None,
+    cache_dir: Path | None = None,
+    cache: bool = True,
+) -> Voice:
     """A voice from "system", "system:<voice id or name>" or "fake", cached unless cache=False."""
     engine, _, name = (spec or "system").partition(":")
     engine, name = engine.strip().lower(), name.strip()
@@ -631,12 +682,15 @@ def open_voice(spec: str | None = None, *, rate: int | None = None,
         voice = SystemVoice(name or None, rate)
     elif engine == "fake":
         if name not in ("", "default"):
-            raise VoiceError(f"The fake engine has one voice, 'default', not '{name}': "
-                             f"use --voice fake")
+            raise VoiceError(
+                f"The fake engine has one voice, 'default', not '{name}': use --voice fake"
+            )
         voice = FakeVoice(rate)
     else:
-        raise VoiceError(f"Unknown voice engine '{engine}': use one of {', '.join(ENGINES)}, "
-                         f"e.g. --voice system:en-us")
+        raise VoiceError(
+            f"Unknown voice engine '{engine}': use one of {', '.join(ENGINES)}, "
+            f"e.g. --voice system:en-us"
+        )
     if not cache:
         return voice
     return CachedVoice(voice, default_cache_dir() if cache_dir is None else cache_dir)

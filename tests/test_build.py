@@ -1,0 +1,103 @@
+"""End to end as a user runs it: the real system voice and encoder, the decoded MP3 measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from mutagen.id3 import ID3
+
+from audioguide.audio import SAMPLE_RATE, to_samples
+from audioguide.cli import cli
+from audioguide.render import integrated_loudness
+from audioguide.timeline import LEAD_IN_S
+from audiotools import MP3_FRAME, decode_mp3, decoder_errors, rms_db
+from conftest import WriteRoutine
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def psoas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    """The bundled routine built once with the system voice: (mp3 path, plan JSON)."""
+    out = tmp_path_factory.mktemp("psoas") / "psoas.mp3"
+    runner = CliRunner()
+    built = runner.invoke(cli, ["build", "psoas-release", "-o", str(out), "--var", "client=Sam"])
+    assert built.exit_code == 0, built.output
+    plan = runner.invoke(cli, ["plan", "psoas-release", "--json", "--var", "client=Sam"])
+    assert plan.exit_code == 0, plan.output
+    return out, json.loads(plan.output)
+
+
+def test_duration_matches_the_plan_within_one_frame(psoas: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    path, plan = psoas
+    decoded = decode_mp3(path)
+    assert abs(len(decoded) - plan["total_s"] * SAMPLE_RATE) <= MP3_FRAME
+    assert plan["total_s"] > 5 * 60, "the bundled session is a real session, minutes long"
+    assert decoder_errors(path) == {"ffmpeg": "", "mpg123": ""}
+
+
+def test_chapters_read_back(psoas: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    path, plan = psoas
+    tags = ID3(path)
+    (toc,) = tags.getall("CTOC")
+    chaps = {c.element_id: c for c in tags.getall("CHAP")}
+    read = [
+        (chaps[i].sub_frames["TIT2"].text[0], chaps[i].start_time, chaps[i].end_time)
+        for i in toc.child_element_ids
+    ]
+    expected = [
+        (c["title"], round(c["start_s"] * 1000), round(c["end_s"] * 1000)) for c in plan["chapters"]
+    ]
+    assert [t for t, _, _ in read] == [
+        "Introduction",
+        "Setting up",
+        "Back flattening",
+        "Leg lift",
+        "Finishing",
+    ]
+    for (title, start, end), (etitle, estart, eend) in zip(read, expected, strict=True):
+        assert title == etitle and abs(start - estart) <= 1 and abs(end - eend) <= 1
+    assert tags["TIT2"].text == ["Psoas Release"]
+
+
+def test_speech_is_heard_where_the_plan_says(psoas: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    path, plan = psoas
+    audio = decode_mp3(path)
+
+    def level(cue: dict) -> float:  # type: ignore[type-arg]
+        return rms_db(audio[int(cue["start_s"] * SAMPLE_RATE) : int(cue["end_s"] * SAMPLE_RATE)])
+
+    speech = [level(c) for c in plan["cues"] if c["kind"] == "speech"]
+    silence = [level(c) for c in plan["cues"] if c["kind"] == "silence"]
+    assert len(speech) > 50 and len(silence) > 10
+    assert min(speech) > -35, "every spoken cue is clearly audible"
+    assert max(silence) < -60, "pauses are quiet"
+    assert "Welcome, Sam." in [c.get("text") for c in plan["cues"]]
+
+
+def test_loudness_is_normalised(psoas: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    path, _ = psoas
+    assert integrated_loudness(decode_mp3(path)) == pytest.approx(-16.0, abs=1.0)
+
+
+def test_countdown_is_heard_on_the_last_seconds_of_the_hold(
+    write_routine: WriteRoutine, tmp_path: Path, runner: CliRunner
+) -> None:
+    path = write_routine("title: Countdown\nsteps:\n  - hold: {duration: 8s, countdown: 3}\n")
+    out = tmp_path / "countdown.mp3"
+    assert runner.invoke(cli, ["build", str(path), "-o", str(out)]).exit_code == 0
+    audio = decode_mp3(out)
+    hold_start = to_samples(LEAD_IN_S)
+    envelope = np.abs(audio)
+    threshold = 0.01  # -40 dBFS: the hold is digital silence, and "three" opens softly
+    for k in (3, 2, 1):
+        expected = hold_start + to_samples(8 - k)
+        window = envelope[expected - to_samples(0.3) : expected + to_samples(0.7)]
+        onset = int(np.flatnonzero(window >= threshold)[0]) - to_samples(0.3)
+        assert abs(onset) <= to_samples(0.03), f"'{k}' starts {onset / SAMPLE_RATE:+.3f} s off"
+    quiet = audio[hold_start : hold_start + to_samples(4.9)]
+    assert rms_db(quiet) < -60, "the hold is silent before the countdown"

@@ -1,0 +1,489 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audioguide.audio import SAMPLE_RATE, Samples, to_samples
+from audioguide.errors import VoiceError
+from audioguide.voices import (
+    CACHE_ENV,
+    DEFAULT_RATE,
+    CachedVoice,
+    FakeVoice,
+    SystemVoice,
+    VoiceInfo,
+    check_clip,
+    default_cache_dir,
+    list_system_voices,
+    open_voice,
+    split_text,
+    trim_silence,
+)
+
+SENTENCE = "Lie on your back, knees bent, feet hip-width apart."
+
+
+class CountingVoice:
+    """A real Voice (FakeVoice underneath) that counts how often it is asked to speak."""
+
+    def __init__(self, rate: int = DEFAULT_RATE) -> None:
+        self.fake = FakeVoice(rate)
+        self.calls = 0
+
+    @property
+    def key(self) -> str:
+        return self.fake.key
+
+    def synthesize(self, text: str) -> Samples:
+        self.calls += 1
+        return self.fake.synthesize(text)
+
+    def close(self) -> None:
+        pass
+
+
+def edge_silence_s(clip: Samples, threshold: float = 0.01) -> tuple[float, float]:
+    loud = np.flatnonzero(np.abs(clip) > threshold)
+    return loud[0] / SAMPLE_RATE, (len(clip) - 1 - loud[-1]) / SAMPLE_RATE
+
+
+def rms(clip: Samples) -> float:
+    return float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
+
+
+# --- FakeVoice ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "rate", "expected_s"),
+    [
+        ("Hi.", 150, 0.55),
+        (SENTENCE, 150, 0.25 + 0.3 * 9),
+        (SENTENCE, 100, (0.25 + 0.3 * 9) * 1.5),
+        ("", 300, 0.125),
+    ],
+)
+def test_fake_voice_length_is_the_documented_function(
+    text: str, rate: int, expected_s: float
+) -> None:
+    assert FakeVoice.duration_s(text, rate) == pytest.approx(expected_s)
+    clip = FakeVoice(rate).synthesize(text)
+    assert len(clip) == to_samples(FakeVoice.duration_s(text, rate))
+    assert clip.dtype == np.float32 and clip.ndim == 1
+
+
+def test_fake_voice_is_deterministic_and_speech_like() -> None:
+    a = FakeVoice().synthesize(SENTENCE)
+    b = FakeVoice().synthesize(SENTENCE)
+    assert a.tobytes() == b.tobytes()
+    assert not np.array_equal(a, FakeVoice().synthesize("Feet hip-width apart, lie on your back."))
+    assert 0.45 <= np.max(np.abs(a)) <= 0.5
+    assert abs(a[0]) < 1e-3 and abs(a[-1]) < 1e-3  # faded edges
+    spectrum = np.abs(np.fft.rfft(a))
+    f0 = np.argmax(spectrum) * SAMPLE_RATE / len(a)
+    assert 138 <= f0 <= 162
+    # Syllables: the loudness rises and falls about four times a second.
+    envelope = np.abs(a[: len(a) // 441 * 441]).reshape(-1, 441).max(axis=1)  # 10 ms frames
+    quiet = envelope < 0.1 * envelope.max()
+    dips = np.count_nonzero(quiet[1:] & ~quiet[:-1])
+    assert dips == pytest.approx(4 * len(a) / SAMPLE_RATE, abs=2)
+    assert FakeVoice(120).key == "fake:default:120"
+
+
+# --- CachedVoice --------------------------------------------------------------------------------
+
+
+def test_cache_miss_then_hit_reads_the_same_clip(tmp_path: Path) -> None:
+    inner = CountingVoice()
+    voice = CachedVoice(inner, tmp_path)
+    first = voice.synthesize(SENTENCE)
+    assert (voice.misses, voice.hits, inner.calls) == (1, 0, 1)
+    second = voice.synthesize(SENTENCE)
+    assert (voice.misses, voice.hits, inner.calls) == (1, 1, 1)
+    assert second.tobytes() == first.tobytes() and second.dtype == np.float32
+    path = voice.path_for(SENTENCE)
+    assert path.parent.name == path.stem[:2] and path.suffix == ".npy"
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [path.name]  # no temp files
+    # A new process (here: a new wrapper) finds it on disk.
+    again = CachedVoice(CountingVoice(), tmp_path)
+    again.synthesize(SENTENCE)
+    assert (again.hits, again.misses) == (1, 0)
+
+
+def test_a_changed_rate_or_text_misses(tmp_path: Path) -> None:
+    CachedVoice(FakeVoice(150), tmp_path).synthesize("Breathe in.")
+    other_rate = CachedVoice(FakeVoice(180), tmp_path)
+    clip = other_rate.synthesize("Breathe in.")
+    assert (other_rate.hits, other_rate.misses) == (0, 1)
+    assert len(clip) == to_samples(FakeVoice.duration_s("Breathe in.", 180))
+    other_text = CachedVoice(FakeVoice(150), tmp_path)
+    other_text.synthesize("Breathe out.")
+    other_text.synthesize("Breathe in")  # punctuation is part of the text
+    assert (other_text.hits, other_text.misses) == (0, 2)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _truncate,
+        lambda p: p.write_bytes(b""),
+        lambda p: p.write_bytes(b"not a numpy file at all"),
+        lambda p: np.save(p, np.ones(10, dtype=np.float64)),
+        lambda p: np.save(p, np.ones((2, 5), dtype=np.float32)),
+        lambda p: np.save(p, np.zeros(0, dtype=np.float32)),
+    ],
+    ids=["truncated", "empty-file", "garbage", "float64", "2-d", "no-samples"],
+)
+def test_a_damaged_cache_file_is_made_again(tmp_path: Path, damage: object) -> None:
+    good = CachedVoice(FakeVoice(), tmp_path).synthesize(SENTENCE)
+    path = CachedVoice(FakeVoice(), tmp_path).path_for(SENTENCE)
+    damage(path)  # type: ignore[operator]
+    voice = CachedVoice(CountingVoice(), tmp_path)
+    assert voice.synthesize(SENTENCE).tobytes() == good.tobytes()
+    assert (voice.misses, voice.hits) == (1, 0)
+    assert voice.synthesize(SENTENCE).tobytes() == good.tobytes()  # and the file is whole again
+    assert (voice.misses, voice.hits) == (1, 1)
+
+
+def test_an_unwritable_cache_dir_says_how_to_choose_another(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    voice = CachedVoice(FakeVoice(), blocker / "speech")
+    with pytest.raises(VoiceError) as e:
+        voice.synthesize("Hello.")
+    message = str(e.value)
+    assert str(blocker / "speech") in message
+    assert CACHE_ENV in message and "--cache-dir" in message and "\n" not in message
+
+
+def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "clips"))
+    assert default_cache_dir() == tmp_path / "clips"
+    monkeypatch.delenv(CACHE_ENV)
+    path = default_cache_dir()
+    assert path.name == "speech" and "audioguide" in path.parts
+
+
+def test_open_voice_specs(tmp_path: Path) -> None:
+    voice = open_voice("fake", rate=120, cache_dir=tmp_path)
+    assert isinstance(voice, CachedVoice) and voice.key == "fake:default:120"
+    assert isinstance(open_voice("fake:default", cache=False), FakeVoice)
+    system = open_voice("system:en-us", rate=180, cache=False)
+    assert isinstance(system, SystemVoice)
+    assert (system.name, system.rate, system.worker_pid) == ("en-us", 180, None)  # lazy start
+    assert isinstance(open_voice(cache=False), SystemVoice)
+    with pytest.raises(VoiceError, match=r"Unknown voice engine 'espeak': use one of system, fake"):
+        open_voice("espeak")
+    with pytest.raises(VoiceError, match="one voice, 'default'"):
+        open_voice("fake:bob")
+    with pytest.raises(VoiceError, match="from 60 to 400, got 1000"):
+        open_voice("fake", rate=1000)
+
+
+# --- clip handling ------------------------------------------------------------------------------
+
+
+def test_split_text_keeps_sentences_and_words_whole() -> None:
+    sentence = "Breathe in slowly and let your shoulders soften. "
+    text = sentence * 300  # 14,700 characters
+    chunks = split_text(text, limit=4000)
+    assert len(chunks) == 4
+    assert all(len(c) <= 4000 for c in chunks)
+    assert all(c.endswith("soften.") for c in chunks)
+    assert " ".join(chunks).split() == text.split()
+    run_on = "and " * 3000  # no sentence end at all: split between words
+    assert all(len(c) <= 4000 and not c.startswith(" ") for c in split_text(run_on))
+    assert " ".join(split_text(run_on)).split() == run_on.split()
+    assert split_text("x" * 9000, limit=4000) == ["x" * 4000, "x" * 4000, "x" * 1000]
+    assert split_text("  Short one.  ") == ["Short one."]
+
+
+def test_trim_silence_keeps_ten_ms_around_the_speech() -> None:
+    rate = 22_050
+    tone = 0.3 * np.sin(np.linspace(0, 2 * np.pi * 200, rate)).astype(np.float32)
+    tone[:10] = tone[-10:] = 0.2
+    clip = np.concatenate([np.zeros(rate // 2), tone, np.zeros(rate // 2)]).astype(np.float32)
+    trimmed = trim_silence(clip, rate)
+    assert len(trimmed) == rate + 2 * int(0.010 * rate)
+    assert len(trim_silence(np.zeros(rate, dtype=np.float32), rate)) == 0
+
+
+def test_check_clip_refuses_silent_and_truncated_clips() -> None:
+    rate = 22_050
+    speech = (0.1 * np.sin(np.arange(3 * rate) * 0.1)).astype(np.float32)
+    check_clip(speech, rate, SENTENCE, 150)  # 3 s for 9 words at 150 wpm: fine
+    with pytest.raises(VoiceError) as e:
+        check_clip(np.zeros(3 * rate, dtype=np.float32), rate, SENTENCE * 3, 150)
+    assert "silent clip for 'Lie on your back, knees bent, feet hip-…'" in str(e.value)
+    assert "choose another voice; `audioguide voices` lists them" in str(e.value)
+    with pytest.raises(VoiceError, match=r"gave 0\.50 s of speech .* expected about 3\.6 s"):
+        check_clip(speech[: rate // 2], rate, SENTENCE, 150)
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_missing_pyttsx3_or_espeak_says_what_to_install() -> None:
+    # In a child process: this one must never load the engine.
+    result = _run_python("""
+        import ctypes, sys
+        from audioguide.voices import _open_pyttsx3
+        from audioguide.errors import VoiceError
+        sys.modules["pyttsx3"] = None
+        try:
+            _open_pyttsx3()
+        except VoiceError as e:
+            print(e)
+        del sys.modules["pyttsx3"]
+        def no_library(name):
+            raise OSError(f"{name}: cannot open shared object file")
+        ctypes.cdll.LoadLibrary = no_library
+        try:
+            _open_pyttsx3()
+        except VoiceError as e:
+            print(e)
+    """)
+    assert result.stdout.splitlines() == [
+        "The system voice needs the pyttsx3 package: pip install pyttsx3",
+        "The system voice needs espeak-ng: sudo apt-get install espeak-ng libespeak-ng1",
+    ], result.stderr
+
+
+# --- SystemVoice (the real engine) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def system_voice() -> Iterator[SystemVoice]:
+    voice = SystemVoice()
+    yield voice
+    voice.close()
+
+
+@pytest.mark.integration
+def test_system_voice_speaks_a_sentence(system_voice: SystemVoice) -> None:
+    clip = system_voice.synthesize(SENTENCE)
+    assert clip.dtype == np.float32 and clip.ndim == 1
+    duration_s = len(clip) / SAMPLE_RATE
+    assert 2.5 <= duration_s <= 6.0  # 9 words at 150 wpm is 3.6 s
+    assert rms(clip) > 0.03
+    lead_s, trail_s = edge_silence_s(clip)
+    assert lead_s < 0.03 and trail_s < 0.03  # espeak's 0.39 s end pause is gone
+    assert np.max(np.abs(clip)) <= 1.0
+    assert system_voice.key == "system:gmw/en:150"
+
+
+@pytest.mark.integration
+def test_many_texts_in_one_worker_come_back_different_and_whole(system_voice: SystemVoice) -> None:
+    texts = [
+        "Hi.",
+        "Breathe in.",
+        SENTENCE,
+        "Slowly lower your leg back to the floor, and rest for a moment before the next one.",
+    ]
+    pid = None
+    durations: dict[str, list[float]] = {t: [] for t in texts}
+    for _ in range(4):  # interleaved, so each utterance follows a different one
+        for text in texts:
+            clip = system_voice.synthesize(text)
+            pid = pid or system_voice.worker_pid
+            assert system_voice.worker_pid == pid
+            durations[text].append(len(clip) / SAMPLE_RATE)
+    firsts = [d[0] for d in durations.values()]
+    assert firsts == sorted(firsts) and firsts[0] > 0.2
+    for text, ds in durations.items():
+        words = len(text.split())
+        assert 0.5 * words * 0.4 <= ds[0] <= 2.0 * words * 0.4 + 0.5, (text, ds)
+        assert max(ds) - min(ds) <= 0.02 * max(ds), (text, ds)  # none cut short
+
+
+@pytest.mark.integration
+def test_the_rate_is_words_per_minute() -> None:
+    slow, fast = SystemVoice(rate=100), SystemVoice(rate=200)
+    try:
+        slow_n, fast_n = len(slow.synthesize(SENTENCE)), len(fast.synthesize(SENTENCE))
+        assert (slow.key, fast.key) == ("system:gmw/en:100", "system:gmw/en:200")
+    finally:
+        slow.close()
+        fast.close()
+    assert 1.6 <= slow_n / fast_n <= 2.4, (slow_n, fast_n)
+
+
+@pytest.mark.integration
+def test_nothing_reaches_stdout(capfd: pytest.CaptureFixture[str]) -> None:
+    voice = SystemVoice()  # started inside the test, so capfd owns the worker's stdout
+    try:
+        voice.synthesize("Stop at once if anything hurts.")
+    finally:
+        voice.close()
+    assert capfd.readouterr().out == ""
+
+
+@pytest.mark.integration
+def test_a_long_text_is_spoken_in_chunks(system_voice: SystemVoice) -> None:
+    text = "Breathe in slowly and let your shoulders soften. " * 286  # 14,014 characters
+    assert len(text) > 14_000
+    started = time.perf_counter()
+    clip = system_voice.synthesize(text)
+    elapsed = time.perf_counter() - started
+    minutes = len(clip) / SAMPLE_RATE / 60
+    assert 0.8 <= minutes / (len(text.split()) / DEFAULT_RATE) <= 1.6
+    assert elapsed < 20  # measured 2.4 s
+    # No chunk came back silent: every 30 s stretch holds speech.
+    stretch = 30 * SAMPLE_RATE
+    assert min(rms(clip[i : i + stretch]) for i in range(0, len(clip) - stretch, stretch)) > 0.03
+
+
+@pytest.mark.integration
+def test_voices_are_listed_and_found_by_id_name_or_language() -> None:
+    voices = list_system_voices()
+    assert len(voices) > 10 and all(isinstance(v, VoiceInfo) and v.id for v in voices)
+    assert len({v.id for v in voices}) == len(voices)
+    ids = {v.id for v in voices}
+    assert "gmw/en-us" in ids
+    for spelling in ("gmw/en-us", "en-us", "EN-US", "English (America)"):
+        voice = SystemVoice(spelling)
+        try:
+            assert voice.key == "system:gmw/en-us:150", spelling
+        finally:
+            voice.close()
+    british = SystemVoice("en-gb")  # a language code, not an id espeak accepts by name
+    variant = SystemVoice("en-us+f3")
+    try:
+        assert british.voice_id == "gmw/en"
+        assert variant.key == "system:gmw/en-us+f3:150"
+        assert rms(variant.synthesize("Hello.")) > 0.03
+    finally:
+        british.close()
+        variant.close()
+
+
+@pytest.mark.integration
+def test_an_unknown_voice_name_points_at_the_voice_list(tmp_path: Path) -> None:
+    voice = open_voice("system:no-such-voice", cache_dir=tmp_path)
+    try:
+        with pytest.raises(VoiceError) as e:
+            voice.synthesize("Hello.")
+    finally:
+        voice.close()
+    assert str(e.value).startswith("Unknown system voice 'no-such-voice'")
+    assert "`audioguide voices`" in str(e.value)
+    bad_variant = SystemVoice("en-us+nosuchvariant")
+    try:
+        with pytest.raises(VoiceError, match="Unknown voice variant"):
+            _ = bad_variant.key
+    finally:
+        bad_variant.close()
+
+
+@pytest.mark.integration
+def test_cached_system_voice_asks_the_engine_once(tmp_path: Path) -> None:
+    voice = open_voice("system", cache_dir=tmp_path)
+    try:
+        first = voice.synthesize(SENTENCE)  # the compile stage
+        started = time.perf_counter()
+        second = voice.synthesize(SENTENCE)  # the render stage
+        elapsed = time.perf_counter() - started
+    finally:
+        voice.close()
+    assert isinstance(voice, CachedVoice) and (voice.misses, voice.hits) == (1, 1)
+    assert second.tobytes() == first.tobytes()
+    assert elapsed < 0.05
+
+
+@pytest.mark.integration
+def test_a_crashed_worker_is_an_error_and_the_next_call_starts_afresh() -> None:
+    voice = SystemVoice()
+    try:
+        _ = voice.key  # worker up
+        pid = voice.worker_pid
+        assert pid is not None
+        # A 4,000-character chunk takes 0.3-1 s; the worker dies in the middle of it.
+        killer = threading.Timer(0.1, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(
+            VoiceError,
+            match=r"stopped unexpectedly \(exit code -9\) while "
+            r"speaking 'Breathe in",
+        ):
+            voice.synthesize("Breathe in slowly and let your shoulders soften. " * 160)
+        killer.join()
+        assert rms(voice.synthesize("Hello.")) > 0.03
+        assert voice.worker_pid not in (None, pid)
+    finally:
+        voice.close()
+
+
+@pytest.mark.integration
+def test_a_hung_worker_times_out_and_the_next_call_starts_afresh() -> None:
+    voice = SystemVoice(timeout_s=0.05)
+    try:
+        _ = voice.key
+        pid = voice.worker_pid
+        with pytest.raises(VoiceError, match=r"took over 0\.05 s speaking 'Breathe in"):
+            voice.synthesize("Breathe in slowly and let your shoulders soften. " * 160)
+        voice.timeout_s = 60.0
+        assert rms(voice.synthesize("Hello.")) > 0.03
+        assert voice.worker_pid not in (None, pid)
+    finally:
+        voice.close()
+
+
+@pytest.mark.integration
+def test_the_worker_stops_on_close_and_at_exit_and_the_parent_never_loads_the_engine(
+    tmp_path: Path,
+) -> None:
+    voice = SystemVoice()
+    voice.synthesize("Hello.")
+    pid = voice.worker_pid
+    voice.close()
+    assert voice.worker_pid is None and pid is not None and not _running(pid)
+    # A script without an `if __name__ == "__main__":` guard, that never calls close().
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent("""
+        import sys
+        from audioguide.voices import SystemVoice
+        voice = SystemVoice()
+        print(len(voice.synthesize("Hello.")) > 0, voice.worker_pid, "pyttsx3" in sys.modules)
+    """)
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    spoke, worker, loaded = result.stdout.split()
+    assert (spoke, loaded) == ("True", "False")
+    assert not _running(int(worker))
+    assert result.stderr == ""
+
+
+def _running(pid: int) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.05)
+    return True
