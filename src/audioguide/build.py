@@ -44,6 +44,7 @@ def build(
     target_lufs: float = TARGET_LUFS,
     on_speech: Progress | None = None,
     on_mix: Progress | None = None,
+    on_encode: Progress | None = None,
 ) -> BuildResult:
     routine = load_routine(routine_path, variables)
     tts = voice_for(routine, voice, rate, cache_dir)
@@ -58,5 +59,12 @@ def build(
         album="audioguide",
         comment=routine.description,
     )
-    export_mp3(samples, output, tags=tags, chapters=timeline.chapters, bitrate_kbps=bitrate_kbps)
+    export_mp3(
+        samples,
+        output,
+        tags=tags,
+        chapters=timeline.chapters,
+        bitrate_kbps=bitrate_kbps,
+        progress=on_encode,
+    )
     return BuildResult(output, timeline)

@@ -140,7 +140,11 @@ def build(
     """
     path = find_routine(routine)
     output = output or Path("output") / f"{path.stem}.mp3"
-    with _progress("Speaking") as on_speech, _progress("Mixing") as on_mix:
+    with (
+        _progress("Speaking") as on_speech,
+        _progress("Mixing") as on_mix,
+        _progress("Encoding") as on_encode,
+    ):
         result = build_track(
             path,
             output,
@@ -152,6 +156,7 @@ def build(
             target_lufs=loudness,
             on_speech=on_speech,
             on_mix=on_mix,
+            on_encode=on_encode,
         )
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6

@@ -18,7 +18,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -66,8 +66,10 @@ def export_mp3(
     tags: Tags,
     chapters: Sequence[Chapter] = (),
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Encode mono (n,) or stereo (n, 2) samples to a CBR MP3 at `path`, tagged and chaptered.
+    """Encode mono (n,) or stereo (n, 2) samples to a CBR MP3 at `path`, tagged and chaptered;
+    `progress(done, total)` counts the sample frames fed to the encoder.
 
     A pre-existing file at `path` is replaced only once the new one is complete."""
     channels = _channels(samples)
@@ -83,7 +85,7 @@ def export_mp3(
         raise ExportError(INSTALL_FFMPEG)
     part = _create_part(path)
     try:
-        _encode(ffmpeg, samples, channels, part, bitrate_kbps, path)
+        _encode(ffmpeg, samples, channels, part, bitrate_kbps, path, progress)
         _tag(part, tags, chapters, bitrate_kbps, path)
         try:
             os.replace(part, path)
@@ -144,7 +146,13 @@ def _create_part(path: Path) -> Path:
 
 
 def _encode(
-    ffmpeg: str, samples: Samples, channels: int, part: Path, bitrate_kbps: int, path: Path
+    ffmpeg: str,
+    samples: Samples,
+    channels: int,
+    part: Path,
+    bitrate_kbps: int,
+    path: Path,
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     command = [
         ffmpeg,
@@ -188,7 +196,7 @@ def _encode(
             raise ExportError(f"cannot run {ffmpeg} ({reason}); {INSTALL_FFMPEG}") from None
         assert proc.stdin is not None
         try:
-            _pipe_pcm(samples, proc.stdin)
+            _pipe_pcm(samples, proc.stdin, progress)
             returncode = proc.wait()
         except BaseException:
             proc.kill()
@@ -209,11 +217,15 @@ def _encode(
         )
 
 
-def _pipe_pcm(samples: Samples, stdin: IO[bytes]) -> None:
+def _pipe_pcm(
+    samples: Samples, stdin: IO[bytes], progress: Callable[[int, int], None] | None
+) -> None:
     """Feed ffmpeg, then close its input so it finishes the file."""
     try:
         for start in range(0, len(samples), CHUNK_FRAMES):
             stdin.write(_pcm16(samples[start : start + CHUNK_FRAMES]))
+            if progress:
+                progress(min(start + CHUNK_FRAMES, len(samples)), len(samples))
         stdin.close()
     except BrokenPipeError:
         pass  # ffmpeg stopped reading: it has failed, and its stderr says why

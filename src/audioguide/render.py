@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 import numpy as np
@@ -28,6 +28,7 @@ TARGET_LUFS: Final = -16.0
 TRUE_PEAK_DBTP: Final = -1.0
 PEAK_MARGIN_DB: Final = 0.5
 """Headroom kept below the true-peak ceiling for what MP3 encoding adds to inter-sample peaks."""
+MAX_LOUDNESS_PASSES: Final = 4
 LOUDNESS_TOLERANCE_LU: Final = 0.15
 """ffmpeg reports loudness to 0.1 LU; the spec allows 1."""
 _BLOCK: Final = to_samples(2.0)
@@ -42,7 +43,10 @@ def render(
     target_lufs: float = TARGET_LUFS,
     progress: Progress | None = None,
 ) -> Samples:
+    """Mix the timeline's cues and normalise the loudness. `progress(done, total)` counts cues,
+    then the loudness passes."""
     out = np.zeros(timeline.total_samples, dtype=np.float32)
+    total = len(timeline.cues) + MAX_LOUDNESS_PASSES
     for i, cue in enumerate(timeline.cues, start=1):
         if cue.kind is CueKind.SPEECH:
             assert cue.text is not None
@@ -60,11 +64,22 @@ def render(
             n = min(len(clip), cue.n_samples, len(out) - cue.start_sample)
             out[cue.start_sample : cue.start_sample + n] += clip[:n]
         if progress:
-            progress(i, len(timeline.cues))
-    return normalize(out, target_lufs)
+            progress(i, total)
+
+    def on_pass(done: int) -> None:
+        if progress:
+            progress(len(timeline.cues) + done, total)
+
+    normalize(out, target_lufs, on_pass=on_pass)
+    on_pass(MAX_LOUDNESS_PASSES)
+    return out
 
 
-def normalize(samples: Samples, target_lufs: float = TARGET_LUFS) -> Samples:
+def normalize(
+    samples: Samples,
+    target_lufs: float = TARGET_LUFS,
+    on_pass: Callable[[int], None] | None = None,
+) -> Samples:
     """Bring the track to the target integrated loudness with its true peak under the ceiling;
     in place.
 
@@ -73,7 +88,9 @@ def normalize(samples: Samples, target_lufs: float = TARGET_LUFS) -> Samples:
     (loudness gained per dB of gain, learnt from the previous step): two or three passes."""
     loudness = integrated_loudness(samples)
     slope = 1.0
-    for _ in range(4):
+    for done in range(MAX_LOUDNESS_PASSES):
+        if on_pass:
+            on_pass(done)
         if not np.isfinite(loudness) or abs(loudness - target_lufs) <= LOUDNESS_TOLERANCE_LU:
             break  # on target, or silence
         step_db = (target_lufs - loudness) / slope
