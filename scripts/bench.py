@@ -11,6 +11,7 @@ length of audio with the same settings. Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -116,39 +117,18 @@ def main() -> None:
         routine = tmp / "bench.yaml"
         routine.write_text(make_routine(args.minutes), encoding="utf-8")
         out = tmp / "bench.mp3"
-        plan = subprocess.run(
-            [
-                str(BIN),
-                "check",
-                str(routine),
-                "--voice",
-                args.voice,
-                "--cache-dir",
-                str(tmp / "warmup"),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        length_s = float(
-            subprocess.run(
-                [
-                    str(BIN),
-                    "plan",
-                    str(routine),
-                    "--json",
-                    "--voice",
-                    args.voice,
-                    "--cache-dir",
-                    str(tmp / "warmup"),
-                ],
+
+        def audioguide(*command: str) -> str:
+            warmup = ["--voice", args.voice, "--cache-dir", str(tmp / "warmup")]
+            return subprocess.run(
+                [str(BIN), *command, str(routine), *warmup],
                 capture_output=True,
                 text=True,
                 check=True,
-            )
-            .stdout.split('"total_s": ')[1]
-            .split(",")[0]
-        )
+            ).stdout
+
+        plan = audioguide("check").strip()
+        length_s = json.loads(audioguide("plan", "--json"))["total_s"]
         print(f"routine: {plan}")
         build = [str(BIN), "build", str(routine), "-o", str(out), "--voice", args.voice]
         rows: dict[str, list[float]] = {"encoder": [], "cold": [], "warm": []}
