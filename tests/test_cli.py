@@ -100,3 +100,19 @@ def test_unknown_voice_engine(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["check", "psoas-release", "--voice", "robot"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and "robot" in result.output
+
+
+def test_routine_voice_block_errors_name_the_file(
+    runner: CliRunner, write_routine: WriteRoutine
+) -> None:
+    path = write_routine("title: T\nvoice: {engine: robot}\nsteps: [Hi.]\n")
+    result = runner.invoke(cli, ["check", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {path}: voice: ")
+    outside = write_routine("title: T\nvoice: {engine: natural, name: ../../x.onnx}\nsteps: [Hi]\n")
+    result = runner.invoke(cli, ["check", str(outside)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {outside}: voice: the voice file ../../x.onnx is outside the routine's folder; "
+        "put it next to the routine, or choose it yourself with --voice natural:../../x.onnx\n"
+    )

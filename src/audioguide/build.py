@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import RoutineError, VoiceError
 from .export import Tags, export_mp3
 from .render import TARGET_LUFS, render
 from .routine import Routine, load_routine
@@ -27,9 +28,30 @@ def voice_for(
     cache: bool = True,
 ) -> Voice:
     """The command line wins over the routine's `voice:` block, which wins over the defaults."""
-    if spec is None and routine.voice.engine:
-        spec = routine.voice.engine + (f":{routine.voice.name}" if routine.voice.name else "")
-    return open_voice(spec, rate=rate or routine.voice.rate, cache_dir=cache_dir, cache=cache)
+    rate = rate or routine.voice.rate
+    if spec is not None or not routine.voice.engine:
+        return open_voice(spec, rate=rate, cache_dir=cache_dir, cache=cache)
+    where = f"{routine.path or '<routine>'}: voice"
+    name = routine.voice.name
+    if name and name.lower().endswith(".onnx"):
+        # A shared routine may only load a voice model from its own folder, as with sounds.
+        folder = (routine.path.parent if routine.path else Path()).resolve()
+        model = (folder / name).resolve()
+        if not model.is_relative_to(folder):
+            raise RoutineError(
+                f"{where}: the voice file {name} is outside the routine's folder; put it next "
+                f"to the routine, or choose it yourself with --voice natural:{name}"
+            )
+        name = str(model)
+    try:
+        return open_voice(
+            routine.voice.engine + (f":{name}" if name else ""),
+            rate=rate,
+            cache_dir=cache_dir,
+            cache=cache,
+        )
+    except VoiceError as e:
+        raise VoiceError(f"{where}: {e}") from None
 
 
 def build(
@@ -40,13 +62,14 @@ def build(
     voice: str | None = None,
     rate: int | None = None,
     cache_dir: Path | None = None,
+    sound_dirs: Sequence[Path] = (),
     bitrate_kbps: int = 128,
     target_lufs: float = TARGET_LUFS,
     on_speech: Progress | None = None,
     on_mix: Progress | None = None,
     on_encode: Progress | None = None,
 ) -> BuildResult:
-    routine = load_routine(routine_path, variables)
+    routine = load_routine(routine_path, variables, sound_dirs=sound_dirs)
     tts = voice_for(routine, voice, rate, cache_dir)
     try:
         timeline = compile_timeline(routine, tts, progress=on_speech)

@@ -25,7 +25,15 @@ from .plan import format_clock, format_plan, plan_dict
 from .render import TARGET_LUFS
 from .routine import load_routine
 from .timeline import CueKind, Progress, Timeline, compile_timeline
-from .voices import DEFAULT_RATE, default_cache_dir, list_system_voices
+from .voices import (
+    DEFAULT_RATE,
+    NATURAL_INSTALL,
+    NATURAL_VOICE,
+    default_cache_dir,
+    default_engine,
+    list_system_voices,
+    natural_problem,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +77,8 @@ def routine_options(f: F) -> F:
         "voice",
         metavar="ENGINE[:NAME]",
         default=None,
-        help="Voice to speak with, e.g. system or system:en-gb [default: system].",
+        help="Voice to speak with: natural, natural:/path/voice.onnx, system or system:en-gb "
+        "[default: natural where installed, else system].",
     )(f)
     f = click.option(
         "--var",
@@ -80,6 +89,18 @@ def routine_options(f: F) -> F:
         help="Set a routine var, e.g. --var client=Sam.",
     )(f)
     return click.argument("routine")(f)
+
+
+def sounds_dir_option(f: F) -> F:
+    """Folders besides the routine's own that its sound files may come from."""
+    return click.option(
+        "--sounds-dir",
+        "sound_dirs",
+        multiple=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        metavar="DIR",
+        help="Also read sound files from DIR (repeatable); by default only the routine's folder.",
+    )(f)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,6 +124,7 @@ def list_cmd(voice: str | None) -> None:
 
 @cli.command()
 @routine_options
+@sounds_dir_option
 @click.option(
     "-o",
     "--output",
@@ -130,6 +152,7 @@ def build(
     voice: str | None,
     rate: int | None,
     cache_dir: Path | None,
+    sound_dirs: tuple[Path, ...],
     output: Path | None,
     bitrate: str,
     loudness: float,
@@ -152,6 +175,7 @@ def build(
             voice=voice,
             rate=rate,
             cache_dir=cache_dir,
+            sound_dirs=sound_dirs,
             bitrate_kbps=int(bitrate),
             target_lufs=loudness,
             on_speech=on_speech,
@@ -168,6 +192,7 @@ def build(
 
 @cli.command()
 @routine_options
+@sounds_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
     routine: str,
@@ -175,13 +200,14 @@ def plan(
     voice: str | None,
     rate: int | None,
     cache_dir: Path | None,
+    sound_dirs: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Print the timed cue sequence of ROUTINE without rendering audio.
 
     Example: audioguide plan psoas-release --json
     """
-    timeline = _compile(find_routine(routine), variables, voice, rate, cache_dir)
+    timeline = _compile(find_routine(routine), variables, voice, rate, cache_dir, sound_dirs)
     if as_json:
         click.echo(json.dumps(plan_dict(timeline), indent=2, ensure_ascii=False))
     else:
@@ -190,18 +216,20 @@ def plan(
 
 @cli.command()
 @routine_options
+@sounds_dir_option
 def check(
     routine: str,
     variables: dict[str, str],
     voice: str | None,
     rate: int | None,
     cache_dir: Path | None,
+    sound_dirs: tuple[Path, ...],
 ) -> None:
     """Validate ROUTINE: exit 0 when it builds, or print what to fix.
 
     Example: audioguide check my.yaml
     """
-    timeline = _compile(find_routine(routine), variables, voice, rate, cache_dir)
+    timeline = _compile(find_routine(routine), variables, voice, rate, cache_dir, sound_dirs)
     speech = sum(1 for c in timeline.cues if c.kind is CueKind.SPEECH)
     click.echo(
         f"{routine}: OK, {format_clock(timeline.total_s)}, {speech} spoken cues, "
@@ -217,17 +245,36 @@ def check(
     help="Only voices whose language starts with PREFIX, e.g. en.",
 )
 def voices(lang: str | None) -> None:
-    """List the voice engines and the voices available here.
+    """List the voice engines, which one is the default and why, and the voices available here.
 
     Example: audioguide voices --lang en
     """
-    click.echo("Engines:")
-    click.echo(
-        "  system  the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
-        "NSSpeech on macOS)  [default]"
+    problem = natural_problem()
+    default = default_engine()
+    natural = (
+        f"installed ({NATURAL_VOICE})"
+        if problem is None
+        else f"not installed: {NATURAL_INSTALL} ({problem})"
     )
-    click.echo("  fake    a deterministic test tone, for tests")
+    engines = {
+        "natural": f"a neural voice (Piper), offline: {natural}",
+        "system": "the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
+        "NSSpeech on macOS)",
+        "fake": "a deterministic test tone, for tests",
+    }
+    click.echo("Engines:")
+    for name, what in engines.items():
+        click.echo(f"  {name:<9}{what}{'  [default]' if name == default else ''}")
+    why = (
+        "it is installed" if problem is None else f"the natural voice is not installed ({problem})"
+    )
+    click.echo(f"Default: {default}, because {why}")
     click.echo(f"Speech cache: {default_cache_dir()}")
+    if problem is None:
+        click.echo(
+            f"Natural voices: {NATURAL_VOICE} (--voice natural), or any Piper voice by path: "
+            f"--voice natural:/path/voice.onnx"
+        )
     found = [
         v
         for v in list_system_voices()
@@ -244,9 +291,10 @@ def _compile(
     voice: str | None,
     rate: int | None,
     cache_dir: Path | None,
+    sound_dirs: tuple[Path, ...] = (),
     quiet: bool = False,
 ) -> Timeline:
-    routine = load_routine(path, variables)
+    routine = load_routine(path, variables, sound_dirs=sound_dirs)
     tts = voice_for(routine, voice, rate, cache_dir)
     try:
         if quiet:

@@ -2,7 +2,13 @@
 
 
 class AudioguideError(Exception):
-    """Base class: the message is complete, user-facing and says what to do next."""
+    """Base class: the message is complete, user-facing and says what to do next.
+
+    It is always one line: a newline or other control character in a value it quotes (a key, a
+    file name, an engine's output) is shown escaped, as `\\n`, so it cannot break the line."""
+
+    def __str__(self) -> str:
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in super().__str__())
 
 
 class RoutineError(AudioguideError):

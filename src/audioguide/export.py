@@ -18,6 +18,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,9 @@ ID3_VERSION: Final = 3
 TEXT_ENCODING: Final = Encoding.UTF16
 """v2.3 knows only Latin-1 and UTF-16."""
 INSTALL_FFMPEG: Final = "ffmpeg is needed to encode MP3: sudo apt-get install ffmpeg"
+STALE_PART_S: Final = 3600.0
+"""A temp file untouched this long is left over, whoever made it: a live build writes to its
+own continuously (encoding a 6-hour track takes a few minutes)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,12 @@ def export_mp3(
     if ffmpeg is None:
         raise ExportError(INSTALL_FFMPEG)
     part = _create_part(path)
+    remove_stale_parts(path)
     try:
         _encode(ffmpeg, samples, channels, part, bitrate_kbps, path, progress)
         _tag(part, tags, chapters, bitrate_kbps, path)
         try:
+            _sync(part)
             os.replace(part, path)
         except OSError as e:
             raise _write_error(path, e) from None
@@ -124,6 +130,60 @@ def _channels(samples: Samples) -> int:
     raise ValueError(f"samples must have shape (n,) or (n, 2), got {samples.shape}")
 
 
+def part_pattern(path: Path) -> re.Pattern[str]:
+    """Names of the temp files a build of `path` writes: `.NAME.PID-RANDOM.part`, beside it
+    (`.NAME.RANDOM.part`, without the pid, from audioguide 0.1)."""
+    return re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)-)?[0-9a-f]{{8}}\.part")
+
+
+def remove_stale_parts(path: Path, *, now: float | None = None) -> list[Path]:
+    """Delete temp files that earlier builds of `path` left when they were killed: those whose
+    process is gone, or that nobody has written to for STALE_PART_S. Best effort; returns them."""
+    pattern = part_pattern(path)
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return []
+    for sibling in siblings:
+        match = pattern.fullmatch(sibling.name)
+        if match is None:
+            continue
+        pid = int(match.group(1) or 0)
+        if pid == os.getpid():
+            continue
+        try:
+            dead = pid > 0 and not _alive(pid)
+            stale = dead or now - sibling.stat().st_mtime > STALE_PART_S
+            if stale:
+                sibling.unlink()
+                removed.append(sibling)
+        except OSError:
+            continue  # gone already, or not ours to remove: the next build tries again
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # OverflowError: a number no pid can be
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _sync(part: Path) -> None:
+    """Flush the track to disk before the rename, so even a crash of the machine leaves either the
+    old track or the whole new one (the rename alone is atomic only for running programs)."""
+    fd = os.open(part, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _create_part(path: Path) -> Path:
     """Reserve a hidden temp file next to the target, so the final rename stays on one disk."""
     try:
@@ -136,7 +196,8 @@ def _create_part(path: Path) -> Path:
     except OSError as e:
         raise _write_error(path, e) from None
     try:
-        part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        # The pid in the name tells a later build whether this one is still running.
+        part = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
         # Mode 0o666 minus the umask, as any new file; mkstemp's 0o600 would make a track the
         # user means to share unreadable to others.
         os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

@@ -18,7 +18,7 @@ def bundled_routines() -> dict[str, Path]:
 def find_routine(name_or_path: str) -> Path:
     """A path to a routine file, or the name of a bundled routine."""
     path = Path(name_or_path)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists() or len(path.parts) > 1:
+    if path.suffix.lower() in (".yaml", ".yml") or _exists(path) or len(path.parts) > 1:
         return path
     bundled = bundled_routines()
     if name_or_path in bundled:
@@ -29,3 +29,10 @@ def find_routine(name_or_path: str) -> Path:
         f"{name_or_path}: no such routine file or bundled routine; {hint}"
         "`audioguide list` shows the bundled ones"
     )
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for a path is a name, not a file
+        return False

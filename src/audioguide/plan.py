@@ -42,10 +42,13 @@ def _s(samples: int) -> float:
 
 
 def format_clock(seconds: float, decimals: bool = False) -> str:
+    """`m:ss` (`mm:ss.s` with decimals), with hours in front only when there are any."""
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
-    text = f"{int(minutes):02d}:{secs:04.1f}" if decimals else f"{int(minutes)}:{int(secs):02d}"
-    return f"{hours}:{text}" if hours else text
+    secs_text = f"{secs:04.1f}" if decimals else f"{int(secs):02d}"
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs_text}"
+    return f"{minutes:02d}:{secs_text}" if decimals else f"{minutes}:{secs_text}"
 
 
 def format_plan(timeline: Timeline) -> str:

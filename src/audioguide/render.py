@@ -7,6 +7,7 @@ the whole track per cue: measured 23 s for 200 cues on 20 minutes, against 0.13 
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -56,7 +57,7 @@ def render(
             clip = sound_samples(cue.sound)
         elif cue.kind is CueKind.BREATH:
             assert cue.phase is not None
-            clip = breath_sound(cue.phase, cue.n_samples)
+            clip = _breath(cue.phase, cue.n_samples)
         else:
             clip = None
         if clip is not None:
@@ -73,6 +74,15 @@ def render(
     normalize(out, target_lufs, on_pass=on_pass)
     on_pass(MAX_LOUDNESS_PASSES)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _breath(phase: str, n_samples: int) -> Samples:
+    """A breathing routine repeats the same few phases hundreds of times: synthesise each once.
+    The cache is small because a phase may last minutes (10 MB a minute)."""
+    clip = breath_sound(phase, n_samples)
+    clip.flags.writeable = False
+    return clip
 
 
 def normalize(
@@ -145,7 +155,12 @@ def integrated_loudness(samples: Samples) -> float:
         "-",
     ]
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+        try:
+            proc = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+        except OSError as e:  # there, but not executable, or not a program for this machine
+            raise ExportError(
+                f"cannot run {ffmpeg} ({e.strerror or e}); {INSTALL_FFMPEG}"
+            ) from None
         assert proc.stdin is not None
         try:
             data = np.ascontiguousarray(samples, dtype="<f4").data.cast("B")

@@ -7,8 +7,11 @@ Raw YAML never leaves this module. Every step keeps where it came from, so every
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from collections.abc import Mapping
+import stat
+import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -18,8 +21,19 @@ import yaml
 from .errors import AudioguideError, RoutineError
 from .sounds import resolve_sound
 
+# The limits a routine must stay within (docs/reliability.md). A routine is a shared, hand-edited
+# or generated file: these keep a mistaken or hostile one from taking hours or all memory.
 MAX_FILE_BYTES: Final = 1_000_000
 MAX_DURATION_S: Final = 6 * 3600.0
+"""The longest any one duration may be, and the longest a whole routine may last."""
+MAX_CUES: Final = 10_000
+"""The most cues a routine may expand to, counting every repeat, rep, set and side."""
+MAX_TEXT_CHARS: Final = 5_000
+"""The longest text one step may speak: about five minutes of speech."""
+MAX_NESTING: Final = 10
+"""How deep steps may nest (a section holding an exercise whose reps hold steps is 3)."""
+MAX_BREATH_PHASE_S: Final = 300.0
+"""The longest one breathing phase may be: long breath holds in pranayama last a few minutes."""
 
 # Words the tool speaks on its own; a routine's `words:` block overrides them (another language).
 DEFAULT_WORDS: Final[Mapping[str, str]] = {
@@ -156,11 +170,26 @@ class Routine:
     path: Path | None = field(default=None, compare=False)
 
 
-def load_routine(path: Path | str, variables: Mapping[str, str] | None = None) -> Routine:
-    """Read and validate a routine file; `variables` override the routine's own `vars`."""
+def load_routine(
+    path: Path | str,
+    variables: Mapping[str, str] | None = None,
+    *,
+    sound_dirs: Sequence[Path] = (),
+) -> Routine:
+    """Read and validate a routine file; `variables` override the routine's own `vars`.
+
+    Sound files are read only from the routine's folder and the `sound_dirs` the user names, so a
+    shared routine cannot make the tool read any other file."""
     path = Path(path)
     text = _read_text(path)
-    return parse_routine(text, name=str(path), base_dir=path.parent, variables=variables, path=path)
+    return parse_routine(
+        text,
+        name=str(path),
+        base_dir=path.parent,
+        variables=variables,
+        path=path,
+        sound_dirs=sound_dirs,
+    )
 
 
 def parse_routine(
@@ -170,15 +199,33 @@ def parse_routine(
     base_dir: Path = Path(),
     variables: Mapping[str, str] | None = None,
     path: Path | None = None,
+    sound_dirs: Sequence[Path] = (),
 ) -> Routine:
     doc = _parse_yaml(text, name)
-    return _Parser(name, base_dir, variables or {}).routine(doc, path)
+    parser = _Parser(name, base_dir, variables or {}, tuple(sound_dirs))
+    try:
+        return parser.routine(doc, path)
+    except RecursionError:
+        # MAX_NESTING stops steps well before this; other YAML values have no depth of their own.
+        raise RoutineError(
+            f"{name}:1: the routine nests too deeply; a routine needs only a few levels: flatten it"
+        ) from None
 
 
 def parse_duration(value: object) -> float:
     """`5`, `5.5`, `"5s"`, `"90s"`, `"2m"`, `"1m30s"`, `"1:30"` to seconds; ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError(value)
+    try:
+        seconds = _seconds(value)
+    except OverflowError:  # an integer too big for a float
+        raise ValueError(value) from None
+    if not math.isfinite(seconds):
+        raise ValueError(value)
+    return seconds
+
+
+def _seconds(value: object) -> float:
     if isinstance(value, int | float):
         return float(value)
     if not isinstance(value, str):
@@ -195,10 +242,7 @@ def parse_duration(value: object) -> float:
     if m and any(m.groups()):
         h, mi, sec = (float(g) if g else 0.0 for g in m.groups())
         return h * 3600 + mi * 60 + sec
-    try:
-        return float(s)
-    except ValueError:
-        raise ValueError(value) from None
+    return float(s)
 
 
 def parse_pattern(value: object) -> tuple[float, float, float, float]:
@@ -209,8 +253,8 @@ def parse_pattern(value: object) -> tuple[float, float, float, float]:
     if len(parts) not in (3, 4):
         raise ValueError(value)
     nums = [float(p) for p in parts] + [0.0] * (4 - len(parts))
-    if any(n < 0 for n in nums) or nums[0] <= 0 or nums[2] <= 0:
-        raise ValueError(value)
+    if not all(0 <= n <= MAX_BREATH_PHASE_S for n in nums) or nums[0] <= 0 or nums[2] <= 0:
+        raise ValueError(value)  # also NaN, which fails every comparison
     return (nums[0], nums[1], nums[2], nums[3])
 
 
@@ -228,17 +272,47 @@ class _List(list[Any]):
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, keeping the line of every mapping, key and list item."""
+    """The safe loader, keeping the line of every mapping, key and list item.
+
+    A routine holds only text, numbers, true/false, lists and mappings: every other YAML type
+    (sets, binary, merge keys, !!python/... tags) is refused with the line it is on, and a value
+    Python cannot hold (`!!int abc`, a 5,000-digit number) becomes a RoutineError, not a crash.
+    Aliases (*name) are kept: PyYAML itself writes them for data used twice, so generated routines
+    have them. Each is built once here; the parser counts them in full against MAX_CUES.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError, TypeError):
+            where = f"{self.name}:{node.start_mark.line + 1}"
+            if isinstance(node.value, str) and node.value.lstrip("+-").isdigit():
+                raise RoutineError(
+                    f"{where}: a {len(node.value)}-digit number is too long to read: "
+                    "write a smaller one"
+                ) from None
+            raise RoutineError(
+                f"{where}: cannot read {_show(node.value)} as {_short_tag(node.tag)}: remove the "
+                "tag, or write a plain number"
+            ) from None
 
     def _map(self, node: yaml.MappingNode) -> _Map:
         out = _Map()
         out.line = node.start_mark.line + 1
         out.key_lines = {}
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise RoutineError(
+                    f"{self.name}:{line}: invalid YAML: merge keys (<<) are not supported in a "
+                    "routine: write the keys out"
+                )
+            key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
-                raise RoutineError(f"{self.name}:{line}: keys must be words, got {key!r}")
+                raise RoutineError(
+                    f"{self.name}:{line}: keys must be words, got {_show(key)}: "
+                    "write e.g. 'say: Hello.'"
+                )
             if key in out:
                 raise RoutineError(
                     f"{self.name}:{line}: '{key}' appears twice in one block: keep one"
@@ -253,30 +327,58 @@ class _Loader(yaml.SafeLoader):
         out.item_lines = [child.start_mark.line + 1 for child in node.value]
         return out
 
+    def _plain_text(self, node: yaml.ScalarNode) -> str:
+        return str(self.construct_scalar(node))
+
+    def _refuse(self, node: yaml.Node) -> Any:
+        raise RoutineError(
+            f"{self.name}:{node.start_mark.line + 1}: invalid YAML: the tag "
+            f"{_short_tag(node.tag)} is not allowed in a routine: remove it (a routine holds only "
+            "text, numbers, lists and mappings)"
+        )
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
+
 
 _EMPTY: Final = _Map()
 _EMPTY.key_lines = {}
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader._map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader._seq)
+# A date-like title ("2024-05-01 session") is text, not a timestamp.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader._plain_text)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _Loader._refuse)
+_Loader.add_constructor(None, _Loader._refuse)  # any other tag, e.g. !!python/object
 
 
 def _read_text(path: Path) -> str:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise RoutineError(
-                f"{path}: the file is over {MAX_FILE_BYTES // 1000} kB; "
-                "a routine is a short text file"
-            )
-        data = path.read_bytes()
+        # Looked at before opening: opening a FIFO would wait for a writer forever.
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise RoutineError(f"{path}: is a folder; give a routine .yaml file")
+        if not stat.S_ISREG(mode):
+            raise RoutineError(f"{path}: not a regular file; give a routine .yaml file")
+        with path.open("rb") as f:
+            # One byte past the limit tells all; the size on disk can change under us.
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise RoutineError(
             f"{path}: no such file; `audioguide list` shows the bundled routines"
         ) from None
-    except IsADirectoryError:
-        raise RoutineError(f"{path}: is a folder; give a routine .yaml file") from None
     except OSError as e:
-        raise RoutineError(f"{path}: cannot read it ({e.strerror})") from None
+        raise RoutineError(
+            f"{path}: cannot read it ({e.strerror or e}); check that you may read it"
+        ) from None
+    if len(data) > MAX_FILE_BYTES:
+        line = data[:MAX_FILE_BYTES].count(b"\n") + 1
+        raise RoutineError(
+            f"{path}:{line}: the file is over {MAX_FILE_BYTES // 1000:,} kB by this line; a "
+            "routine is a short text file: check that this is the right file, or split it"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -285,26 +387,73 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_yaml(text: str, name: str) -> Any:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader checks every character here
+    except yaml.reader.ReaderError as e:
+        line = text[: e.position].count("\n") + 1
+        raise RoutineError(
+            f"{name}:{line}: not a text file: it holds the control character #x{e.character:04x}, "
+            "which YAML does not allow; remove it, or check that this is the right file"
+        ) from None
     loader.name = name
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = e.problem or "invalid YAML"
-        hint = (
-            "; indent with spaces, not tabs"
-            if "\\t" in problem or "tab" in problem
-            else "; check the indentation and quoting on this line or the one above"
-        )
-        raise RoutineError(f"{name}:{line}: invalid YAML: {problem}{hint}") from None
+        raise RoutineError(f"{name}:{_yaml_problem(e)}") from None
     except yaml.YAMLError as e:
-        raise RoutineError(f"{name}: invalid YAML: {e}") from None
+        raise RoutineError(f"{name}:1: invalid YAML: {' '.join(str(e).split())}") from None
     except RecursionError:
-        raise RoutineError(f"{name}: the YAML nests too deeply") from None
+        line = loader.get_mark().line + 1
+        raise RoutineError(
+            f"{name}:{line}: invalid YAML: lists or mappings nest too deeply here; a routine needs "
+            "only a few levels: flatten it"
+        ) from None
     finally:
         loader.dispose()
+
+
+def _yaml_problem(e: yaml.MarkedYAMLError) -> str:
+    """`line: invalid YAML: what; what to do` for a syntax error."""
+    mark = e.problem_mark or e.context_mark
+    line = mark.line + 1 if mark else 1
+    problem = " ".join((e.problem or "").split())
+    context = " ".join((e.context or "").split())
+    if "unconstructable recursive node" in problem:
+        return (
+            f"{line}: invalid YAML: an alias (*name) is used inside the block it names, so it "
+            "never ends: write the steps out, or use 'repeat:'"
+        )
+    if "found duplicate anchor" in context:
+        return f"{line}: invalid YAML: {context.split(';')[0]}: give each &anchor its own name"
+    if "found undefined alias" in problem:
+        return f"{line}: invalid YAML: {problem}: define it with &name before using *name"
+    if "another document" in problem:
+        return (
+            f"{line}: invalid YAML: a second document starts here: a routine is one YAML "
+            "document: remove this '---' and what follows, or move it to its own file"
+        )
+    opened = e.context_mark.line + 1 if e.context_mark else line
+    if "while scanning a quoted scalar" in context:
+        # Found where the file ends; the line that opens the quote is the one to fix.
+        return f"{opened}: invalid YAML: this line opens a quote that is never closed: close it"
+    if "while parsing a flow" in context:
+        bracket = "[" if "sequence" in context else "{"
+        return (
+            f"{line}: invalid YAML: the {bracket} opened on line {opened} is not closed before "
+            f"this line: close it, or put text that contains brackets in quotes"
+        )
+    if "expected <block end>" in problem:
+        return (
+            f"{line}: invalid YAML: this line does not line up with the ones above it: indent "
+            "each key of one block by the same number of spaces"
+        )
+    if "'\\t'" in problem:
+        hint = "indent with spaces, not tabs"
+    elif "mapping values are not allowed" in problem:
+        hint = "put text that contains ': ' in quotes, or check the indentation"
+    else:
+        hint = "check the indentation and quoting on this line or the one above"
+    return f"{line}: invalid YAML: {problem or 'not valid YAML'}; {hint}"
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -320,6 +469,13 @@ _HOLD_KEYS: Final = ("duration", "countdown", "halfway", "say")
 _BREATHE_KEYS: Final = ("pattern", "cycles", "duration", "guide")
 _VOICE_KEYS: Final = ("engine", "name", "rate")
 _VAR: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_WORD_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "exercise": ("name",),
+    "side": ("side",),
+    "set": ("n", "total"),
+    "rep": ("n",),
+    "countdown": ("n",),
+}
 
 
 def _unknown(key: str, allowed: tuple[str, ...] | Mapping[str, Any]) -> str:
@@ -329,11 +485,21 @@ def _unknown(key: str, allowed: tuple[str, ...] | Mapping[str, Any]) -> str:
 
 
 class _Parser:
-    def __init__(self, name: str, base_dir: Path, overrides: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_dir: Path,
+        overrides: Mapping[str, str],
+        sound_dirs: tuple[Path, ...] = (),
+    ) -> None:
         self.name = name
         self.base_dir = base_dir
         self.overrides = overrides
+        self.sound_dirs = sound_dirs
         self.vars: dict[str, str] = {}
+        self.cues = 0
+        """Cues met so far: a lower bound on what the routine expands to, aliases counted in
+        full, so a billion-laughs routine stops here after MAX_CUES steps, not 10**9."""
 
     def fail(self, where: Where, message: str) -> RoutineError:
         return RoutineError(f"{where}: {message}")
@@ -361,7 +527,7 @@ class _Parser:
             for key, value in given.items():
                 if key not in DEFAULT_WORDS:
                     raise self.fail(self._at(given, key), _unknown(key, DEFAULT_WORDS))
-                words[key] = self._text(value, self._at(given, key), key, template=False)
+                words[key] = self._word(key, value, self._at(given, key))
         title = self._text(doc.get("title"), self._at(doc, "title"), "title")
         if "steps" not in doc:
             raise self.fail(top, "the routine has no 'steps'; add a list of steps")
@@ -375,6 +541,33 @@ class _Parser:
             words=words,
             path=path,
         )
+
+    def _word(self, key: str, value: Any, where: Where) -> str:
+        """A phrase from `words:`; only its own placeholders, so filling it in cannot fail."""
+        text = self._text(value, where, key, template=False)
+        allowed = _WORD_FIELDS.get(key, ())
+        can = " and ".join(f"{{{f}}}" for f in allowed) or "no {placeholders}"
+        try:
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text)]
+        except ValueError:
+            fields = [("", "?", None)]  # a lone brace
+        for f, spec, conv in fields:
+            if f is not None and (f not in allowed or spec or conv):
+                raise self.fail(
+                    where,
+                    f"'{key}' in 'words' can use {can}, got {_show(text)}; write {{{{ and }}}} "
+                    "for literal braces",
+                )
+        return text
+
+    def _spend(self, n: int, where: Where) -> None:
+        self.cues += n
+        if self.cues > MAX_CUES:
+            raise self.fail(
+                where,
+                f"the routine has more than {MAX_CUES:,} cues by this step (every *alias "
+                "counted in full), the most a routine may have: split it into several routines",
+            )
 
     def _at(self, m: _Map, key: str, step: str = "") -> Where:
         return Where(self.name, m.key_lines.get(key, m.line), step)
@@ -435,7 +628,14 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
             raise self.fail(where, f"'{what}' needs some text, got {_show(value)}")
         text = " ".join(str(value).split())
-        return self._fill(text, where) if template else text
+        text = self._fill(text, where) if template else text
+        if len(text) > MAX_TEXT_CHARS:
+            raise self.fail(
+                where,
+                f"'{what}' is {len(text):,} characters long, over the {MAX_TEXT_CHARS:,} one "
+                "step may have: split it into several steps",
+            )
+        return text
 
     def _fill(self, text: str, where: Where) -> str:
         def sub(m: re.Match[str]) -> str:
@@ -453,9 +653,14 @@ class _Parser:
 
         return _VAR.sub(sub, text)
 
-    def _steps(self, raw: Any, where: Where, prefix: str) -> tuple[Step, ...]:
+    def _steps(self, raw: Any, where: Where, prefix: str, what: str = "steps") -> tuple[Step, ...]:
         if not isinstance(raw, _List) or not raw:
-            raise self.fail(where, f"'steps' needs a list of steps, got {_show(raw)}")
+            raise self.fail(where, f"'{what}' needs a list of steps, got {_show(raw)}")
+        if prefix.count(".") >= MAX_NESTING:
+            raise self.fail(
+                where,
+                f"steps nest more than {MAX_NESTING} levels deep here: flatten the routine",
+            )
         return tuple(
             self._step(item, Where(self.name, line, f"{prefix}{i}"))
             for i, (item, line) in enumerate(zip(raw, raw.item_lines, strict=True), start=1)
@@ -463,13 +668,19 @@ class _Parser:
 
     def _step(self, raw: Any, where: Where) -> Step:
         if isinstance(raw, str):
+            self._spend(1, where)
             return Say(self._text(raw, where, "say"), where)
         if not isinstance(raw, _Map):
             raise self.fail(where, f"a step is a mapping like 'say: Hello.', got {_show(raw)}")
         kinds = [k for k in raw if k in _KINDS]
         if not kinds:
             key = next(iter(raw), "")
-            raise self.fail(where, _unknown(key, _KINDS) if key else "empty step")
+            raise self.fail(
+                where,
+                _unknown(key, _KINDS)
+                if key
+                else "empty step: give it a kind, e.g. 'say: Hello.', or remove it",
+            )
         kind = (
             "exercise"
             if "exercise" in kinds
@@ -486,6 +697,8 @@ class _Parser:
                         f"one step cannot be both '{kind}' and '{key}': split it into two steps",
                     )
                 raise self.fail(self._at(raw, key, where.step), _unknown(key, allowed))
+        if kind not in ("section", "repeat"):  # those add no cue of their own
+            self._spend(1, where)
         value = raw[kind]
         return getattr(self, "_" + kind)(raw, value, where)  # type: ignore[no-any-return]
 
@@ -497,7 +710,8 @@ class _Parser:
 
     def _sound(self, raw: _Map, value: Any, where: Where) -> Sound:
         try:
-            return Sound(resolve_sound(self._text(value, where, "sound"), self.base_dir), where)
+            ref = self._text(value, where, "sound")
+            return Sound(resolve_sound(ref, self.base_dir, allowed=self.sound_dirs), where)
         except AudioguideError as e:
             raise self.fail(where, str(e)) from None
 
@@ -539,12 +753,12 @@ class _Parser:
             presets = ", ".join(BREATH_PRESETS)
             raise self.fail(
                 where,
-                f"'breathe' needs a pattern like 4-7-8-0 (inhale-hold-exhale-"
-                f"hold seconds) or a preset ({presets}), got "
+                f"'breathe' needs a pattern like 4-7-8-0 (inhale-hold-exhale-hold seconds, "
+                f"each at most {MAX_BREATH_PHASE_S:g}) or a preset ({presets}), got "
                 f"{_show(spec.get('pattern'))}",
             ) from None
         if "cycles" in spec and "duration" in spec:
-            raise self.fail(where, "'breathe' takes cycles or duration, not both")
+            raise self.fail(where, "'breathe' takes cycles or duration, not both: keep one")
         if "duration" in spec:
             total = self._duration(spec["duration"], where, "duration")
             cycles = int(total // sum(pattern))
@@ -562,6 +776,10 @@ class _Parser:
     def _exercise(self, raw: _Map, value: Any, where: Where) -> Exercise:
         title = self._text(value, where, "exercise")
         intro_raw = raw.get("say", [])
+        # Each line and side is spoken at least once: count them before reading them, as an
+        # aliased list may be long and used many times.
+        self._spend(len(intro_raw) if isinstance(intro_raw, list) else 0, where)
+        self._spend(len(raw.get("sides") or ()) if isinstance(raw.get("sides"), list) else 0, where)
         intro = (
             tuple(self._text(t, where, "say") for t in intro_raw)
             if isinstance(intro_raw, list)
@@ -582,7 +800,9 @@ class _Parser:
             )
         body: tuple[Step, ...] = ()
         if "rep" in raw:
-            body = self._steps(raw["rep"], self._at(raw, "rep", where.step), f"{where.step}.")
+            body = self._steps(
+                raw["rep"], self._at(raw, "rep", where.step), f"{where.step}.", "rep"
+            )
         elif "hold" in raw:
             body = (self._hold(raw, raw["hold"], self._at(raw, "hold", where.step)),)
         sets = self._count(raw.get("sets", 1), where, "sets")
@@ -616,10 +836,16 @@ class _Parser:
                 where, f"'{what}' needs a duration like 5s, 90s, 1m30s or 1:30, got {_show(value)}"
             ) from None
         if not 0 < seconds <= MAX_DURATION_S:
+            # YAML reads an unquoted 7:00:00 as the number 25200: show both.
+            shown = (
+                _show(value)
+                if isinstance(value, str) or abs(seconds) < 60
+                else (f"{seconds:g} s ({_clock(seconds)})")
+            )
             raise self.fail(
                 where,
                 f"'{what}' must be more than 0 s and at most "
-                f"{MAX_DURATION_S / 3600:g} hours, got {_show(value)}",
+                f"{MAX_DURATION_S / 3600:g} hours, got {shown}",
             )
         return seconds
 
@@ -631,6 +857,12 @@ class _Parser:
         return value
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(abs(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{'-' if seconds < 0 else ''}{hours}:{minutes:02d}:{secs:02d}"
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return f'"{value}"' if len(value) <= 40 else f'"{value[:37]}..."'
@@ -640,4 +872,7 @@ def _show(value: Any) -> str:
         return "a list" if value else "an empty list"
     if value is None:
         return "nothing"
-    return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"a {len(str(abs(value)))}-digit number"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

@@ -10,7 +10,7 @@ import difflib
 import functools
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,8 +42,12 @@ _Floats = npt.NDArray[np.float64]
 # ---------------------------------------------------------------------------- resolving names
 
 
-def resolve_sound(ref: str, base_dir: Path) -> str:
-    """A built-in name, or the absolute path of an existing sound file (relative to base_dir)."""
+def resolve_sound(ref: str, base_dir: Path, *, allowed: Sequence[Path] | None = None) -> str:
+    """A built-in name, or the absolute path of an existing sound file (relative to base_dir).
+
+    With `allowed` (what the routine loader passes), a file must lie inside base_dir or one of
+    those folders once symlinks and `..` are resolved, so a shared routine cannot point the tool
+    at any other file; None trusts the caller's path."""
     name = ref.strip()
     if name.lower() in BUILTIN_SOUNDS:
         return name.lower()
@@ -56,11 +60,21 @@ def resolve_sound(ref: str, base_dir: Path) -> str:
             f"unsupported sound file '{name}': use a {_or_list(SOUND_FILE_SUFFIXES)} file"
         )
     full = (base_dir / path).resolve()
+    # Checked before the file's existence, so a routine cannot probe for files elsewhere either.
+    if allowed is not None and not _inside(full, (base_dir, *allowed)):
+        raise SoundError(
+            f"sound file {name} is outside the routine's folder ({base_dir.resolve()}): move it "
+            f"into that folder, or allow its folder with --sounds-dir {full.parent}"
+        )
     if not full.is_file():
         raise SoundError(
             f"sound file not found: {full}; paths are relative to the routine's folder"
         )
     return str(full)
+
+
+def _inside(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(folder.resolve()) for folder in folders)
 
 
 def _unknown_name(name: str) -> str:

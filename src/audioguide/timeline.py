@@ -8,8 +8,10 @@ from enum import StrEnum
 from typing import Final
 
 from .audio import to_samples, to_seconds
-from .errors import RoutineError
+from .errors import RoutineError, SoundError
 from .routine import (
+    MAX_CUES,
+    MAX_DURATION_S,
     Breathe,
     Exercise,
     Hold,
@@ -109,6 +111,8 @@ class _Window:
     where: Where
     phase: str | None = None
     inner: tuple[_Inner, ...] = ()
+    fix: str = ""
+    """What to do when a cue does not fit; by default: make the window longer or drop the cue."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class _Speak:
 @dataclass(frozen=True)
 class _Sound:
     sound: str
+    where: Where
 
 
 @dataclass(frozen=True)
@@ -136,15 +141,20 @@ _Item = _Window | _Speak | _Sound | _Silence | _ChapterMark
 
 def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None = None) -> Timeline:
     """Lay the routine out in time. Speech lengths come from the voice, so this synthesises (and
-    caches) every distinct cue; `progress(done, total)` is called after each one."""
-    items = _Expander(routine.words).expand(routine.steps)
+    caches) every distinct cue; `progress(done, total)` is called after each one.
+
+    The routine's size is checked against MAX_CUES and MAX_DURATION_S first, by arithmetic, so
+    `repeat: 1000` inside `repeat: 1000` fails at once instead of expanding or speaking."""
+    check_size(routine)
+    expander = _Expander(routine.words)
+    items = expander.expand(routine.steps)
     texts = list(dict.fromkeys(t for item in items for t in _texts(item)))
     lengths: dict[str, int] = {}
     for i, text in enumerate(texts, start=1):
         lengths[text] = len(voice.synthesize(text))
         if progress:
             progress(i, len(texts))
-    return _place(routine, items, lengths)
+    return _place(routine, items, lengths, expander.tops)
 
 
 def _texts(item: _Item) -> list[str]:
@@ -161,12 +171,15 @@ class _Expander:
     def __init__(self, words: Mapping[str, str]) -> None:
         self.words = words
         self.items: list[_Item] = []
+        self.tops: list[tuple[int, Where]] = []
+        """Where each top-level step's items begin, for messages about the whole routine."""
 
     def word(self, key: str, **values: object) -> str:
         return self.words[key].format(**values)
 
     def expand(self, steps: tuple[Step, ...]) -> list[_Item]:
         for step in steps:
+            self.tops.append((len(self.items), step.where))
             self.step(step, top=True)
         return self.items
 
@@ -177,8 +190,8 @@ class _Expander:
                 add(_Speak(text))
             case Pause(duration_s=d):
                 add(_Silence(to_samples(d)))
-            case Sound(sound=sound):
-                add(_Sound(sound))
+            case Sound(sound=sound, where=where):
+                add(_Sound(sound, where))
             case Hold():
                 add(self.hold(step))
             case Breathe():
@@ -224,6 +237,7 @@ class _Expander:
                         b.where,
                         phase=phase,
                         inner=inner,
+                        fix=f"make the {phase} phase longer, or set guide: 0 to speak no guidance",
                     )
                 )
 
@@ -259,12 +273,22 @@ class _Expander:
                         self.step(s)
 
 
-def _place(routine: Routine, items: list[_Item], lengths: Mapping[str, int]) -> Timeline:
+def _place(
+    routine: Routine,
+    items: list[_Item],
+    lengths: Mapping[str, int],
+    tops: list[tuple[int, Where]],
+) -> Timeline:
     gap = to_samples(SPEECH_GAP_S)
     t = to_samples(LEAD_IN_S)
     cues: list[Cue] = []
     marks: list[tuple[str, int]] = []
-    for item in items:
+    starts = dict(tops)
+    top, too_long_at = Where("", 0), None
+    for i, item in enumerate(items):
+        top = starts.get(i, top)
+        if too_long_at is None and t > _MAX_SAMPLES:
+            too_long_at = top
         match item:
             case _Speak(text=text):
                 cues.append(Cue(CueKind.SPEECH, t, lengths[text], text=text))
@@ -272,8 +296,8 @@ def _place(routine: Routine, items: list[_Item], lengths: Mapping[str, int]) -> 
             case _Silence(n_samples=n):
                 cues.append(Cue(CueKind.SILENCE, t, n))
                 t += n
-            case _Sound(sound=sound):
-                n = len(sound_samples(sound))
+            case _Sound(sound=sound, where=where):
+                n = _sound_length(sound, where)
                 cues.append(Cue(CueKind.SOUND, t, n, sound=sound))
                 t += n
             case _ChapterMark(title=title):
@@ -283,6 +307,12 @@ def _place(routine: Routine, items: list[_Item], lengths: Mapping[str, int]) -> 
                 cues.extend(_place_inner(item, t, lengths))
                 t += item.n_samples
     total = t + to_samples(TAIL_S)
+    if total > _MAX_SAMPLES:
+        raise RoutineError(
+            f"{too_long_at or top}: the routine passes {MAX_DURATION_S / 3600:g} hours here and "
+            f"lasts {_clock(total)} with its speech, over the {_MAX_HOURS} maximum: shorten it, "
+            "or split it into several routines"
+        )
     return Timeline(
         routine.title,
         routine.author,
@@ -292,13 +322,124 @@ def _place(routine: Routine, items: list[_Item], lengths: Mapping[str, int]) -> 
     )
 
 
+# --- size limits ------------------------------------------------------------------------------
+
+_MAX_SAMPLES: Final = to_samples(MAX_DURATION_S)
+_MAX_HOURS: Final = f"{MAX_DURATION_S / 3600:g}-hour"
+
+
+@dataclass(frozen=True)
+class Size:
+    """What a routine adds up to before any speech is synthesised."""
+
+    cues: int
+    """Exactly the number of cues compile_timeline will produce."""
+    fixed_samples: int
+    """Everything but the speech itself: pauses, windows, sounds and the gaps after speech."""
+
+
+_FRAME: Final = Size(0, to_samples(LEAD_IN_S) + to_samples(TAIL_S))
+"""What every track has around its steps."""
+
+
+def routine_size(routine: Routine) -> Size:
+    """The routine's size by arithmetic (big integers), never by expanding it."""
+    return _add(_FRAME, _sum(routine.steps))
+
+
+def check_size(routine: Routine) -> Size:
+    """Refuse a routine over MAX_CUES cues or MAX_DURATION_S (not counting speech), naming the
+    top-level step where it crosses the limit."""
+    total = _FRAME
+    where: Where | None = None
+    for step in routine.steps:
+        total = _add(total, _size(step))
+        if where is None and (total.cues > MAX_CUES or total.fixed_samples > _MAX_SAMPLES):
+            where = step.where
+    if where is None:
+        return total
+    if total.cues > MAX_CUES:
+        raise RoutineError(
+            f"{where}: the routine passes {MAX_CUES:,} cues here and has {total.cues:,} in all, "
+            f"over the maximum of {MAX_CUES:,}: lower its repeat, reps, sets or cycles, or split "
+            "it into several routines"
+        )
+    raise RoutineError(
+        f"{where}: the routine passes {MAX_DURATION_S / 3600:g} hours here and lasts at least "
+        f"{_clock(total.fixed_samples)} before any speech, over the {_MAX_HOURS} maximum: "
+        "shorten it, or split it into several routines"
+    )
+
+
+def _add(a: Size, b: Size) -> Size:
+    return Size(a.cues + b.cues, a.fixed_samples + b.fixed_samples)
+
+
+def _times(n: int, s: Size) -> Size:
+    return Size(n * s.cues, n * s.fixed_samples)
+
+
+def _size(step: Step) -> Size:
+    """Mirrors _Expander and _place cue for cue (a property test holds them together)."""
+    speak = Size(1, to_samples(SPEECH_GAP_S))
+    match step:
+        case Say():
+            return speak
+        case Pause(duration_s=d):
+            return Size(1, to_samples(d))
+        case Sound(sound=sound, where=where):
+            return Size(1, _sound_length(sound, where))
+        case Hold(duration_s=d, countdown=countdown, halfway=halfway, say=say):
+            return Size(1 + (say is not None) + halfway + countdown, to_samples(d))
+        case Breathe(pattern=pattern, cycles=cycles, guide_cycles=guide):
+            phases = [to_samples(s) for s in pattern if s > 0]
+            cycle = Size(len(phases), sum(phases))
+            return _add(_times(cycles, cycle), Size(min(guide, cycles) * len(phases), 0))
+        case Section(steps=steps):
+            return _sum(steps)
+        case Repeat(times=times, steps=steps):
+            return _times(times, _sum(steps))
+        case Exercise():
+            rep = _add(_sum(step.body), speak if step.reps > 1 else Size(0, 0))
+            side = _times(step.reps, rep)
+            n_sides = len(step.sides)
+            one_set = _times(max(n_sides, 1), side)
+            one_set = _add(one_set, _times(n_sides + max(n_sides - 1, 0), speak))
+            if step.sets > 1:
+                one_set = _add(one_set, speak)
+            rest = Size(2, to_samples(step.rest_s)) if step.rest_s > 0 else Size(0, 0)
+            sets = _add(_times(step.sets, one_set), _times(step.sets - 1, rest))
+            return _add(sets, _times(1 + len(step.intro), speak))
+    raise AssertionError(f"unknown step {step!r}")
+
+
+def _sum(steps: tuple[Step, ...]) -> Size:
+    total = Size(0, 0)
+    for s in steps:
+        total = _add(total, _size(s))
+    return total
+
+
+def _sound_length(sound: str, where: Where) -> int:
+    try:
+        return len(sound_samples(sound))
+    except SoundError as e:  # a file that went missing or will not decode: say which step
+        raise SoundError(f"{where}: {e}") from None
+
+
+def _clock(n_samples: int) -> str:
+    minutes, seconds = divmod(int(to_seconds(n_samples)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
 def _place_inner(window: _Window, start: int, lengths: Mapping[str, int]) -> list[Cue]:
     """Cues inside a timed window must fit in it without overlapping each other."""
     placed = []
     busy_until, busy_with = 0, ""
     for inner in sorted(window.inner, key=lambda c: c.offset):
         span = f"{to_seconds(window.n_samples):g} s {window.what}"
-        fix = f"make the {window.what} longer or drop {inner.label}"
+        fix = window.fix or f"make the {window.what} longer or drop {inner.label}"
         if inner.offset < 0:
             raise RoutineError(
                 f"{window.where}: {inner.label} does not fit in the {span}: it "
