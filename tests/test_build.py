@@ -101,3 +101,26 @@ def test_countdown_is_heard_on_the_last_seconds_of_the_hold(
         assert abs(onset) <= to_samples(0.03), f"'{k}' starts {onset / SAMPLE_RATE:+.3f} s off"
     quiet = audio[hold_start : hold_start + to_samples(4.9)]
     assert rms_db(quiet) < -60, "the hold is silent before the countdown"
+
+
+def test_cover_and_companions_match_the_plan(psoas: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    import io
+
+    from PIL import Image
+
+    path, plan = psoas
+    (apic,) = ID3(path).getall("APIC")
+    assert apic.mime == "image/png" and apic.type == 3
+    assert Image.open(io.BytesIO(apic.data)).size == (1400, 1400)
+    speech = [c for c in plan["cues"] if c["kind"] == "speech"]
+    vtt = path.with_suffix(".vtt").read_text(encoding="utf-8").split("\n\n")[1:]
+    assert len([b for b in vtt if b.strip()]) == len(speech)
+    first = vtt[0].splitlines()
+    assert first[1] == f"00:00:{speech[0]['start_s']:06.3f} --> 00:00:{speech[0]['end_s']:06.3f}"
+    assert first[2] == speech[0]["text"]
+    chapters = json.loads(path.with_name(path.stem + ".chapters.json").read_text())
+    assert [(c["title"], c["startTime"]) for c in chapters["chapters"]] == [
+        (c["title"], c["start_s"]) for c in plan["chapters"]
+    ]
+    lrc = path.with_suffix(".lrc").read_text(encoding="utf-8")
+    assert "]Welcome, Sam." in lrc

@@ -54,7 +54,12 @@ def test_build_writes_the_track_and_says_so(
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Wrote {out} (0:03, 0 chapters, ")
     assert out.stat().st_size > 10_000
-    assert [p.name for p in out.parent.iterdir()] == ["client.mp3"]
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "client.lrc",
+        "client.mp3",
+        "client.vtt",
+    ]
+    assert result.output.splitlines()[1] == "  and client.vtt, client.lrc"
 
 
 def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> None:

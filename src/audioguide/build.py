@@ -6,8 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .companions import write_companions
+from .cover import cover_png
 from .errors import RoutineError, VoiceError
 from .export import Tags, export_mp3
+from .plan import format_clock
 from .render import TARGET_LUFS, render
 from .routine import Routine, load_routine
 from .timeline import Progress, Timeline, compile_timeline
@@ -18,6 +21,8 @@ from .voices import Voice, open_voice
 class BuildResult:
     path: Path
     timeline: Timeline
+    companions: tuple[Path, ...] = ()
+    """The transcript and chapter files written beside the track."""
 
 
 def voice_for(
@@ -81,6 +86,10 @@ def build(
         artist=timeline.author,
         album="audioguide",
         comment=routine.description,
+        cover_png=cover_png(
+            timeline.title,
+            " · ".join(filter(None, [format_clock(timeline.total_s), timeline.author])),
+        ),
     )
     export_mp3(
         samples,
@@ -90,4 +99,4 @@ def build(
         bitrate_kbps=bitrate_kbps,
         progress=on_encode,
     )
-    return BuildResult(output, timeline)
+    return BuildResult(output, timeline, tuple(write_companions(output, timeline)))

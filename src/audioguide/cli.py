@@ -188,6 +188,8 @@ def build(
         f"Wrote {result.path} ({format_clock(tl.total_s)}, {len(tl.chapters)} chapters, "
         f"{size_mb:.1f} MB)"
     )
+    if result.companions:
+        click.echo("  and " + ", ".join(p.name for p in result.companions))
 
 
 @cli.command()

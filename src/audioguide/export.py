@@ -19,14 +19,28 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import numpy as np
 from mutagen import MutagenError
-from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TCON, TIT2, TPE1, TSSE, CTOCFlags, Encoding
+from mutagen.id3 import (
+    APIC,
+    CHAP,
+    COMM,
+    CTOC,
+    ID3,
+    TALB,
+    TCON,
+    TIT2,
+    TPE1,
+    TSSE,
+    CTOCFlags,
+    Encoding,
+    PictureType,
+)
 from mutagen.id3._tags import save_frame
 
 from .audio import SAMPLE_RATE, Samples
@@ -61,6 +75,8 @@ class Tags:
     album: str = ""
     genre: str = "Health & Fitness"
     comment: str = ""
+    cover_png: bytes = b""
+    """Front cover (APIC): players show it, and people pick a track by its picture."""
 
 
 def export_mp3(
@@ -87,18 +103,34 @@ def export_mp3(
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise ExportError(INSTALL_FFMPEG)
+    with _atomic(path) as part:
+        _encode(ffmpeg, samples, channels, part, bitrate_kbps, path, progress)
+        _tag(part, tags, chapters, bitrate_kbps, path)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a companion file the way the track is written: whole, or not at all."""
+    with _atomic(path) as part:
+        try:
+            part.write_bytes(data)
+        except OSError as e:
+            raise _write_error(path, e) from None
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temp file beside `path`, renamed onto it once the block completes, removed if it fails."""
     part = _create_part(path)
     remove_stale_parts(path)
     try:
-        _encode(ffmpeg, samples, channels, part, bitrate_kbps, path, progress)
-        _tag(part, tags, chapters, bitrate_kbps, path)
+        yield part
         try:
             _sync(part)
             os.replace(part, path)
         except OSError as e:
             raise _write_error(path, e) from None
     except BaseException:
-        # Including KeyboardInterrupt: never leave a half-written track behind.
+        # Including KeyboardInterrupt: never leave a half-written file behind.
         part.unlink(missing_ok=True)
         raise
 
@@ -328,6 +360,16 @@ def _tag(
     if tags.comment:
         id3.add(COMM(encoding=TEXT_ENCODING, lang="eng", desc="", text=tags.comment))
     id3.add(TSSE(encoding=TEXT_ENCODING, text=f"audioguide: {ENCODER} {bitrate_kbps} kbps CBR"))
+    if tags.cover_png:
+        id3.add(
+            APIC(
+                encoding=TEXT_ENCODING,
+                mime="image/png",
+                type=PictureType.COVER_FRONT,
+                desc="Cover",
+                data=tags.cover_png,
+            )
+        )
     for frame in _chapter_frames(tags.title, chapters):
         id3.add(frame)
     try:
