@@ -88,6 +88,8 @@ def _where() -> Any:
 class Say:
     text: str
     where: Where = _where()
+    safety: bool = False
+    """Written as `safety:`: spoken like any line, and also listed on the share page and handout."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,25 @@ class Routine:
     voice: VoiceSettings = VoiceSettings()
     words: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_WORDS))
     path: Path | None = field(default=None, compare=False)
+    notes: tuple[str, ...] = ()
+    """Written notes for the share page and handout; never spoken."""
+
+    @property
+    def safety(self) -> tuple[str, ...]:
+        """The routine's `safety:` lines, in the order they are spoken."""
+        return tuple(dict.fromkeys(_safety_lines(self.steps)))
+
+
+def _safety_lines(steps: tuple[Step, ...]) -> list[str]:
+    lines: list[str] = []
+    for step in steps:
+        if isinstance(step, Say) and step.safety:
+            lines.append(step.text)
+        elif isinstance(step, Section | Repeat):
+            lines += _safety_lines(step.steps)
+        elif isinstance(step, Exercise):
+            lines += _safety_lines(step.body)
+    return lines
 
 
 def load_routine(
@@ -458,13 +479,23 @@ def _yaml_problem(e: yaml.MarkedYAMLError) -> str:
 
 # --- validation -------------------------------------------------------------------------------
 
-_KINDS: Final = ("say", "pause", "sound", "hold", "breathe", "exercise", "section", "repeat")
+_KINDS: Final = (
+    "say",
+    "safety",
+    "pause",
+    "sound",
+    "hold",
+    "breathe",
+    "exercise",
+    "section",
+    "repeat",
+)
 _EXTRA_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "exercise": ("say", "sides", "switch", "sets", "rest", "reps", "rep", "hold"),
     "section": ("steps",),
     "repeat": ("steps",),
 }
-_TOP_KEYS: Final = ("title", "author", "description", "voice", "vars", "words", "steps")
+_TOP_KEYS: Final = ("title", "author", "description", "notes", "voice", "vars", "words", "steps")
 _HOLD_KEYS: Final = ("duration", "countdown", "halfway", "say")
 _BREATHE_KEYS: Final = ("pattern", "cycles", "duration", "guide")
 _VOICE_KEYS: Final = ("engine", "name", "rate")
@@ -537,6 +568,7 @@ class _Parser:
             steps=steps,
             author=self._optional_text(doc, "author"),
             description=self._optional_text(doc, "description"),
+            notes=self._notes(doc),
             voice=self._voice(doc),
             words=words,
             path=path,
@@ -621,6 +653,12 @@ class _Parser:
             rate=rate,
         )
 
+    def _notes(self, doc: _Map) -> tuple[str, ...]:
+        raw = doc.get("notes", [])
+        where = self._at(doc, "notes")
+        items = raw if isinstance(raw, list) else [raw]
+        return tuple(self._text(item, where, "notes") for item in items)
+
     def _optional_text(self, doc: _Map, key: str) -> str:
         return self._text(doc[key], self._at(doc, key), key) if key in doc else ""
 
@@ -704,6 +742,9 @@ class _Parser:
 
     def _say(self, raw: _Map, value: Any, where: Where) -> Say:
         return Say(self._text(value, where, "say"), where)
+
+    def _safety(self, raw: _Map, value: Any, where: Where) -> Say:
+        return Say(self._text(value, where, "safety"), where, safety=True)
 
     def _pause(self, raw: _Map, value: Any, where: Where) -> Pause:
         return Pause(self._duration(value, where, "pause"), where)
