@@ -6,10 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .companions import write_companions
+from .audio import to_seconds
+from .companions import m3u, write_companions
 from .cover import cover_png
 from .errors import RoutineError, VoiceError
-from .export import Tags, export_mp3
+from .export import Tags, export_mp3, export_split, write_atomic
+from .page import handout_page, share_page
 from .plan import format_clock
 from .render import TARGET_LUFS, render
 from .routine import Routine, load_routine
@@ -73,7 +75,11 @@ def build(
     on_speech: Progress | None = None,
     on_mix: Progress | None = None,
     on_encode: Progress | None = None,
+    split: bool = False,
+    page: bool = False,
 ) -> BuildResult:
+    """Build the track at `output` and its companions; `split` adds one MP3 per chapter and a
+    playlist in `<name>-chapters/`, `page` adds the share page, handout and cover beside it."""
     routine = load_routine(routine_path, variables, sound_dirs=sound_dirs)
     tts = voice_for(routine, voice, rate, cache_dir)
     try:
@@ -99,4 +105,29 @@ def build(
         bitrate_kbps=bitrate_kbps,
         progress=on_encode,
     )
-    return BuildResult(output, timeline, tuple(write_companions(output, timeline)))
+    written = write_companions(output, timeline)
+    if split and timeline.chapters:
+        folder = output.with_name(output.stem + "-chapters")
+        parts = export_split(
+            samples, folder, tags=tags, chapters=timeline.chapters, bitrate_kbps=bitrate_kbps
+        )
+        playlist = folder / f"{output.stem}.m3u"
+        entries = [(p.name, to_seconds(n), p.stem) for p, n in parts]
+        write_atomic(playlist, m3u(entries).encode("utf-8"))
+        written += [*(p for p, _ in parts), playlist]
+    if page:
+        files = {
+            "index.html": share_page(
+                timeline,
+                routine,
+                mp3_name=output.name,
+                cover_name="cover.png",
+                handout_name="handout.html",
+            ).encode("utf-8"),
+            "handout.html": handout_page(timeline, routine).encode("utf-8"),
+            "cover.png": tags.cover_png,
+        }
+        for name, data in files.items():
+            write_atomic(output.with_name(name), data)
+            written.append(output.with_name(name))
+    return BuildResult(output, timeline, tuple(written))

@@ -146,6 +146,16 @@ def list_cmd(voice: str | None) -> None:
     show_default=True,
     help="Target integrated loudness in LUFS.",
 )
+@click.option(
+    "--split",
+    is_flag=True,
+    help="Also write one MP3 per chapter and an .m3u playlist, in NAME-chapters/.",
+)
+@click.option(
+    "--page",
+    is_flag=True,
+    help="Also write the share page (index.html), handout.html and cover.png beside the MP3.",
+)
 def build(
     routine: str,
     variables: dict[str, str],
@@ -156,6 +166,8 @@ def build(
     output: Path | None,
     bitrate: str,
     loudness: float,
+    split: bool,
+    page: bool,
 ) -> None:
     """Render ROUTINE (a .yaml file or a bundled name) to an MP3 with chapters.
 
@@ -181,6 +193,8 @@ def build(
             on_speech=on_speech,
             on_mix=on_mix,
             on_encode=on_encode,
+            split=split,
+            page=page,
         )
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6
@@ -189,7 +203,42 @@ def build(
         f"{size_mb:.1f} MB)"
     )
     if result.companions:
-        click.echo("  and " + ", ".join(p.name for p in result.companions))
+        # Files in a sub-folder (a split track) are counted, not listed one by one.
+        names: dict[str, int] = {}
+        for p in result.companions:
+            top = p.relative_to(result.path.parent).parts[0]
+            names[top] = names.get(top, 0) + 1
+        click.echo(
+            "  and "
+            + ", ".join(n if count == 1 else f"{n}/ ({count} files)" for n, count in names.items())
+        )
+
+
+@cli.command()
+@routine_options
+@sounds_dir_option
+@click.option(
+    "-o",
+    "--output",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write [default: output/ROUTINE/].",
+)
+@click.option("--split", is_flag=True, help="Also write one MP3 per chapter and a playlist.")
+@click.pass_context
+def share(ctx: click.Context, /, routine: str, folder: Path | None, **options: Any) -> None:
+    """Build ROUTINE into a folder to hand to a client: the MP3, a page to open, a handout.
+
+    The folder holds the track, index.html (player, chapters, transcript; no network requests,
+    works opened from disk or on any static host), handout.html (printable), the cover and the
+    transcript and chapter files.
+
+    Example: audioguide share psoas-release --var client=Sam -o output/sam
+    """
+    stem = find_routine(routine).stem
+    folder = folder or Path("output") / stem
+    ctx.invoke(build, routine=routine, output=folder / f"{stem}.mp3", page=True, **options)
 
 
 @cli.command()

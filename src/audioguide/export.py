@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -36,6 +36,7 @@ from mutagen.id3 import (
     TCON,
     TIT2,
     TPE1,
+    TRCK,
     TSSE,
     CTOCFlags,
     Encoding,
@@ -75,6 +76,8 @@ class Tags:
     album: str = ""
     genre: str = "Health & Fitness"
     comment: str = ""
+    track: str = ""
+    """Track number as "n/total" (TRCK), for the files of a split track."""
     cover_png: bytes = b""
     """Front cover (APIC): players show it, and people pick a track by its picture."""
 
@@ -106,6 +109,39 @@ def export_mp3(
     with _atomic(path) as part:
         _encode(ffmpeg, samples, channels, part, bitrate_kbps, path, progress)
         _tag(part, tags, chapters, bitrate_kbps, path)
+
+
+def export_split(
+    samples: Samples,
+    folder: Path,
+    *,
+    tags: Tags,
+    chapters: Sequence[Chapter],
+    bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
+) -> list[tuple[Path, int]]:
+    """One MP3 per chapter in `folder`, for players that ignore chapters: (path, samples) each.
+
+    Every file is cut at the chapter's exact sample and carries the encoder's delay and padding
+    in its LAME header, so gapless players join them with nothing added or lost."""
+    written = []
+    for i, chapter in enumerate(chapters, start=1):
+        path = folder / f"{i:02d} {_file_safe(chapter.title)}.mp3"
+        part_tags = replace(
+            tags, title=chapter.title, album=tags.title, track=f"{i}/{len(chapters)}"
+        )
+        export_mp3(
+            samples[chapter.start_sample : chapter.end_sample],
+            path,
+            tags=part_tags,
+            bitrate_kbps=bitrate_kbps,
+        )
+        written.append((path, chapter.end_sample - chapter.start_sample))
+    return written
+
+
+def _file_safe(title: str) -> str:
+    """A chapter title as a file name that every file system and player accepts."""
+    return re.sub(r"[^\w\s,.'()-]", "", title).strip(" .")[:80] or "chapter"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -360,6 +396,8 @@ def _tag(
     if tags.comment:
         id3.add(COMM(encoding=TEXT_ENCODING, lang="eng", desc="", text=tags.comment))
     id3.add(TSSE(encoding=TEXT_ENCODING, text=f"audioguide: {ENCODER} {bitrate_kbps} kbps CBR"))
+    if tags.track:
+        id3.add(TRCK(encoding=TEXT_ENCODING, text=tags.track))
     if tags.cover_png:
         id3.add(
             APIC(
