@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from .timeline import Chapter
 
 DEFAULT_BITRATE_KBPS: Final = 128
+MP3_FRAME: Final = 1152
+"""Samples per MPEG-1 Layer III frame."""
 BITRATES_KBPS: Final = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 """What MPEG-1 Layer III allows at 44.1 kHz; ffmpeg silently rounds anything else."""
 ENCODER: Final = "libmp3lame"
@@ -121,21 +123,27 @@ def export_split(
 ) -> list[tuple[Path, int]]:
     """One MP3 per chapter in `folder`, for players that ignore chapters: (path, samples) each.
 
-    Every file is cut at the chapter's exact sample and carries the encoder's delay and padding
-    in its LAME header, so gapless players join them with nothing added or lost."""
+    Each file carries the encoder's delay and padding in its LAME header, so gapless players join
+    them with nothing added or lost. Decoders cannot end a file less than 47 samples into its last
+    1,152-sample frame (measured with ffmpeg and mpg123: they round up to 47), so every cut is
+    moved back to a frame boundary, at most 26 ms, into the quiet before the chapter: then every
+    file but the last is whole frames and decodes exactly, and the last ends as the track does."""
+    cuts = [0, *(c.start_sample // MP3_FRAME * MP3_FRAME for c in chapters[1:]), len(samples)]
     written = []
-    for i, chapter in enumerate(chapters, start=1):
+    for i, (chapter, start, end) in enumerate(
+        zip(chapters, cuts[:-1], cuts[1:], strict=True), start=1
+    ):
         path = folder / f"{i:02d} {_file_safe(chapter.title)}.mp3"
         part_tags = replace(
             tags, title=chapter.title, album=tags.title, track=f"{i}/{len(chapters)}"
         )
         export_mp3(
-            samples[chapter.start_sample : chapter.end_sample],
+            samples[start:end],
             path,
             tags=part_tags,
             bitrate_kbps=bitrate_kbps,
         )
-        written.append((path, chapter.end_sample - chapter.start_sample))
+        written.append((path, end - start))
     return written
 
 

@@ -1,0 +1,152 @@
+"""Tracks a client can play anywhere: split files, the share page in a real browser, the handout."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from mutagen.id3 import ID3
+from mutagen.mp3 import MP3
+
+from audioguide.cli import cli
+from audiotools import decode_mp3, decoder_errors
+
+pytestmark = pytest.mark.integration
+
+ROUTINE = """
+title: Share test
+author: Sam's Physio
+notes: [Do this in the morning., Bring a mat.]
+steps:
+  - safety: Stop at once if anything hurts.
+  - exercise: Back flattening
+    say: Lie on your back.
+    reps: 2
+    rep: [Press down., {hold: 2}, Release slowly., {pause: 2}]
+  - sound: bell
+  - exercise: Leg lift
+    sides: [right, left]
+    rep: [Lift., {hold: {duration: 4, countdown: 2}}, Lower.]
+  - section: Closing
+    steps: [Well done., {pause: 3}]
+"""
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("share")
+    routine = tmp / "share-test.yaml"
+    routine.write_text(ROUTINE, encoding="utf-8")
+    runner = CliRunner()
+    folder = tmp / "out"
+    args = [str(routine), "--voice", "fake"]
+    result = runner.invoke(cli, ["share", *args, "-o", str(folder), "--split"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(runner.invoke(cli, ["plan", *args, "--json"]).output)
+    return folder, plan
+
+
+def test_share_folder_holds_everything(shared: tuple[Path, dict[str, Any]]) -> None:
+    folder, _ = shared
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "cover.png",
+        "handout.html",
+        "index.html",
+        "share-test-chapters",
+        "share-test.chapters.json",
+        "share-test.chapters.txt",
+        "share-test.lrc",
+        "share-test.mp3",
+        "share-test.vtt",
+    ]
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    assert "Stop at once if anything hurts." in page and "Bring a mat." in page
+    handout = (folder / "handout.html").read_text(encoding="utf-8")
+    assert "<th>Leg lift</th>" in handout and "each side (right, left)" in handout
+    assert "<th>Back flattening</th>" in handout and "2 reps; hold 2 s" in handout
+    assert "@media print" in handout
+
+
+def test_split_files_add_up_to_the_track_exactly(shared: tuple[Path, dict[str, Any]]) -> None:
+    folder, plan = shared
+    parts = sorted((folder / "share-test-chapters").glob("*.mp3"))
+    assert [p.name for p in parts] == [
+        "01 Introduction.mp3",
+        "02 Back flattening.mp3",
+        "03 Leg lift.mp3",
+        "04 Closing.mp3",
+    ]
+    lengths = [len(decode_mp3(p)) for p in parts]
+    whole = len(decode_mp3(folder / "share-test.mp3"))
+    assert sum(lengths) == whole
+    for i, (part, chapter, n) in enumerate(zip(parts, plan["chapters"], lengths, strict=True)):
+        # Cuts sit on the frame boundary at or just before each chapter start (see export_split).
+        assert abs(n - round((chapter["end_s"] - chapter["start_s"]) * 44100)) < 1152
+        if i < len(parts) - 1:
+            assert n % 1152 == 0
+        assert ID3(part)["TRCK"].text == [f"{i + 1}/4"]
+    playlist = (folder / "share-test-chapters" / "share-test.m3u").read_text().splitlines()
+    assert playlist[0] == "#EXTM3U" and playlist[2] == "01 Introduction.mp3"
+
+
+def test_track_decodes_cleanly_and_reports_the_planned_length(
+    shared: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, plan = shared
+    track = folder / "share-test.mp3"
+    assert decoder_errors(track) == {"ffmpeg": "", "mpg123": ""}
+    assert abs(MP3(track).info.length - plan["total_s"]) < 0.1
+    assert ID3(track).getall("APIC")[0].data == (folder / "cover.png").read_bytes()
+
+
+def test_share_page_in_chromium(shared: tuple[Path, dict[str, Any]]) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    folder, plan = shared
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--mute-audio",
+        "--window-size=900,1400",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get((folder / "index.html").as_uri())
+        duration = float("nan")
+        for _ in range(100):
+            duration = driver.execute_script("return document.querySelector('audio').duration")
+            if duration and duration == duration:
+                break
+            time.sleep(0.05)
+        assert abs(duration - plan["total_s"]) < 0.1
+        target = plan["chapters"][2]
+        driver.find_elements("css selector", ".chapters button")[2].click()
+        time.sleep(0.3)
+        now = driver.execute_script("return document.querySelector('audio').currentTime")
+        assert target["start_s"] - 0.05 <= now <= target["start_s"] + 0.6
+        artifacts = Path(__file__).parent.parent / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        driver.save_screenshot(str(artifacts / "share-page.png"))
+        urls = [
+            json.loads(entry["message"])["message"]["params"]["request"]["url"]
+            for entry in driver.get_log("performance")
+            if json.loads(entry["message"])["message"]["method"] == "Network.requestWillBeSent"
+        ]
+    finally:
+        driver.quit()
+    assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
