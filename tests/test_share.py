@@ -150,3 +150,28 @@ def test_share_page_in_chromium(shared: tuple[Path, dict[str, Any]]) -> None:
     finally:
         driver.quit()
     assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
+
+
+def test_a_routines_own_cover_is_embedded_and_shared(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (600, 600), (30, 90, 80)).save(tmp_path / "art.jpg")
+    routine = tmp_path / "own.yaml"
+    routine.write_text("title: Own\ncover: art.jpg\nsteps: [Hello.]\n", encoding="utf-8")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["share", str(routine), "--voice", "fake", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (apic,) = ID3(out / "own.mp3").getall("APIC")
+    assert apic.mime == "image/jpeg" and apic.data == (tmp_path / "art.jpg").read_bytes()
+    assert (out / "cover.jpg").read_bytes() == apic.data
+    assert 'src="cover.jpg"' in (out / "index.html").read_text(encoding="utf-8")
+    outside = tmp_path / "sub" / "outside.yaml"
+    outside.parent.mkdir()
+    outside.write_text("title: O\ncover: ../art.jpg\nsteps: [Hi.]\n", encoding="utf-8")
+    result = runner.invoke(cli, ["check", str(outside), "--voice", "fake"])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {outside}:2: the cover ../art.jpg is outside the routine's folder; "
+        "put it next to the routine\n"
+    )

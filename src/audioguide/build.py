@@ -92,7 +92,9 @@ def build(
         artist=timeline.author,
         album="audioguide",
         comment=routine.description,
-        cover_png=cover_png(
+        cover=routine.cover.read_bytes()
+        if routine.cover
+        else cover_png(
             timeline.title,
             " · ".join(filter(None, [format_clock(timeline.total_s), timeline.author])),
         ),
@@ -116,16 +118,17 @@ def build(
         write_atomic(playlist, m3u(entries).encode("utf-8"))
         written += [*(p for p, _ in parts), playlist]
     if page:
+        cover_name = "cover" + (routine.cover.suffix.lower() if routine.cover else ".png")
         files = {
             "index.html": share_page(
                 timeline,
                 routine,
                 mp3_name=output.name,
-                cover_name="cover.png",
+                cover_name=cover_name,
                 handout_name="handout.html",
             ).encode("utf-8"),
             "handout.html": handout_page(timeline, routine).encode("utf-8"),
-            "cover.png": tags.cover_png,
+            cover_name: tags.cover,
         }
         for name, data in files.items():
             write_atomic(output.with_name(name), data)

@@ -80,8 +80,8 @@ class Tags:
     comment: str = ""
     track: str = ""
     """Track number as "n/total" (TRCK), for the files of a split track."""
-    cover_png: bytes = b""
-    """Front cover (APIC): players show it, and people pick a track by its picture."""
+    cover: bytes = b""
+    """Front cover (APIC), PNG or JPEG: players show it, and people pick a track by it."""
 
 
 def export_mp3(
@@ -406,14 +406,14 @@ def _tag(
     id3.add(TSSE(encoding=TEXT_ENCODING, text=f"audioguide: {ENCODER} {bitrate_kbps} kbps CBR"))
     if tags.track:
         id3.add(TRCK(encoding=TEXT_ENCODING, text=tags.track))
-    if tags.cover_png:
+    if tags.cover:
         id3.add(
             APIC(
                 encoding=TEXT_ENCODING,
-                mime="image/png",
+                mime="image/png" if tags.cover.startswith(b"\x89PNG") else "image/jpeg",
                 type=PictureType.COVER_FRONT,
                 desc="Cover",
-                data=tags.cover_png,
+                data=tags.cover,
             )
         )
     for frame in _chapter_frames(tags.title, chapters):

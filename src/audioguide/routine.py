@@ -172,6 +172,8 @@ class Routine:
     path: Path | None = field(default=None, compare=False)
     notes: tuple[str, ...] = ()
     """Written notes for the share page and handout; never spoken."""
+    cover: Path | None = None
+    """The routine's own cover image (PNG or JPEG); None for a generated one."""
 
     @property
     def safety(self) -> tuple[str, ...]:
@@ -495,7 +497,19 @@ _EXTRA_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "section": ("steps",),
     "repeat": ("steps",),
 }
-_TOP_KEYS: Final = ("title", "author", "description", "notes", "voice", "vars", "words", "steps")
+_TOP_KEYS: Final = (
+    "title",
+    "author",
+    "description",
+    "notes",
+    "cover",
+    "voice",
+    "vars",
+    "words",
+    "steps",
+)
+_COVER_SUFFIXES: Final = (".png", ".jpg", ".jpeg")
+MAX_COVER_BYTES: Final = 5_000_000
 _HOLD_KEYS: Final = ("duration", "countdown", "halfway", "say")
 _BREATHE_KEYS: Final = ("pattern", "cycles", "duration", "guide")
 _VOICE_KEYS: Final = ("engine", "name", "rate")
@@ -569,6 +583,7 @@ class _Parser:
             author=self._optional_text(doc, "author"),
             description=self._optional_text(doc, "description"),
             notes=self._notes(doc),
+            cover=self._cover(doc),
             voice=self._voice(doc),
             words=words,
             path=path,
@@ -652,6 +667,28 @@ class _Parser:
             name=None if name is None else str(name),
             rate=rate,
         )
+
+    def _cover(self, doc: _Map) -> Path | None:
+        if "cover" not in doc:
+            return None
+        where = self._at(doc, "cover")
+        name = self._text(doc["cover"], where, "cover", template=False)
+        path = (self.base_dir / name).resolve()
+        folders = (self.base_dir, *self.sound_dirs)
+        if not any(path.is_relative_to(folder.resolve()) for folder in folders):
+            raise self.fail(
+                where,
+                f"the cover {name} is outside the routine's folder; put it next to the routine",
+            )
+        if path.suffix.lower() not in _COVER_SUFFIXES:
+            raise self.fail(where, f"the cover {name} must be a .png or .jpg image")
+        if not path.is_file() or path.stat().st_size > MAX_COVER_BYTES:
+            raise self.fail(
+                where,
+                f"the cover {name} is not an image file of at most 5 MB "
+                f"next to the routine ({path})",
+            )
+        return path
 
     def _notes(self, doc: _Map) -> tuple[str, ...]:
         raw = doc.get("notes", [])
