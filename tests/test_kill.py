@@ -193,7 +193,8 @@ def test_a_killed_build_loses_nothing(reference: Reference, tmp_path: Path, mome
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text("title: Tiny\nsteps:\n  - say: Hello.\n", encoding="utf-8")
     _run(tiny, out, cache, "fake")
-    assert [p.name for p in out.parent.iterdir()] == ["track.mp3"]
+    # The track and its transcript companions, whole, and no temp file of any of them.
+    assert sorted(p.name for p in out.parent.iterdir()) == ["track.lrc", "track.mp3", "track.vtt"]
     assert out.read_bytes() not in (PREVIOUS, reference.track)
 
 
