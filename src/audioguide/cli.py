@@ -117,9 +117,8 @@ def list_cmd(voice: str | None) -> None:
     Example: audioguide list
     """
     for name, path in bundled_routines().items():
-        routine = load_routine(path)
         timeline = _compile(path, {}, voice, None, None, quiet=True)
-        click.echo(f"{name:<22} {format_clock(timeline.total_s):>6}  {routine.title}")
+        click.echo(f"{name:<22} {format_clock(timeline.total_s):>6}  {timeline.title}")
 
 
 @cli.command()
