@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
@@ -121,3 +122,28 @@ def test_routine_voice_block_errors_name_the_file(
         f"Error: {outside}: voice: the voice file ../../x.onnx is outside the routine's folder; "
         "put it next to the routine, or choose it yourself with --voice natural:../../x.onnx\n"
     )
+
+
+def test_new_copies_a_routine_to_edit_and_never_overwrites(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audioguide.library import bundled_routines
+
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["new", "morning", "--from", "psoas-stretch"])
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "Wrote morning.yaml (a copy of psoas-stretch): edit it, then run: "
+        "audioguide check morning.yaml\n"
+    )
+    assert (tmp_path / "morning.yaml").read_bytes() == bundled_routines()[
+        "psoas-stretch"
+    ].read_bytes()
+    again = runner.invoke(cli, ["new", "morning.yaml"])
+    assert again.exit_code == 1
+    assert again.output == (
+        "Error: morning.yaml: already exists; choose another name, or move it away first\n"
+    )
+    typo = runner.invoke(cli, ["new", "evening", "--from", "psoas-strech"])
+    assert typo.exit_code == 1 and "did you mean 'psoas-stretch'?" in typo.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["morning.yaml"]

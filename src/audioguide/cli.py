@@ -20,7 +20,7 @@ from .build import build as build_track
 from .build import voice_for
 from .errors import AudioguideError
 from .export import DEFAULT_BITRATE_KBPS
-from .library import bundled_routines, find_routine
+from .library import bundled_routines, find_routine, new_routine
 from .plan import format_clock, format_plan, plan_dict
 from .render import TARGET_LUFS
 from .routine import load_routine
@@ -107,6 +107,25 @@ def sounds_dir_option(f: F) -> F:
 @click.version_option(__version__, prog_name="audioguide")
 def cli() -> None:
     """Turn a routine script into a voice-guided, chaptered MP3 session."""
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--from",
+    "source",
+    default="psoas-release",
+    show_default=True,
+    metavar="ROUTINE",
+    help="The routine to start from: a bundled name or a file.",
+)
+def new(name: str, source: str) -> None:
+    """Start a routine of your own as a copy of a bundled one (or of any routine file).
+
+    Example: audioguide new morning --from psoas-stretch
+    """
+    path = new_routine(name, source)
+    click.echo(f"Wrote {path} (a copy of {source}): edit it, then run: audioguide check {path}")
 
 
 @cli.command("list")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Final
 
 from .errors import RoutineError
+from .export import write_atomic
 
 BUNDLED_DIR: Final = Path(__file__).parent / "routines"
 
@@ -29,6 +30,20 @@ def find_routine(name_or_path: str) -> Path:
         f"{name_or_path}: no such routine file or bundled routine; {hint}"
         "`audioguide list` shows the bundled ones"
     )
+
+
+def new_routine(name: str, source: str) -> Path:
+    """Copy a routine (bundled name or file) to NAME.yaml to edit; never over an existing file."""
+    target = Path(name if name.lower().endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if _exists(target):
+        raise RoutineError(f"{target}: already exists; choose another name, or move it away first")
+    origin = find_routine(source)
+    try:
+        text = origin.read_bytes()
+    except OSError as e:
+        raise RoutineError(f"{origin}: cannot read it ({e.strerror})") from None
+    write_atomic(target, text)
+    return target
 
 
 def _exists(path: Path) -> bool:
