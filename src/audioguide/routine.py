@@ -155,6 +155,16 @@ Step = Say | Pause | Sound | Hold | Breathe | Exercise | Section | Repeat
 
 
 @dataclass(frozen=True)
+class Bed:
+    """A background sound under the whole session (rain, a drone, a file), ducked under speech."""
+
+    sound: str
+    """A built-in bed name (beds.BUILTIN_BEDS) or the absolute path of an audio file."""
+    level_db: float = -18.0
+    """The bed's level between cues, in dB relative to the voice (its RMS against speech's)."""
+
+
+@dataclass(frozen=True)
 class VoiceSettings:
     engine: str | None = None
     name: str | None = None

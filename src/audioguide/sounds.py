@@ -34,6 +34,9 @@ BREATH_HIGH_HZ: Final = 270.0
 BREATH_HARMONIC: Final = 0.15
 """Relative level of the 2nd harmonic: enough to warm the sine without making it buzzy."""
 BREATH_SILENT_PHASES: Final = ("hold", "hold-empty")
+PACER_STYLES: Final = ("tone", "breath", "bell", "none")
+"""How a breathe step sounds: a gliding tone, a swelling breath-like noise, a soft bell at each
+phase change, or nothing but the voice."""
 
 _CACHE_SIZE: Final = 16
 _Floats = npt.NDArray[np.float64]
@@ -42,19 +45,26 @@ _Floats = npt.NDArray[np.float64]
 # ---------------------------------------------------------------------------- resolving names
 
 
-def resolve_sound(ref: str, base_dir: Path, *, allowed: Sequence[Path] | None = None) -> str:
+def resolve_sound(
+    ref: str,
+    base_dir: Path,
+    *,
+    allowed: Sequence[Path] | None = None,
+    builtins: tuple[str, ...] = BUILTIN_SOUNDS,
+) -> str:
     """A built-in name, or the absolute path of an existing sound file (relative to base_dir).
 
     With `allowed` (what the routine loader passes), a file must lie inside base_dir or one of
     those folders once symlinks and `..` are resolved, so a shared routine cannot point the tool
-    at any other file; None trusts the caller's path."""
+    at any other file; None trusts the caller's path. `builtins` are the names that need no file
+    (beds.BUILTIN_BEDS for a background bed)."""
     name = ref.strip()
-    if name.lower() in BUILTIN_SOUNDS:
+    if name.lower() in builtins:
         return name.lower()
     path = Path(name).expanduser()
     # A bare word with no suffix and no folder is meant as a built-in name, not a file.
     if not path.suffix and len(path.parts) <= 1:
-        raise SoundError(_unknown_name(name))
+        raise SoundError(_unknown_name(name, builtins))
     if path.suffix.lower() not in SOUND_FILE_SUFFIXES:
         raise SoundError(
             f"unsupported sound file '{name}': use a {_or_list(SOUND_FILE_SUFFIXES)} file"
@@ -77,11 +87,13 @@ def _inside(path: Path, folders: Sequence[Path]) -> bool:
     return any(path.is_relative_to(folder.resolve()) for folder in folders)
 
 
-def _unknown_name(name: str) -> str:
-    builtins = ", ".join(BUILTIN_SOUNDS)
-    close = difflib.get_close_matches(name.lower(), BUILTIN_SOUNDS, n=1)
+def _unknown_name(name: str, builtins: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name.lower(), builtins, n=1)
     hint = f": did you mean '{close[0]}'?" if close else "."
-    return f"unknown sound '{name}'{hint} Built-in sounds: {builtins}; or give a .wav file path"
+    return (
+        f"unknown sound '{name}'{hint} Built-in sounds: {', '.join(builtins)}; or give a .wav "
+        "file path"
+    )
 
 
 def _or_list(items: tuple[str, ...]) -> str:
@@ -303,7 +315,9 @@ def _decoder_reason(error: Exception, path: Path) -> str:
 # ---------------------------------------------------------------------------- breathing pacer
 
 
-def breath_sound(phase: str, n_samples: int, *, level_db: float = BREATH_LEVEL_DBFS) -> Samples:
+def breath_sound(
+    phase: str, n_samples: int, *, style: str = "tone", level_db: float = BREATH_LEVEL_DBFS
+) -> Samples:
     """The pacer for one breath-phase window of exactly n_samples.
 
     Inhale glides up with a swelling envelope, exhale glides down and recedes (it is the inhale

@@ -12,6 +12,7 @@ from .errors import RoutineError, SoundError
 from .routine import (
     MAX_CUES,
     MAX_DURATION_S,
+    Bed,
     Breathe,
     Exercise,
     Hold,
@@ -35,6 +36,8 @@ class CueKind(StrEnum):
     HOLD = "hold"
     REST = "rest"
     SILENCE = "silence"
+    WORK = "work"
+    """A timed work period of an `interval` step; its `sound` is the start tone."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Cue:
     """Built-in sound name or absolute file path (sound cues only)."""
     phase: str | None = None
     """inhale, hold, exhale or hold-empty (breath cues only)."""
+    pan: float = 0.0
+    """Where the cue sits, from -1 (left) through 0 (centre) to 1 (right)."""
 
     @property
     def end_sample(self) -> int:
@@ -76,6 +81,8 @@ class Timeline:
     total_samples: int
     cues: tuple[Cue, ...]
     chapters: tuple[Chapter, ...]
+    bed: Bed | None = None
+    """The background laid under the whole track, ducked under the voice."""
 
     @property
     def total_s(self) -> float:
