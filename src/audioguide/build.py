@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .audio import to_seconds
+from .beds import resolve_bed
 from .companions import m3u, write_companions
 from .cover import cover_png
-from .errors import RoutineError, VoiceError
+from .errors import AudioguideError, RoutineError, SoundError, VoiceError
 from .export import Tags, export_mp3, export_split, write_atomic
+from .fit import fit_length
 from .page import handout_page, share_page
 from .plan import format_clock
 from .render import TARGET_LUFS, render
-from .routine import Routine, load_routine
+from .routine import Bed, Routine, load_routine
 from .timeline import Progress, Timeline, compile_timeline
 from .voices import Voice, open_voice
 
@@ -61,6 +63,44 @@ def voice_for(
         raise VoiceError(f"{where}: {e}") from None
 
 
+def load(
+    routine_path: Path,
+    variables: Mapping[str, str] | None = None,
+    *,
+    sound_dirs: Sequence[Path] = (),
+    bed: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Routine:
+    """Read the routine; `bed` (a built-in bed, a file, or "none") replaces its own bed."""
+    routine = load_routine(routine_path, variables, sound_dirs=sound_dirs)
+    for warning in routine.warnings:
+        if on_warning:
+            on_warning(warning)
+    if bed is None:
+        return routine
+    if bed.strip().lower() == "none":
+        return replace(routine, bed=None)
+    try:
+        sound = resolve_bed(bed, Path.cwd())  # named by the user, so any path they can read
+    except AudioguideError as e:
+        raise SoundError(f"--bed: {e}") from None
+    level = routine.bed.level_db if routine.bed else Bed.level_db
+    return replace(routine, bed=Bed(sound, level))
+
+
+def lay_out(
+    routine: Routine,
+    voice: Voice,
+    length_s: float | None = None,
+    progress: Progress | None = None,
+) -> tuple[Routine, Timeline]:
+    """The routine's timeline, fitted to `length_s` when given, and the routine as fitted."""
+    if length_s is None:
+        return routine, compile_timeline(routine, voice, progress=progress)
+    fit = fit_length(routine, voice, length_s, progress=progress)
+    return fit.routine, fit.timeline
+
+
 def build(
     routine_path: Path,
     output: Path,
@@ -77,13 +117,16 @@ def build(
     on_encode: Progress | None = None,
     split: bool = False,
     page: bool = False,
+    length_s: float | None = None,
+    bed: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build the track at `output` and its companions; `split` adds one MP3 per chapter and a
     playlist in `<name>-chapters/`, `page` adds the share page, handout and cover beside it."""
-    routine = load_routine(routine_path, variables, sound_dirs=sound_dirs)
+    routine = load(routine_path, variables, sound_dirs=sound_dirs, bed=bed, on_warning=on_warning)
     tts = voice_for(routine, voice, rate, cache_dir)
     try:
-        timeline = compile_timeline(routine, tts, progress=on_speech)
+        routine, timeline = lay_out(routine, tts, length_s, progress=on_speech)
         samples = render(timeline, tts, target_lufs=target_lufs, progress=on_mix)
     finally:
         tts.close()

@@ -17,14 +17,14 @@ import click
 
 from . import __version__
 from .build import build as build_track
-from .build import voice_for
+from .build import lay_out, load, voice_for
 from .errors import AudioguideError
 from .export import DEFAULT_BITRATE_KBPS
 from .library import bundled_routines, find_routine, new_routine
 from .plan import format_clock, format_plan, plan_dict
 from .render import TARGET_LUFS
-from .routine import load_routine
-from .timeline import CueKind, Progress, Timeline, compile_timeline
+from .routine import parse_duration
+from .timeline import CueKind, Progress, Timeline
 from .voices import (
     DEFAULT_RATE,
     NATURAL_INSTALL,
@@ -58,8 +58,39 @@ def _parse_vars(
     return out
 
 
+def _parse_length(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 6 * 3600:
+        raise click.BadParameter(f"'{value}' should be a length like 15m, 900s or 1:05:00")
+    return seconds
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
 def routine_options(f: F) -> F:
     """The options every command that reads a routine takes."""
+    f = click.option(
+        "--bed",
+        default=None,
+        metavar="NAME|FILE",
+        help="Lay a background bed under the session: rain, ocean, brown, drone or an audio "
+        "file; 'none' for none [default: the routine's].",
+    )(f)
+    f = click.option(
+        "--length",
+        "length_s",
+        callback=_parse_length,
+        metavar="DURATION",
+        help="Fit the session to this length (e.g. 15m) by moving the ranges the routine marks "
+        "as stretchable, such as 'hold: 20-40s'.",
+    )(f)
     f = click.option(
         "--cache-dir",
         type=click.Path(path_type=Path),
@@ -186,10 +217,12 @@ def build(
     loudness: float,
     split: bool,
     page: bool,
+    length_s: float | None,
+    bed: str | None,
 ) -> None:
     """Render ROUTINE (a .yaml file or a bundled name) to an MP3 with chapters.
 
-    Example: audioguide build psoas-release --var client=Sam
+    Example: audioguide build psoas-release --var client=Sam --length 8m
     """
     path = find_routine(routine)
     output = output or Path("output") / f"{path.stem}.mp3"
@@ -213,6 +246,9 @@ def build(
             on_encode=on_encode,
             split=split,
             page=page,
+            length_s=length_s,
+            bed=bed,
+            on_warning=_warn,
         )
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6
@@ -271,12 +307,16 @@ def plan(
     cache_dir: Path | None,
     sound_dirs: tuple[Path, ...],
     as_json: bool,
+    length_s: float | None,
+    bed: str | None,
 ) -> None:
     """Print the timed cue sequence of ROUTINE without rendering audio.
 
     Example: audioguide plan psoas-release --json
     """
-    timeline = _compile(find_routine(routine), variables, voice, rate, cache_dir, sound_dirs)
+    timeline = _compile(
+        find_routine(routine), variables, voice, rate, cache_dir, sound_dirs, length_s, bed
+    )
     if as_json:
         click.echo(json.dumps(plan_dict(timeline), indent=2, ensure_ascii=False))
     else:
@@ -293,12 +333,16 @@ def check(
     rate: int | None,
     cache_dir: Path | None,
     sound_dirs: tuple[Path, ...],
+    length_s: float | None,
+    bed: str | None,
 ) -> None:
     """Validate ROUTINE: exit 0 when it builds, or print what to fix.
 
     Example: audioguide check my.yaml
     """
-    timeline = _compile(find_routine(routine), variables, voice, rate, cache_dir, sound_dirs)
+    timeline = _compile(
+        find_routine(routine), variables, voice, rate, cache_dir, sound_dirs, length_s, bed
+    )
     speech = sum(1 for c in timeline.cues if c.kind is CueKind.SPEECH)
     click.echo(
         f"{routine}: OK, {format_clock(timeline.total_s)}, {speech} spoken cues, "
@@ -361,15 +405,17 @@ def _compile(
     rate: int | None,
     cache_dir: Path | None,
     sound_dirs: tuple[Path, ...] = (),
+    length_s: float | None = None,
+    bed: str | None = None,
     quiet: bool = False,
 ) -> Timeline:
-    routine = load_routine(path, variables, sound_dirs=sound_dirs)
+    routine = load(path, variables, sound_dirs=sound_dirs, bed=bed, on_warning=_warn)
     tts = voice_for(routine, voice, rate, cache_dir)
     try:
         if quiet:
-            return compile_timeline(routine, tts)
+            return lay_out(routine, tts, length_s)[1]
         with _progress("Speaking") as on_speech:
-            return compile_timeline(routine, tts, progress=on_speech)
+            return lay_out(routine, tts, length_s, progress=on_speech)[1]
     finally:
         tts.close()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .audio import to_seconds
 from .timeline import Cue, CueKind, Timeline
 
@@ -34,6 +36,8 @@ def _cue_dict(cue: Cue) -> dict[str, Any]:
         out["sound"] = cue.sound
     if cue.phase is not None:
         out["phase"] = cue.phase
+    if cue.pan:
+        out["pan"] = cue.pan
     return out
 
 
@@ -60,7 +64,8 @@ def format_plan(timeline: Timeline) -> str:
             lines.append(f"== {chapters.pop(0).title}")
         start = format_clock(to_seconds(cue.start_sample), decimals=True)
         length = f"{to_seconds(cue.n_samples):5.1f}s"
-        lines.append(f"{start:>9} {length}  {cue.kind.value:<8} {_what(cue)}")
+        side = {-1: "  (left)", 1: "  (right)"}.get(int(np.sign(cue.pan)), "")
+        lines.append(f"{start:>9} {length}  {cue.kind.value:<8} {_what(cue)}{side}")
     lines += [
         "",
         f"Total {format_clock(timeline.total_s)} "
@@ -74,4 +79,6 @@ def _what(cue: Cue) -> str:
         return f'"{cue.text}"'
     if cue.kind is CueKind.SOUND:
         return str(cue.sound)
+    if cue.kind is CueKind.WORK:
+        return f"{cue.text} (starts with {cue.sound})" if cue.sound else str(cue.text)
     return cue.phase or ""

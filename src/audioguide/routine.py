@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import stat
 import string
@@ -18,8 +19,9 @@ from typing import Any, Final
 
 import yaml
 
+from .beds import resolve_bed
 from .errors import AudioguideError, RoutineError
-from .sounds import resolve_sound
+from .sounds import PACER_STYLES, resolve_sound
 
 # The limits a routine must stay within (docs/reliability.md). A routine is a shared, hand-edited
 # or generated file: these keep a mistaken or hostile one from taking hours or all memory.
@@ -34,6 +36,14 @@ MAX_NESTING: Final = 10
 """How deep steps may nest (a section holding an exercise whose reps hold steps is 3)."""
 MAX_BREATH_PHASE_S: Final = 300.0
 """The longest one breathing phase may be: long breath holds in pranayama last a few minutes."""
+MAX_BREATH_HOLD_S: Final = 10.0
+"""The longest breath hold a routine may ask for without `long-holds: true` on its step: a
+longer hold can make people dizzy, so the author has to mean it."""
+WEIL_MAX_CYCLES: Final = 4
+"""Andrew Weil's advice for 4-7-8 breathing: no more than four breaths at one time at first."""
+PAN_SIDES: Final = 0.6
+"""How far `pan: sides` moves a side's cues: about 10 dB between the ears, clear with headphones
+and still heard by someone wearing one earbud."""
 
 # Words the tool speaks on its own; a routine's `words:` block overrides them (another language).
 DEFAULT_WORDS: Final[Mapping[str, str]] = {
@@ -49,15 +59,27 @@ DEFAULT_WORDS: Final[Mapping[str, str]] = {
     "hold": "Hold.",
     "exhale": "Breathe out.",
     "hold-empty": "Hold.",
+    "top-up": "More.",
     "introduction": "Introduction",
+    "ready": "Get ready. First: {name}.",
+    "next": "Rest. Next: {name}.",
+    "round": "Rest. Next: round {n} of {total}.",
+    "done": "And stop. Well done.",
 }
 
 BREATH_PRESETS: Final[Mapping[str, tuple[float, float, float, float]]] = {
     "box": (4, 4, 4, 4),
     "relax": (4, 7, 8, 0),
+    "4-7-8": (4, 7, 8, 0),
     "coherent": (6, 0, 6, 0),
+    "resonant": (5.5, 0, 5.5, 0),
     "calm": (4, 0, 6, 0),
+    "sigh": (2, 0, 6, 0),
 }
+"""Inhale, hold, exhale, hold-empty seconds. Coherent breathing is 5 breaths a minute, resonant
+5.5 seconds each way (about 5.5 a minute); 4-7-8 is Weil's relaxing breath."""
+SIGH_TOP_UP_S: Final = 1.0
+"""The physiological sigh: a full inhale, a short second inhale on top, then a long exhale."""
 
 
 @dataclass(frozen=True)
@@ -93,9 +115,26 @@ class Say:
 
 
 @dataclass(frozen=True)
+class Stretch:
+    """A range the author marked as stretchable (`hold: 20-40s`, `cycles: 4-8`): `--length` picks
+    a value in it; without it, the middle."""
+
+    lo: float
+    hi: float
+
+    def at(self, t: float) -> float:
+        return self.lo + t * (self.hi - self.lo)
+
+    def whole(self, t: float) -> int:
+        """`at` rounded half up, for counts such as cycles."""
+        return int(self.at(t) + 0.5)
+
+
+@dataclass(frozen=True)
 class Pause:
     duration_s: float
     where: Where = _where()
+    stretch: Stretch | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +151,7 @@ class Hold:
     halfway: bool = False
     say: str | None = None
     where: Where = _where()
+    stretch: Stretch | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +162,12 @@ class Breathe:
     guide_cycles: int = 2
     """How many of the first cycles have their phases spoken."""
     where: Where = _where()
+    top_up_s: float = 0.0
+    """A short second inhale straight after the first (the physiological sigh); 0 for none."""
+    pacer: str | None = None
+    """The pacer sound (sounds.PACER_STYLES); None for the routine's."""
+    stretch: Stretch | None = None
+    """The range of `cycles`."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +180,27 @@ class Exercise:
     rest_s: float = 0.0
     reps: int = 1
     body: tuple[Step, ...] = ()
+    where: Where = _where()
+    stretch: Stretch | None = None
+    """The range of `rest_s`."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Clock-exact work and rest: every work period starts on its scheduled sample, with a tone,
+    whatever the speech around it."""
+
+    title: str
+    work_s: float
+    rest_s: float
+    rounds: int
+    """Times through the exercise list."""
+    exercises: tuple[str, ...]
+    prepare_s: float = 10.0
+    countdown: int = 3
+    sound: str = "beep"
+    halfway: bool = False
+    intro: tuple[str, ...] = ()
     where: Where = _where()
 
 
@@ -151,7 +218,7 @@ class Repeat:
     where: Where = _where()
 
 
-Step = Say | Pause | Sound | Hold | Breathe | Exercise | Section | Repeat
+Step = Say | Pause | Sound | Hold | Breathe | Exercise | Interval | Section | Repeat
 
 
 @dataclass(frozen=True)
@@ -184,6 +251,13 @@ class Routine:
     """Written notes for the share page and handout; never spoken."""
     cover: Path | None = None
     """The routine's own cover image (PNG or JPEG); None for a generated one."""
+    bed: Bed | None = None
+    pacer: str = "tone"
+    """The breathing pacer's sound for every breathe step that does not choose its own."""
+    pan_sides: bool = False
+    """`pan: sides`: an exercise's left side is heard from the left, its right from the right."""
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """Things that build but deserve a second look, e.g. more 4-7-8 breaths than Weil advises."""
 
     @property
     def safety(self) -> tuple[str, ...]:
@@ -499,11 +573,24 @@ _KINDS: Final = (
     "hold",
     "breathe",
     "exercise",
+    "interval",
     "section",
     "repeat",
+    "include",
 )
 _EXTRA_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "exercise": ("say", "sides", "switch", "sets", "rest", "reps", "rep", "hold"),
+    "interval": (
+        "say",
+        "work",
+        "rest",
+        "rounds",
+        "exercises",
+        "prepare",
+        "countdown",
+        "sound",
+        "halfway",
+    ),
     "section": ("steps",),
     "repeat": ("steps",),
 }
@@ -516,12 +603,19 @@ _TOP_KEYS: Final = (
     "voice",
     "vars",
     "words",
+    "bed",
+    "pacer",
+    "pan",
     "steps",
 )
+_INCLUDED_KEYS: Final = ("title", "author", "description", "notes", "steps")
+"""What an included file may hold: its steps, and text that documents them."""
+MAX_INCLUDE_DEPTH: Final = 5
 _COVER_SUFFIXES: Final = (".png", ".jpg", ".jpeg")
 MAX_COVER_BYTES: Final = 5_000_000
 _HOLD_KEYS: Final = ("duration", "countdown", "halfway", "say")
-_BREATHE_KEYS: Final = ("pattern", "cycles", "duration", "guide")
+_BREATHE_KEYS: Final = ("pattern", "cycles", "duration", "guide", "pacer", "long-holds")
+_BED_KEYS: Final = ("sound", "level")
 _VOICE_KEYS: Final = ("engine", "name", "rate")
 _VAR: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _WORD_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -530,6 +624,9 @@ _WORD_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "set": ("n", "total"),
     "rep": ("n",),
     "countdown": ("n",),
+    "ready": ("name",),
+    "next": ("name",),
+    "round": ("n", "total"),
 }
 
 
@@ -552,6 +649,10 @@ class _Parser:
         self.overrides = overrides
         self.sound_dirs = sound_dirs
         self.vars: dict[str, str] = {}
+        self.warnings: list[str] = []
+        self.pacer = "tone"
+        self.including: tuple[Path, ...] = ()
+        """The files being included, outermost first, to refuse a file that includes itself."""
         self.cues = 0
         """Cues met so far: a lower bound on what the routine expands to, aliases counted in
         full, so a billion-laughs routine stops here after MAX_CUES steps, not 10**9."""
@@ -586,6 +687,9 @@ class _Parser:
         title = self._text(doc.get("title"), self._at(doc, "title"), "title")
         if "steps" not in doc:
             raise self.fail(top, "the routine has no 'steps'; add a list of steps")
+        self.pacer = self._pacer(doc, "pacer", "tone")
+        if path is not None:
+            self.including = (path.resolve(),)
         steps = self._steps(doc["steps"], self._at(doc, "steps"), prefix="")
         return Routine(
             title=title,
@@ -597,7 +701,54 @@ class _Parser:
             voice=self._voice(doc),
             words=words,
             path=path,
+            bed=self._bed(doc),
+            pacer=self.pacer,
+            pan_sides=self._pan(doc),
+            warnings=tuple(self.warnings),
         )
+
+    def _bed(self, doc: _Map) -> Bed | None:
+        if "bed" not in doc:
+            return None
+        raw, where = doc["bed"], self._at(doc, "bed")
+        spec = raw if isinstance(raw, _Map) else {"sound": raw}
+        for key in spec:
+            if key not in _BED_KEYS:
+                raise self.fail(self._at(raw, key), _unknown(key, _BED_KEYS))
+        if "sound" not in spec:
+            raise self.fail(where, "'bed' needs a sound, e.g. bed: {sound: rain, level: -18}")
+        ref = self._text(spec["sound"], where, "bed", template=False)
+        try:
+            sound = resolve_bed(ref, self.base_dir, allowed=self.sound_dirs)
+        except AudioguideError as e:
+            raise self.fail(where, f"bed: {e}") from None
+        level = spec.get("level", Bed.level_db)
+        if isinstance(level, bool) or not isinstance(level, int | float) or not -40 <= level <= -6:
+            raise self.fail(
+                where,
+                "the bed's level is dB under the voice, from -40 to -6 (e.g. level: -18), "
+                f"got {_show(level)}",
+            )
+        return Bed(sound, float(level))
+
+    def _pacer(self, raw: _Map, key: str, default: str) -> str:
+        value = raw.get(key, default)
+        if value not in PACER_STYLES:
+            raise self.fail(
+                self._at(raw, key),
+                f"'pacer' is one of {', '.join(PACER_STYLES)}, got {_show(value)}",
+            )
+        return str(value)
+
+    def _pan(self, doc: _Map) -> bool:
+        value = doc.get("pan", "none")
+        if value not in ("sides", "none"):
+            raise self.fail(
+                self._at(doc, "pan"),
+                f"'pan' is sides (left-side cues from the left, right from the right) or none, "
+                f"got {_show(value)}",
+            )
+        return bool(value == "sides")
 
     def _word(self, key: str, value: Any, where: Where) -> str:
         """A phrase from `words:`; only its own placeholders, so filling it in cannot fail."""
@@ -746,10 +897,68 @@ class _Parser:
                 where,
                 f"steps nest more than {MAX_NESTING} levels deep here: flatten the routine",
             )
-        return tuple(
-            self._step(item, Where(self.name, line, f"{prefix}{i}"))
-            for i, (item, line) in enumerate(zip(raw, raw.item_lines, strict=True), start=1)
-        )
+        steps: list[Step] = []
+        for i, (item, line) in enumerate(zip(raw, raw.item_lines, strict=True), start=1):
+            where = Where(self.name, line, f"{prefix}{i}")
+            if isinstance(item, _Map) and "include" in item:
+                steps += self._include(item, where)
+            else:
+                steps.append(self._step(item, where))
+        return tuple(steps)
+
+    def _include(self, raw: _Map, where: Where) -> tuple[Step, ...]:
+        """The steps of another file, in place of this one; its messages name that file."""
+        for key in raw:
+            if key != "include":
+                raise self.fail(
+                    self._at(raw, key, where.step),
+                    f"an include step holds only 'include', got '{key}': put it in a step of "
+                    "its own",
+                )
+        name = self._text(raw["include"], where, "include", template=False)
+        path = (self.base_dir / name).resolve()
+        folders = (self.base_dir, *self.sound_dirs)
+        if not any(path.is_relative_to(folder.resolve()) for folder in folders):
+            raise self.fail(
+                where,
+                f"the included file {name} is outside the routine's folder; put it next to "
+                "the routine",
+            )
+        if path in self.including:
+            chain = " -> ".join(p.name for p in (*self.including, path))
+            raise self.fail(where, f"{name} includes itself ({chain}): remove one include")
+        if len(self.including) > MAX_INCLUDE_DEPTH:
+            raise self.fail(
+                where,
+                f"includes nest more than {MAX_INCLUDE_DEPTH} files deep here: include the "
+                "inner files directly",
+            )
+        shown = os.path.normpath(Path(self.name).parent / name)
+        if not path.is_file():
+            raise self.fail(where, f"cannot include {name}: no such file ({path})")
+        try:
+            text = _read_text(path)
+        except RoutineError as e:
+            raise self.fail(where, f"cannot include {name}: {e}") from None
+        doc = _parse_yaml(text, shown)
+        child = _Parser(shown, path.parent, self.overrides, (self.base_dir, *self.sound_dirs))
+        child.vars, child.pacer, child.cues = self.vars, self.pacer, self.cues
+        child.including, child.warnings = (*self.including, path), self.warnings
+        if isinstance(doc, _Map):
+            for key in doc:
+                if key not in _INCLUDED_KEYS:
+                    raise child.fail(
+                        child._at(doc, key),
+                        f"an included file holds steps; '{key}' belongs in the main routine"
+                        if key in _TOP_KEYS
+                        else _unknown(key, _INCLUDED_KEYS),
+                    )
+            steps_raw, steps_at = doc.get("steps"), child._at(doc, "steps")
+        else:
+            steps_raw, steps_at = doc, Where(shown, getattr(doc, "line", 1))
+        steps = child._steps(steps_raw, steps_at, prefix="")
+        self.cues = child.cues
+        return steps
 
     def _step(self, raw: Any, where: Where) -> Step:
         if isinstance(raw, str):
@@ -794,7 +1003,8 @@ class _Parser:
         return Say(self._text(value, where, "safety"), where, safety=True)
 
     def _pause(self, raw: _Map, value: Any, where: Where) -> Pause:
-        return Pause(self._duration(value, where, "pause"), where)
+        seconds, stretch = self._duration_span(value, where, "pause")
+        return Pause(seconds, where, stretch)
 
     def _sound(self, raw: _Map, value: Any, where: Where) -> Sound:
         try:
@@ -805,7 +1015,8 @@ class _Parser:
 
     def _hold(self, raw: _Map, value: Any, where: Where) -> Hold:
         if not isinstance(value, _Map):
-            return Hold(self._duration(value, where, "hold"), where=where)
+            seconds, stretch = self._duration_span(value, where, "hold")
+            return Hold(seconds, where=where, stretch=stretch)
         for key in value:
             if key not in _HOLD_KEYS:
                 raise self.fail(self._at(value, key, where.step), _unknown(key, _HOLD_KEYS))
@@ -819,12 +1030,14 @@ class _Parser:
         if not isinstance(halfway, bool):
             raise self.fail(where, f"'halfway' is true or false, got {_show(halfway)}")
         say = value.get("say")
+        seconds, stretch = self._duration_span(value["duration"], where, "hold")
         return Hold(
-            duration_s=self._duration(value["duration"], where, "hold"),
+            duration_s=seconds,
             countdown=countdown,
             halfway=halfway,
             say=None if say is None else self._text(say, where, "say"),
             where=where,
+            stretch=stretch,
         )
 
     def _breathe(self, raw: _Map, value: Any, where: Where) -> Breathe:
@@ -835,6 +1048,7 @@ class _Parser:
                     raise self.fail(self._at(value, key, where.step), _unknown(key, _BREATHE_KEYS))
         else:
             spec = {"pattern": value}
+        name = str(spec.get("pattern")).strip().lower()
         try:
             pattern = parse_pattern(spec.get("pattern"))
         except ValueError:
@@ -845,34 +1059,50 @@ class _Parser:
                 f"each at most {MAX_BREATH_PHASE_S:g}) or a preset ({presets}), got "
                 f"{_show(spec.get('pattern'))}",
             ) from None
+        top_up = SIGH_TOP_UP_S if name == "sigh" else 0.0
+        cycle_s = sum(pattern) + top_up
         if "cycles" in spec and "duration" in spec:
             raise self.fail(where, "'breathe' takes cycles or duration, not both: keep one")
+        stretch: Stretch | None
         if "duration" in spec:
-            total = self._duration(spec["duration"], where, "duration")
-            cycles = int(total // sum(pattern))
-            if cycles < 1:
+            total, span = self._duration_span(spec["duration"], where, "duration")
+            lo, hi = (span.lo, span.hi) if span else (total, total)
+            if lo < cycle_s:
                 raise self.fail(
                     where,
-                    f"a {total:g} s duration is shorter than one "
-                    f"{sum(pattern):g} s breath; make it longer",
+                    f"a {lo:g} s duration is shorter than one {cycle_s:g} s breath; make it longer",
                 )
+            stretch = Stretch(lo // cycle_s, hi // cycle_s) if span else None
+            cycles = stretch.whole(0.5) if stretch else int(total // cycle_s)
         else:
-            cycles = self._count(spec.get("cycles", 4), where, "cycles")
+            cycles, stretch = self._count_span(spec.get("cycles", 4), where, "cycles")
+        holds = [s for s in (pattern[1], pattern[3]) if s > MAX_BREATH_HOLD_S]
+        long_holds = spec.get("long-holds", False)
+        if not isinstance(long_holds, bool):
+            raise self.fail(where, f"'long-holds' is true or false, got {_show(long_holds)}")
+        if holds and not long_holds:
+            raise self.fail(
+                where,
+                f"a {max(holds):g} s breath hold is longer than {MAX_BREATH_HOLD_S:g} s, which can "
+                "make people dizzy: shorten it, or add 'long-holds: true' to this step if you "
+                "mean it",
+            )
+        most = int(stretch.hi) if stretch else cycles
+        if pattern == BREATH_PRESETS["4-7-8"] and most > WEIL_MAX_CYCLES:
+            self.warnings.append(
+                f"{where}: {most} cycles of 4-7-8 breathing; Weil advises no more than "
+                f"{WEIL_MAX_CYCLES} at one time at first: lower 'cycles' unless the listener is "
+                "used to it"
+            )
         guide = self._count(spec.get("guide", 2), where, "guide", minimum=0)
-        return Breathe(pattern, cycles, guide, where)
+        has_pacer = isinstance(value, _Map) and "pacer" in value
+        pacer = self._pacer(value, "pacer", self.pacer) if has_pacer else None
+        return Breathe(pattern, cycles, guide, where, top_up, pacer, stretch)
 
     def _exercise(self, raw: _Map, value: Any, where: Where) -> Exercise:
         title = self._text(value, where, "exercise")
-        intro_raw = raw.get("say", [])
-        # Each line and side is spoken at least once: count them before reading them, as an
-        # aliased list may be long and used many times.
-        self._spend(len(intro_raw) if isinstance(intro_raw, list) else 0, where)
+        intro = self._lines(raw.get("say", []), where, "say")
         self._spend(len(raw.get("sides") or ()) if isinstance(raw.get("sides"), list) else 0, where)
-        intro = (
-            tuple(self._text(t, where, "say") for t in intro_raw)
-            if isinstance(intro_raw, list)
-            else (self._text(intro_raw, where, "say"),)
-        )
         sides_raw = raw.get("sides", [])
         if not isinstance(sides_raw, list) or (sides_raw and len(sides_raw) < 2):
             raise self.fail(
@@ -894,7 +1124,9 @@ class _Parser:
         elif "hold" in raw:
             body = (self._hold(raw, raw["hold"], self._at(raw, "hold", where.step)),)
         sets = self._count(raw.get("sets", 1), where, "sets")
-        rest_s = self._duration(raw["rest"], where, "rest") if "rest" in raw else 0.0
+        rest_s, stretch = (
+            self._duration_span(raw["rest"], where, "rest") if "rest" in raw else (0.0, None)
+        )
         switch = self._text(raw["switch"], where, "switch") if "switch" in raw else None
         return Exercise(
             title,
@@ -906,7 +1138,63 @@ class _Parser:
             self._count(raw.get("reps", 1), where, "reps"),
             body,
             where,
+            stretch,
         )
+
+    def _interval(self, raw: _Map, value: Any, where: Where) -> Interval:
+        title = self._text(value, where, "interval")
+        if "work" not in raw:
+            raise self.fail(
+                where, "an interval needs 'work', e.g. interval: Tabata, work: 20s, rest: 10s"
+            )
+        intro = self._lines(raw.get("say", []), where, "say")
+        names = raw.get("exercises", [title])
+        if not isinstance(names, list) or not names:
+            raise self.fail(
+                where,
+                f"'exercises' lists the exercises in order, e.g. exercises: [Squats, Push-ups], "
+                f"got {_show(names)}",
+            )
+        self._spend(len(names), where)
+        exercises = tuple(self._text(n, where, "exercises") for n in names)
+        rounds = self._count(raw.get("rounds", 1), where, "rounds")
+        periods = rounds * len(exercises)
+        countdown = self._count(raw.get("countdown", 3), where, "countdown", minimum=0)
+        halfway = raw.get("halfway", False)
+        if not isinstance(halfway, bool):
+            raise self.fail(where, f"'halfway' is true or false, got {_show(halfway)}")
+        rest_s = self._duration(raw["rest"], where, "rest") if "rest" in raw else 0.0
+        # Every work period, rest, countdown and halfway is a cue: count them before expanding.
+        self._spend(periods * (1 + halfway) + (periods - 1) * (1 + countdown) * (rest_s > 0), where)
+        try:
+            sound = resolve_sound(
+                self._text(raw.get("sound", "beep"), where, "sound"),
+                self.base_dir,
+                allowed=self.sound_dirs,
+            )
+        except AudioguideError as e:
+            raise self.fail(where, str(e)) from None
+        return Interval(
+            title=title,
+            work_s=self._duration(raw["work"], where, "work"),
+            rest_s=rest_s,
+            rounds=rounds,
+            exercises=exercises,
+            prepare_s=self._duration(raw.get("prepare", 10), where, "prepare"),
+            countdown=countdown,
+            sound=sound,
+            halfway=halfway,
+            intro=intro,
+            where=where,
+        )
+
+    def _lines(self, raw: Any, where: Where, what: str) -> tuple[str, ...]:
+        # Each line is spoken at least once: count them before reading them, as an aliased list
+        # may be long and used many times.
+        self._spend(len(raw) if isinstance(raw, list) else 0, where)
+        if isinstance(raw, list):
+            return tuple(self._text(t, where, what) for t in raw)
+        return (self._text(raw, where, what),)
 
     def _section(self, raw: _Map, value: Any, where: Where) -> Section:
         steps = self._steps(raw.get("steps"), where, f"{where.step}.")
@@ -936,6 +1224,37 @@ class _Parser:
                 f"{MAX_DURATION_S / 3600:g} hours, got {shown}",
             )
         return seconds
+
+    def _duration_span(self, value: Any, where: Where, what: str) -> tuple[float, Stretch | None]:
+        """A duration, or a stretchable range of them (`20-40s`, `1m-2m`, `1:00-1:30`): the
+        middle of the range, and the range."""
+        parts = value.split("-") if isinstance(value, str) else []
+        if len(parts) != 2:
+            return self._duration(value, where, what), None
+        lo_text, hi_text = (p.strip() for p in parts)
+        unit = re.search(r"[a-z]+$", hi_text.lower())
+        if unit and re.fullmatch(r"\d+(\.\d+)?", lo_text):
+            lo_text += unit.group(0)  # `20-40s` means 20 s to 40 s
+        lo, hi = (self._duration(t, where, what) for t in (lo_text, hi_text))
+        if lo >= hi:
+            raise self.fail(
+                where,
+                f"'{what}' range {_show(value)} must go from shorter to longer, e.g. 20-40s",
+            )
+        stretch = Stretch(lo, hi)
+        return stretch.at(0.5), stretch
+
+    def _count_span(self, value: Any, where: Where, what: str) -> tuple[int, Stretch | None]:
+        m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", value) if isinstance(value, str) else None
+        if not m:
+            return self._count(value, where, what), None
+        lo, hi = (self._count(int(g), where, what) for g in m.groups())
+        if lo >= hi:
+            raise self.fail(
+                where, f"'{what}' range {_show(value)} must go from fewer to more, e.g. 4-8"
+            )
+        stretch = Stretch(lo, hi)
+        return stretch.whole(0.5), stretch
 
     def _count(self, value: Any, where: Where, what: str, minimum: int = 1) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not (minimum <= value <= 1000):

@@ -12,10 +12,12 @@ from .errors import RoutineError, SoundError
 from .routine import (
     MAX_CUES,
     MAX_DURATION_S,
+    PAN_SIDES,
     Bed,
     Breathe,
     Exercise,
     Hold,
+    Interval,
     Pause,
     Repeat,
     Routine,
@@ -46,9 +48,10 @@ class Cue:
     start_sample: int
     n_samples: int
     text: str | None = None
-    """What is spoken (speech cues only)."""
+    """What is spoken (speech cues), or the exercise worked at (work cues)."""
     sound: str | None = None
-    """Built-in sound name or absolute file path (sound cues only)."""
+    """Built-in sound name or absolute file path (sound cues; a work cue's start tone), or the
+    pacer style (breath cues)."""
     phase: str | None = None
     """inhale, hold, exhale or hold-empty (breath cues only)."""
     pan: float = 0.0
@@ -120,17 +123,22 @@ class _Window:
     inner: tuple[_Inner, ...] = ()
     fix: str = ""
     """What to do when a cue does not fit; by default: make the window longer or drop the cue."""
+    sound: str | None = None
+    text: str | None = None
+    pan: float = 0.0
 
 
 @dataclass(frozen=True)
 class _Speak:
     text: str
+    pan: float = 0.0
 
 
 @dataclass(frozen=True)
 class _Sound:
     sound: str
     where: Where
+    pan: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,7 @@ def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None =
     The routine's size is checked against MAX_CUES and MAX_DURATION_S first, by arithmetic, so
     `repeat: 1000` inside `repeat: 1000` fails at once instead of expanding or speaking."""
     check_size(routine)
-    expander = _Expander(routine.words)
+    expander = _Expander(routine.words, routine.pan_sides, routine.pacer)
     items = expander.expand(routine.steps)
     texts = list(dict.fromkeys(t for item in items for t in _texts(item)))
     lengths: dict[str, int] = {}
@@ -175,8 +183,14 @@ def _texts(item: _Item) -> list[str]:
 class _Expander:
     """Routine steps to a flat list of items in play order; nothing is timed yet."""
 
-    def __init__(self, words: Mapping[str, str]) -> None:
+    def __init__(
+        self, words: Mapping[str, str], pan_sides: bool = False, pacer: str = "tone"
+    ) -> None:
         self.words = words
+        self.pan_sides = pan_sides
+        self.pacer = pacer
+        self.pan = 0.0
+        """Where the cues being expanded sit: set while an exercise's left or right side runs."""
         self.items: list[_Item] = []
         self.tops: list[tuple[int, Where]] = []
         """Where each top-level step's items begin, for messages about the whole routine."""
@@ -194,11 +208,11 @@ class _Expander:
         add = self.items.append
         match step:
             case Say(text=text):
-                add(_Speak(text))
+                add(_Speak(text, self.pan))
             case Pause(duration_s=d):
                 add(_Silence(to_samples(d)))
             case Sound(sound=sound, where=where):
-                add(_Sound(sound, where))
+                add(_Sound(sound, where, self.pan))
             case Hold():
                 add(self.hold(step))
             case Breathe():
@@ -214,6 +228,8 @@ class _Expander:
                         self.step(s)
             case Exercise():
                 self.exercise(step, top)
+            case Interval():
+                self.interval(step, top)
 
     def hold(self, hold: Hold) -> _Window:
         n = to_samples(hold.duration_s)
@@ -222,17 +238,21 @@ class _Expander:
             inner.append(_Inner(0, hold.say, "the hold's 'say'"))
         if hold.halfway:
             inner.append(_Inner(n // 2, self.word("halfway"), "the halfway cue"))
-        for k in range(hold.countdown, 0, -1):
-            inner.append(_Inner(n - to_samples(k), self.word("countdown", n=k), "the countdown"))
-        return _Window(CueKind.HOLD, n, "hold", hold.where, inner=tuple(inner))
+        inner += self.countdown(n, hold.countdown)
+        return _Window(CueKind.HOLD, n, "hold", hold.where, inner=tuple(inner), pan=self.pan)
+
+    def countdown(self, n: int, count: int) -> list[_Inner]:
+        """ "3", "2", "1" on the last seconds of a window of n samples."""
+        return [
+            _Inner(n - to_samples(k), self.word("countdown", n=k), "the countdown")
+            for k in range(count, 0, -1)
+        ]
 
     def breathe(self, b: Breathe) -> None:
         for cycle in range(b.cycles):
-            for phase, seconds in zip(BREATH_PHASES, b.pattern, strict=True):
-                if seconds <= 0:
-                    continue
+            for phase, word, seconds in breath_phases(b):
                 inner = (
-                    (_Inner(0, self.word(phase), f"the '{phase}' cue"),)
+                    (_Inner(0, self.word(word), f"the '{word}' cue"),)
                     if (cycle < b.guide_cycles)
                     else ()
                 )
@@ -240,13 +260,63 @@ class _Expander:
                     _Window(
                         CueKind.BREATH,
                         to_samples(seconds),
-                        f"{phase} phase",
+                        f"{word} phase",
                         b.where,
                         phase=phase,
                         inner=inner,
-                        fix=f"make the {phase} phase longer, or set guide: 0 to speak no guidance",
+                        fix=f"make the {word} phase longer, or set guide: 0 to speak no guidance",
+                        sound=b.pacer or self.pacer,
+                        pan=self.pan,
                     )
                 )
+
+    def interval(self, iv: Interval, top: bool) -> None:
+        add = self.items.append
+        if top:
+            add(_ChapterMark(iv.title))
+        add(_Speak(self.word("exercise", name=iv.title)))
+        for line in iv.intro:
+            add(_Speak(line))
+        work, rest = to_samples(iv.work_s), to_samples(iv.rest_s)
+        periods = [(r, name) for r in range(iv.rounds) for name in iv.exercises]
+        for i, (r, name) in enumerate(periods):
+            if i == 0:
+                n, what, fix = to_samples(iv.prepare_s), "prepare time", "make 'prepare' longer"
+                text = self.word("ready", name=name)
+            elif rest:
+                n, what, fix = rest, "rest", "make the rest longer"
+                text = (
+                    self.word("next", name=name)
+                    if len(iv.exercises) > 1
+                    else self.word("round", n=r + 1, total=iv.rounds)
+                )
+            else:
+                n = 0
+            if n:
+                inner = [_Inner(0, text, f'"{text}"'), *self.countdown(n, iv.countdown)]
+                add(
+                    _Window(
+                        CueKind.REST,
+                        n,
+                        what,
+                        iv.where,
+                        inner=tuple(inner),
+                        fix=f"{fix}, or lower 'countdown'",
+                    )
+                )
+            halfway = (_Inner(work // 2, self.word("halfway"), "the halfway cue"),)
+            add(
+                _Window(
+                    CueKind.WORK,
+                    work,
+                    "work period",
+                    iv.where,
+                    inner=halfway if iv.halfway else (),
+                    sound=iv.sound,
+                    text=name,
+                )
+            )
+        add(_Speak(self.word("done")))
 
     def exercise(self, ex: Exercise, top: bool) -> None:
         add = self.items.append
@@ -271,13 +341,21 @@ class _Expander:
             for i, side in enumerate(ex.sides or (None,)):
                 if i > 0:
                     add(_Speak(ex.switch or self.word("switch")))
+                self.pan = self.side_pan(side)
                 if side is not None:
-                    add(_Speak(self.word("side", side=side[:1].upper() + side[1:])))
+                    add(_Speak(self.word("side", side=side[:1].upper() + side[1:]), self.pan))
                 for rep in range(1, ex.reps + 1):
                     if ex.reps > 1:
-                        add(_Speak(self.word("rep", n=rep)))
+                        add(_Speak(self.word("rep", n=rep), self.pan))
                     for s in ex.body:
                         self.step(s)
+                self.pan = 0.0
+
+    def side_pan(self, side: str | None) -> float:
+        words = set((side or "").lower().split())
+        if not self.pan_sides or ("left" in words) == ("right" in words):
+            return 0.0
+        return -PAN_SIDES if "left" in words else PAN_SIDES
 
 
 def _place(
@@ -297,20 +375,30 @@ def _place(
         if too_long_at is None and t > _MAX_SAMPLES:
             too_long_at = top
         match item:
-            case _Speak(text=text):
-                cues.append(Cue(CueKind.SPEECH, t, lengths[text], text=text))
+            case _Speak(text=text, pan=pan):
+                cues.append(Cue(CueKind.SPEECH, t, lengths[text], text=text, pan=pan))
                 t += lengths[text] + gap
             case _Silence(n_samples=n):
                 cues.append(Cue(CueKind.SILENCE, t, n))
                 t += n
-            case _Sound(sound=sound, where=where):
+            case _Sound(sound=sound, where=where, pan=pan):
                 n = _sound_length(sound, where)
-                cues.append(Cue(CueKind.SOUND, t, n, sound=sound))
+                cues.append(Cue(CueKind.SOUND, t, n, sound=sound, pan=pan))
                 t += n
             case _ChapterMark(title=title):
                 marks.append((title, t))
             case _Window():
-                cues.append(Cue(item.kind, t, item.n_samples, phase=item.phase))
+                cues.append(
+                    Cue(
+                        item.kind,
+                        t,
+                        item.n_samples,
+                        text=item.text,
+                        sound=item.sound,
+                        phase=item.phase,
+                        pan=item.pan,
+                    )
+                )
                 cues.extend(_place_inner(item, t, lengths))
                 t += item.n_samples
     total = t + to_samples(TAIL_S)
@@ -326,6 +414,7 @@ def _place(
         total,
         tuple(cues),
         _chapters(marks, total, routine.words["introduction"]),
+        routine.bed,
     )
 
 
@@ -398,10 +487,19 @@ def _size(step: Step) -> Size:
             return Size(1, _sound_length(sound, where))
         case Hold(duration_s=d, countdown=countdown, halfway=halfway, say=say):
             return Size(1 + (say is not None) + halfway + countdown, to_samples(d))
-        case Breathe(pattern=pattern, cycles=cycles, guide_cycles=guide):
-            phases = [to_samples(s) for s in pattern if s > 0]
+        case Breathe(cycles=cycles, guide_cycles=guide):
+            phases = [to_samples(s) for _, _, s in breath_phases(step)]
             cycle = Size(len(phases), sum(phases))
             return _add(_times(cycles, cycle), Size(min(guide, cycles) * len(phases), 0))
+        case Interval():
+            periods = step.rounds * len(step.exercises)
+            work = Size(1 + step.halfway, to_samples(step.work_s))
+            rest = Size(2 + step.countdown, to_samples(step.rest_s)) if step.rest_s else Size(0, 0)
+            prepare = Size(2 + step.countdown, to_samples(step.prepare_s))
+            speech = _times(2 + len(step.intro), speak)
+            return _add(
+                _add(_times(periods, work), _times(periods - 1, rest)), _add(prepare, speech)
+            )
         case Section(steps=steps):
             return _sum(steps)
         case Repeat(times=times, steps=steps):
@@ -418,6 +516,19 @@ def _size(step: Step) -> Size:
             sets = _add(_times(step.sets, one_set), _times(step.sets - 1, rest))
             return _add(sets, _times(1 + len(step.intro), speak))
     raise AssertionError(f"unknown step {step!r}")
+
+
+def breath_phases(b: Breathe) -> list[tuple[str, str, float]]:
+    """One cycle of a breathe step: (phase, word, seconds) for each phase that lasts. A sigh's
+    second inhale is an inhale to the pacer, with its own spoken cue."""
+    phases = [
+        (phase, phase, seconds)
+        for phase, seconds in zip(BREATH_PHASES, b.pattern, strict=True)
+        if seconds > 0
+    ]
+    if b.top_up_s > 0:
+        phases.insert(1, ("inhale", "top-up", b.top_up_s))
+    return phases
 
 
 def _sum(steps: tuple[Step, ...]) -> Size:
@@ -466,7 +577,13 @@ def _place_inner(window: _Window, start: int, lengths: Mapping[str, int]) -> lis
                 f"in the {span}: it runs {over:.2f} s past its end; {fix}"
             )
         placed.append(
-            Cue(CueKind.SPEECH, start + inner.offset, lengths[inner.text], text=inner.text)
+            Cue(
+                CueKind.SPEECH,
+                start + inner.offset,
+                lengths[inner.text],
+                text=inner.text,
+                pan=window.pan,
+            )
         )
         busy_until, busy_with = end, inner.label
     return placed

@@ -1,0 +1,150 @@
+"""Length targeting: `--length 15m` sets every range the author marked as stretchable
+(`hold: 20-40s`, `rest: 5-15s`, `cycles: 4-8`) so the whole track lasts the length asked for.
+
+Every range moves the same fraction `t` of its way from shortest to longest, so a fitted routine
+keeps the proportions its author gave it. A track's length only grows with `t`, so bisection
+finds it. Counts (cycles) move in whole steps; when one step jumps past the target, the counts
+stay put and the durations alone close the gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Final
+
+from .audio import SAMPLE_RATE, Samples, to_seconds
+from .errors import RoutineError
+from .plan import format_clock
+from .routine import Breathe, Exercise, Hold, Pause, Repeat, Routine, Section, Step
+from .timeline import Progress, Timeline, compile_timeline
+from .voices import Voice
+
+TOLERANCE_S: Final = 1.0
+"""How close to the asked length a fitted track lands (the bisection gets within a sample)."""
+
+
+@dataclass(frozen=True)
+class Fit:
+    timeline: Timeline
+    routine: Routine
+    """The routine with every range set to the value that was used."""
+    fraction: float
+    """How far along their ranges the durations were set: 0 shortest, 1 longest."""
+
+
+def stretchable(steps: tuple[Step, ...]) -> bool:
+    """Whether any step has a range `--length` can move."""
+    for step in steps:
+        if getattr(step, "stretch", None) is not None:
+            return True
+        if isinstance(step, Section | Repeat) and stretchable(step.steps):
+            return True
+        if isinstance(step, Exercise) and stretchable(step.body):
+            return True
+    return False
+
+
+def at(routine: Routine, t: float, counts_t: float | None = None) -> Routine:
+    """The routine with its durations at fraction `t` of their ranges and its counts at
+    `counts_t` (by default `t` too)."""
+    ct = t if counts_t is None else counts_t
+    return replace(routine, steps=tuple(_at(s, t, ct) for s in routine.steps))
+
+
+def _at(step: Step, t: float, ct: float) -> Step:
+    match step:
+        case Pause(stretch=s) | Hold(stretch=s) if s is not None:
+            return replace(step, duration_s=s.at(t))
+        case Breathe(stretch=s) if s is not None:
+            return replace(step, cycles=s.whole(ct))
+        case Exercise(stretch=s):
+            body = tuple(_at(b, t, ct) for b in step.body)
+            return replace(step, body=body, rest_s=s.at(t) if s else step.rest_s)
+        case Section() | Repeat():
+            return replace(step, steps=tuple(_at(b, t, ct) for b in step.steps))
+    return step
+
+
+def fit_length(
+    routine: Routine, voice: Voice, length_s: float, progress: Progress | None = None
+) -> Fit:
+    """Compile the routine to last `length_s` (within TOLERANCE_S), or say what it can last."""
+    where = routine.path or "<routine>"
+    if not stretchable(routine.steps):
+        raise RoutineError(
+            f"{where}: --length needs something to stretch: give a hold, pause, rest or "
+            "breathing cycles a range, e.g. 'hold: 20-40s' or 'cycles: 4-8'"
+        )
+    memo = _Memo(voice)
+
+    def length(t: float, ct: float | None = None) -> int:
+        return compile_timeline(at(routine, t, ct), memo).total_samples
+
+    # The first compile speaks every cue, with progress; the rest only look lengths up.
+    shortest = compile_timeline(at(routine, 0.0), memo, progress=progress).total_samples
+    longest = length(1.0)
+    target = round(length_s * SAMPLE_RATE)
+    tolerance = TOLERANCE_S * SAMPLE_RATE
+    if not shortest - tolerance <= target <= longest + tolerance:
+        raise RoutineError(
+            f"{where}: cannot last {format_clock(length_s)}: its ranges allow "
+            f"{_clock(shortest)} to {_clock(longest)}; ask "
+            "for a length in between, or widen the ranges"
+        )
+    lo, hi = _bisect(length, target)
+    # A count may step over the target; then holding the counts at either side and moving the
+    # durations alone gets closer (to the sample, when the durations have room).
+    tries: list[tuple[float, float | None]] = [(lo, None), (hi, None)]
+    for counts in (lo, hi):
+        tries += [(t, counts) for t in _bisect(partial(length, ct=counts), target)]
+    best = min(tries, key=lambda tc: abs(length(*tc) - target))
+    if abs(length(*best) - target) > tolerance:
+        raise RoutineError(
+            f"{where}: cannot land within {TOLERANCE_S:g} s of {format_clock(length_s)}: the "
+            f"nearest lengths are {_clock(length(lo))} and {_clock(length(hi))}, as whole "
+            "cycles jump past it; give a hold, pause or rest a range too"
+        )
+    return _fit(routine, *best, memo)
+
+
+def _bisect(length: Callable[[float], int], target: int) -> tuple[float, float]:
+    """The two closest fractions around the target: length(lo) <= target <= length(hi)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(40):  # 2**-40 of the widest range: far under a sample
+        mid = (lo + hi) / 2
+        if length(mid) <= target:
+            lo = mid
+        else:
+            hi = mid
+    return lo, hi
+
+
+def _fit(routine: Routine, t: float, counts_t: float | None, voice: Voice) -> Fit:
+    fitted = at(routine, t, counts_t)
+    return Fit(compile_timeline(fitted, voice), fitted, t)
+
+
+class _Memo:
+    """The voice, with every clip kept in memory: fitting compiles the routine many times."""
+
+    def __init__(self, voice: Voice) -> None:
+        self.voice = voice
+        self.clips: dict[str, Samples] = {}
+
+    @property
+    def key(self) -> str:
+        return self.voice.key
+
+    def synthesize(self, text: str) -> Samples:
+        if text not in self.clips:
+            self.clips[text] = self.voice.synthesize(text)
+        return self.clips[text]
+
+    def close(self) -> None:
+        self.voice.close()
+
+
+def _clock(n_samples: int) -> str:
+    return format_clock(to_seconds(n_samples), decimals=True).lstrip("0")
