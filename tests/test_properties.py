@@ -76,7 +76,7 @@ class _QuietFakeVoice:
 
 VOICE = _QuietFakeVoice()
 GAP = to_samples(SPEECH_GAP_S)
-WINDOWS = (CueKind.HOLD, CueKind.REST, CueKind.BREATH)
+WINDOWS = (CueKind.HOLD, CueKind.REST, CueKind.BREATH, CueKind.WORK)
 NAME = "r.yaml"
 
 
@@ -128,6 +128,28 @@ def breathe(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@st.composite
+def interval(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(text, min_size=1, max_size=3))
+    countdown = draw(st.integers(0, 3))
+    # Room for the longest announcement ("Rest. Next: ..." or "Get ready. First: ...") and then
+    # the countdown.
+    need = max(_speech_s(f"Get ready. First: {n}") for n in names) + countdown + 1
+    window = math.ceil(need) + draw(st.integers(0, 3))
+    step: dict[str, Any] = {
+        "interval": draw(text),
+        "exercises": names,
+        "work": draw(st.integers(2, 30)),
+        "rounds": draw(st.integers(1, 3)),
+        "countdown": countdown,
+        "prepare": window,
+        "halfway": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        step["rest"] = window
+    return step
+
+
 simple_step = st.one_of(
     text.map(lambda t: {"say": t}),
     text,  # a plain string is a say
@@ -135,6 +157,8 @@ simple_step = st.one_of(
     st.sampled_from(BUILTIN_SOUNDS).map(lambda s: {"sound": s}),
     hold(),
     breathe(),
+    interval(),
+    st.integers(1, 3).map(lambda n: {"breathe": {"pattern": "sigh", "cycles": n, "guide": 0}}),
 )
 
 
