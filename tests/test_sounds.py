@@ -11,7 +11,10 @@ import pytest
 from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.errors import SoundError
 from audioguide.sounds import (
+    BREATH_LEVEL_DBFS,
     BUILTIN_SOUNDS,
+    PACER_BELL_HZ,
+    PACER_STYLES,
     breath_sound,
     resolve_sound,
     sound_samples,
@@ -181,6 +184,110 @@ def test_zero_length_window_and_unknown_phase() -> None:
     assert len(breath_sound("inhale", 0)) == 0
     with pytest.raises(ValueError, match="unknown breath phase 'inhail'"):
         breath_sound("inhail", 100)
+
+
+# ---------------------------------------------------------------------------- pacer styles
+
+PHASES = ("inhale", "hold", "exhale", "hold-empty")
+SOUNDING = ("tone", "breath", "bell")
+
+
+def centroid_hz(x: npt.NDArray[np.floating]) -> float:
+    power = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    return float((np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE) * power).sum() / power.sum())
+
+
+@pytest.mark.parametrize("style", PACER_STYLES)
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("n_samples", [0, 1, 7, 1000, SAMPLE_RATE // 2 + 1, 5 * SAMPLE_RATE])
+def test_every_style_is_exact_in_length_zero_at_the_ends_and_deterministic(
+    style: str, phase: str, n_samples: int
+) -> None:
+    clip = breath_sound(phase, n_samples, style=style)
+    assert clip.dtype == np.float32 and clip.shape == (n_samples,)
+    if n_samples:
+        assert clip[0] == 0.0 and clip[-1] == 0.0
+    assert np.array_equal(breath_sound(phase, n_samples, style=style), clip)
+    assert np.abs(clip).max(initial=0.0) < 0.5
+
+
+@pytest.mark.parametrize("style", SOUNDING)
+@pytest.mark.parametrize("phase", ["inhale", "exhale", "hold"])
+@pytest.mark.parametrize("seconds", [0.5, 1.0, 4.0])
+def test_every_edge_is_faded(style: str, phase: str, seconds: float) -> None:
+    clip = breath_sound(phase, round(seconds * SAMPLE_RATE), style=style)
+    if not clip.any():
+        return
+    edge = round(0.002 * SAMPLE_RATE)
+    # Within 2 ms of either end, still well under the clip's peak: a fade, not a cut.
+    assert np.abs(clip[:edge]).max() < 0.2 * np.abs(clip).max()
+    assert np.abs(clip[-edge:]).max() < 0.2 * np.abs(clip).max()
+
+
+@pytest.mark.parametrize("style", ["tone", "breath"])
+@pytest.mark.parametrize("phase", ["inhale", "exhale"])
+def test_sustained_styles_sit_at_the_pacer_level(style: str, phase: str) -> None:
+    clip = breath_sound(phase, 3 * SAMPLE_RATE, style=style)
+    assert abs(rms_db(clip) - BREATH_LEVEL_DBFS) < 0.1
+    assert abs(rms_db(breath_sound(phase, SAMPLE_RATE, style=style, level_db=-20)) + 20) < 0.1
+
+
+def test_none_is_silent_and_holds_are_silent_but_for_the_bells_soft_tap() -> None:
+    n = 2 * SAMPLE_RATE
+    assert not any(breath_sound(p, n, style="none").any() for p in PHASES)
+    for style in ("tone", "breath"):
+        assert not breath_sound("hold", n, style=style).any()
+        assert not breath_sound("hold-empty", n, style=style).any()
+    tap, strike = breath_sound("hold", n, style="bell"), breath_sound("inhale", n, style="bell")
+    assert dbfs(strike) - 13 < dbfs(tap) < dbfs(strike) - 11
+
+
+def test_unknown_style() -> None:
+    with pytest.raises(ValueError, match="unknown pacer style 'whale'"):
+        breath_sound("inhale", 100, style="whale")
+
+
+@pytest.mark.parametrize("seconds", [0.5, 2.0, 4.0, 8.0])
+def test_breath_style_is_bright_and_rising_in_then_dark_and_falling_out(seconds: float) -> None:
+    n = round(seconds * SAMPLE_RATE)
+    inhale, exhale = (
+        breath_sound("inhale", n, style="breath"),
+        breath_sound("exhale", n, style="breath"),
+    )
+    assert centroid_hz(inhale) > 2 * centroid_hz(exhale)
+    quarters = [rms_db(q) for q in np.array_split(inhale, 4)]
+    assert quarters[-1] > quarters[0] + 6
+    if seconds >= 2:
+        assert quarters == sorted(quarters)  # energy rises through the whole inhale
+    quarters = [rms_db(q) for q in np.array_split(exhale, 4)]
+    assert quarters[0] > quarters[-1] + 6
+    if seconds >= 2:
+        assert quarters == sorted(quarters, reverse=True)
+
+
+@pytest.mark.parametrize("phase", ["inhale", "exhale", "hold"])
+def test_bell_style_strikes_its_pitch_and_rings_down_within_the_window(phase: str) -> None:
+    clip = breath_sound(phase, 5 * SAMPLE_RATE, style="bell")
+    head = clip[: 2 * SAMPLE_RATE]
+    assert abs(spectral_peak_hz(head) - PACER_BELL_HZ[phase]) < 1
+    assert PACER_BELL_HZ["inhale"] > PACER_BELL_HZ["hold"] > PACER_BELL_HZ["exhale"]
+    assert not clip[4 * SAMPLE_RATE :].any()  # rung out well before the window ends
+    if phase != "hold":
+        # Levelled on its first second, like the sustained styles over their window.
+        assert abs(rms_db(clip[:SAMPLE_RATE]) - BREATH_LEVEL_DBFS) < 0.1
+
+
+def test_bell_cut_short_by_its_window_fades_out_smoothly() -> None:
+    full = breath_sound("inhale", 5 * SAMPLE_RATE, style="bell")
+    short = breath_sound("inhale", SAMPLE_RATE, style="bell")
+    fade = round(0.3 * SAMPLE_RATE)
+    # The same strike, not a louder one, until the fade; then no step anywhere.
+    assert np.array_equal(short[: SAMPLE_RATE - fade], full[: SAMPLE_RATE - fade])
+    assert np.abs(np.diff(short[-fade:])).max() <= np.abs(np.diff(full[:SAMPLE_RATE])).max()
+    assert (
+        rms_db(short[-SAMPLE_RATE // 20 :])
+        < rms_db(full[SAMPLE_RATE - SAMPLE_RATE // 20 : SAMPLE_RATE]) - 10
+    )
 
 
 # ---------------------------------------------------------------------------- resolving names

@@ -58,3 +58,27 @@ def pcm16_to_float(data: bytes, channels: int = 1) -> Samples:
     if channels > 1:
         pcm = pcm[: len(pcm) // channels * channels].reshape(-1, channels).mean(axis=1)
     return pcm.astype(np.float32)
+
+
+def mean_square(samples: npt.NDArray[np.floating]) -> float:
+    """Mean of the squared samples (all channels), summed in float64 a block at a time, so a long
+    track is measured precisely without a float64 copy of it."""
+    flat = samples.reshape(-1)
+    if len(flat) == 0:
+        return 0.0
+    block = 1 << 20
+    total = sum(
+        float(np.dot(chunk, chunk))
+        for chunk in (flat[i : i + block].astype(np.float64) for i in range(0, len(flat), block))
+    )
+    return total / len(flat)
+
+
+def fade_out(clip: Samples, fade_s: float) -> Samples:
+    """A copy of the clip that fades to exactly 0 over its last `fade_s` (raised cosine): for a
+    sound cut short, whose start is already faded."""
+    n = min(to_samples(fade_s), len(clip))
+    out = clip.astype(np.float32, copy=True)
+    if n:
+        out[-n:] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
+    return out

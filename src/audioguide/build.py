@@ -17,7 +17,7 @@ from .page import handout_page, share_page
 from .plan import format_clock
 from .render import TARGET_LUFS, render
 from .routine import Bed, Routine, load_routine
-from .timeline import Progress, Timeline, compile_timeline
+from .timeline import Progress, Timeline, check_size, compile_timeline
 from .voices import Voice, open_voice
 
 
@@ -73,6 +73,8 @@ def load(
 ) -> Routine:
     """Read the routine; `bed` (a built-in bed, a file, or "none") replaces its own bed."""
     routine = load_routine(routine_path, variables, sound_dirs=sound_dirs)
+    # A routine too big to build fails here, before its warnings: one line, the error alone.
+    check_size(routine)
     for warning in routine.warnings:
         if on_warning:
             on_warning(warning)

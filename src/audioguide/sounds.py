@@ -37,6 +37,20 @@ BREATH_SILENT_PHASES: Final = ("hold", "hold-empty")
 PACER_STYLES: Final = ("tone", "breath", "bell", "none")
 """How a breathe step sounds: a gliding tone, a swelling breath-like noise, a soft bell at each
 phase change, or nothing but the voice."""
+BREATH_NOISE_HZ: Final = {"inhale": 1800.0, "exhale": 550.0}
+"""Centre of the "breath" style's noise band: air drawn in through the nose hisses high, a sigh
+out through the mouth is low and soft."""
+BREATH_NOISE_OCTAVES: Final = 0.7
+"""Width of that band (one standard deviation, in octaves): wide enough to sound like air, not a
+whistle."""
+PACER_BELL_HZ: Final = {"inhale": 659.26, "exhale": 440.0, "hold": 554.37, "hold-empty": 554.37}
+"""The "bell" style: E5 for the inhale, A4 for the exhale, C#5 for a hold (one A major chord)."""
+PACER_BELL_S: Final = 3.0
+PACER_BELL_HOLD_DB: Final = -12.0
+"""A hold gets only a quiet tap: enough to hear where the breath stops, in 4-7-8 for instance."""
+PACER_CUT_FADE_S: Final = 0.3
+"""A bell cut short by its window rings out over this long, so the cut is not heard."""
+_BREATH_SEEDS: Final = {"inhale": 1, "exhale": 2}
 
 _CACHE_SIZE: Final = 16
 _Floats = npt.NDArray[np.float64]
@@ -51,34 +65,35 @@ def resolve_sound(
     *,
     allowed: Sequence[Path] | None = None,
     builtins: tuple[str, ...] = BUILTIN_SOUNDS,
+    what: str = "sound",
 ) -> str:
     """A built-in name, or the absolute path of an existing sound file (relative to base_dir).
 
     With `allowed` (what the routine loader passes), a file must lie inside base_dir or one of
     those folders once symlinks and `..` are resolved, so a shared routine cannot point the tool
     at any other file; None trusts the caller's path. `builtins` are the names that need no file
-    (beds.BUILTIN_BEDS for a background bed)."""
+    (beds.BUILTIN_BEDS for a background bed), and messages call the thing `what`."""
     name = ref.strip()
     if name.lower() in builtins:
         return name.lower()
     path = Path(name).expanduser()
     # A bare word with no suffix and no folder is meant as a built-in name, not a file.
     if not path.suffix and len(path.parts) <= 1:
-        raise SoundError(_unknown_name(name, builtins))
+        raise SoundError(_unknown_name(name, builtins, what))
     if path.suffix.lower() not in SOUND_FILE_SUFFIXES:
         raise SoundError(
-            f"unsupported sound file '{name}': use a {_or_list(SOUND_FILE_SUFFIXES)} file"
+            f"unsupported {what} file '{name}': use a {_or_list(SOUND_FILE_SUFFIXES)} file"
         )
     full = (base_dir / path).resolve()
     # Checked before the file's existence, so a routine cannot probe for files elsewhere either.
     if allowed is not None and not _inside(full, (base_dir, *allowed)):
         raise SoundError(
-            f"sound file {name} is outside the routine's folder ({base_dir.resolve()}): move it "
+            f"{what} file {name} is outside the routine's folder ({base_dir.resolve()}): move it "
             f"into that folder, or allow its folder with --sounds-dir {full.parent}"
         )
     if not full.is_file():
         raise SoundError(
-            f"sound file not found: {full}; paths are relative to the routine's folder"
+            f"{what} file not found: {full}; paths are relative to the routine's folder"
         )
     return str(full)
 
@@ -87,11 +102,11 @@ def _inside(path: Path, folders: Sequence[Path]) -> bool:
     return any(path.is_relative_to(folder.resolve()) for folder in folders)
 
 
-def _unknown_name(name: str, builtins: tuple[str, ...]) -> str:
+def _unknown_name(name: str, builtins: tuple[str, ...], what: str) -> str:
     close = difflib.get_close_matches(name.lower(), builtins, n=1)
     hint = f": did you mean '{close[0]}'?" if close else "."
     return (
-        f"unknown sound '{name}'{hint} Built-in sounds: {', '.join(builtins)}; or give a .wav "
+        f"unknown {what} '{name}'{hint} Built-in {what}s: {', '.join(builtins)}; or give a .wav "
         "file path"
     )
 
@@ -201,6 +216,15 @@ def _tick() -> Samples:
     return _finish(_ring(2000.0, partials, 0.05, attack_s=0.0005, tail_s=0.01), fade_s=0.0015)
 
 
+# A soft, mostly pure bell for the pacer: one gentle inharmonic partial keeps it bell-like, without
+# the bright strike of the "bell" sound.
+_PACER_PARTIALS: Final = (
+    _Partial(1.0, 1.0, 0.9),
+    _Partial(2.0, 0.3, 0.5),
+    _Partial(2.76, 0.12, 0.35),
+    _Partial(5.4, 0.04, 0.15),
+)
+
 _SYNTHS: Final[dict[str, Callable[[], Samples]]] = {
     "bell": _bell,
     "chime": _chime,
@@ -215,23 +239,31 @@ _SYNTHS: Final[dict[str, Callable[[], Samples]]] = {
 
 def _read_file(path: Path) -> Samples:
     """Decode a sound file to mono float32 at SAMPLE_RATE, faded at the edges."""
+    return fade_edges(decode_file(path))
+
+
+def decode_file(
+    path: Path,
+    *,
+    max_s: float = MAX_SOUND_S,
+    too_long: str = "a sound is a short cue: trim it, or cut it into shorter sounds",
+) -> Samples:
+    """Decode an audio file to mono float32 at SAMPLE_RATE, unfaded; a file longer than `max_s`
+    is refused with `too_long` as the fix."""
     if path.suffix.lower() == ".wav":
         pcm, rate = _read_wav(path)
     else:
-        pcm, rate = _read_with_ffmpeg(path)
+        pcm, rate = _read_with_ffmpeg(path, max_s)
     if pcm.size == 0:
         raise SoundError(f"sound file {path} contains no audio; check the file or pick another")
-    if len(pcm) / rate > MAX_SOUND_S:
-        raise SoundError(
-            f"sound file {path} is longer than {MAX_SOUND_S / 60:.0f} minutes; a sound is a short "
-            "cue: trim it, or cut it into shorter sounds"
-        )
-    mono = pcm.mean(axis=1) if pcm.ndim == 2 else pcm
+    if len(pcm) / rate > max_s:
+        raise SoundError(f"sound file {path} is longer than {max_s / 60:.0f} minutes; {too_long}")
+    mono = pcm.mean(axis=1, dtype=np.float32) if pcm.ndim == 2 else pcm
     # Resampling can overshoot full scale slightly (and float WAVs may already do so).
-    return fade_edges(np.clip(resample(mono, rate), -1.0, 1.0).astype(np.float32))
+    return np.clip(resample(mono, rate), -1.0, 1.0).astype(np.float32)
 
 
-def _read_wav(path: Path) -> tuple[_Floats, int]:
+def _read_wav(path: Path) -> tuple[Samples, int]:
     # scipy reads every PCM width (8/16/24/32-bit), float WAVs and WAVE_FORMAT_EXTENSIBLE headers
     # (which the 3.11 stdlib `wave` rejects) without needing ffmpeg.
     from scipy.io import wavfile
@@ -249,16 +281,19 @@ def _read_wav(path: Path) -> tuple[_Floats, int]:
     return _to_float(np.asarray(data)), int(rate)
 
 
-def _to_float(data: npt.NDArray[np.generic]) -> _Floats:
+def _to_float(data: npt.NDArray[np.generic]) -> Samples:
+    # float32 holds 24-bit PCM exactly, and halves the memory a half-hour bed file takes.
+    out = data.astype(np.float32)
     if data.dtype == np.uint8:  # 8-bit WAV is unsigned, centred on 128
-        return (data.astype(np.float64) - 128.0) / 128.0
-    if np.issubdtype(data.dtype, np.integer):
+        out -= np.float32(128.0)
+        out /= np.float32(128.0)
+    elif np.issubdtype(data.dtype, np.integer):
         # 24-bit arrives left-justified in int32, so the container's width gives the scale.
-        return data.astype(np.float64) / float(2 ** (8 * data.dtype.itemsize - 1))
-    return data.astype(np.float64)
+        out /= np.float32(2 ** (8 * data.dtype.itemsize - 1))
+    return out
 
 
-def _read_with_ffmpeg(path: Path) -> tuple[_Floats, int]:
+def _read_with_ffmpeg(path: Path, max_s: float) -> tuple[Samples, int]:
     suffix = path.suffix.lower()
     # pydub runs ffprobe to inspect the file, then ffmpeg to decode it; both ship in one package.
     if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
@@ -279,15 +314,15 @@ def _read_with_ffmpeg(path: Path) -> tuple[_Floats, int]:
         _require_audio_stream(path, mediainfo_json(str(path)))
         # No format hint: ffmpeg sniffs the content, so a mislabelled file still decodes.
         # Decode one second past the limit only: enough to know the file is too long.
-        segment = AudioSegment.from_file(path, duration=MAX_SOUND_S + 1)
+        segment = AudioSegment.from_file(path, duration=max_s + 1)
     # pydub surfaces broken files as any of these, not only as CouldntDecodeError.
     except (CouldntDecodeError, OSError, ValueError, KeyError, IndexError) as e:
         raise SoundError(
             f"cannot decode sound file {path} ({_decoder_reason(e, path)}); check that it "
             "plays, or convert it to .wav"
         ) from None
-    width = 8 * segment.sample_width
-    pcm = np.array(segment.get_array_of_samples(), dtype=np.float64) / float(2 ** (width - 1))
+    pcm = np.asarray(segment.get_array_of_samples(), dtype=np.float32)
+    pcm /= np.float32(2 ** (8 * segment.sample_width - 1))
     return pcm.reshape(-1, segment.channels), int(segment.frame_rate)
 
 
@@ -318,38 +353,103 @@ def _decoder_reason(error: Exception, path: Path) -> str:
 def breath_sound(
     phase: str, n_samples: int, *, style: str = "tone", level_db: float = BREATH_LEVEL_DBFS
 ) -> Samples:
-    """The pacer for one breath-phase window of exactly n_samples.
+    """The pacer for one breath-phase window of exactly n_samples, in one of PACER_STYLES.
 
-    Inhale glides up with a swelling envelope, exhale glides down and recedes (it is the inhale
-    played backwards); holds are silent.
+    tone: glides up and swells on the inhale, the inhale played backwards on the exhale.
+    breath: noise that swells like a breath, bright on the inhale, darker and receding on the
+    exhale. bell: a soft bell struck as the phase begins, high for the inhale, low for the exhale,
+    a quiet tap for a hold. Holds are otherwise silent; every clip starts and ends at exactly 0.
     """
     if n_samples < 0:
         raise ValueError(f"n_samples must be >= 0, got {n_samples}")
-    if phase in BREATH_SILENT_PHASES:
+    if phase not in ("inhale", "exhale", *BREATH_SILENT_PHASES):
+        raise ValueError(f"unknown breath phase {phase!r}")
+    if style not in PACER_STYLES:
+        raise ValueError(f"unknown pacer style {style!r}")
+    if style == "bell":
+        return _bell_pacer(phase, n_samples, level_db)
+    if style == "none" or phase in BREATH_SILENT_PHASES:
         return silence(n_samples)
-    if phase == "inhale":
-        return _inhale(n_samples, level_db)
-    if phase == "exhale":
-        return np.ascontiguousarray(_inhale(n_samples, level_db)[::-1])
-    raise ValueError(f"unknown breath phase {phase!r}")
+    swell = _swell(n_samples)
+    if style == "tone":
+        wave = _glide_up(n_samples) * swell
+        wave = wave if phase == "inhale" else wave[::-1]
+    else:
+        noise = shaped_noise(n_samples, _breath_band(phase), seed=_BREATH_SEEDS[phase])
+        wave = noise * (swell if phase == "inhale" else swell[::-1])
+    rms = float(np.sqrt(np.mean(wave**2))) if n_samples else 0.0
+    return _pacer_clip(wave, 10 ** (level_db / 20) / rms if rms else 0.0)
 
 
-def _inhale(n: int, level_db: float) -> Samples:
+def _swell(n: int) -> _Floats:
+    """The inhale's envelope: a quick fade in, a swell to full, and a short fade to exactly 0."""
+    u = np.arange(n) / max(n, 1)
+    envelope = 0.2 + 0.8 * u**1.5
+    n_in, n_out = min(to_samples(0.25), n // 4), min(to_samples(0.12), n // 8)
+    envelope[:n_in] *= _rise(n_in)
+    envelope[n - n_out :] *= _rise(n_out)[::-1]
+    return envelope
+
+
+def _glide_up(n: int) -> _Floats:
     u = np.arange(n) / max(n, 1)
     # A geometric glide sounds even to the ear; integrating the frequency keeps the phase
     # continuous, so the pitch slides without a single jump.
     freq = BREATH_LOW_HZ * (BREATH_HIGH_HZ / BREATH_LOW_HZ) ** u
     theta = 2 * np.pi * (np.cumsum(freq) - freq[:1]) / SAMPLE_RATE
-    tone = np.sin(theta) + BREATH_HARMONIC * np.sin(2 * theta)
-    envelope = 0.2 + 0.8 * u**1.5
-    n_in, n_out = min(to_samples(0.25), n // 4), min(to_samples(0.12), n // 8)
-    envelope[:n_in] *= _rise(n_in)
-    envelope[n - n_out :] *= _rise(n_out)[::-1]
+    tone: _Floats = np.sin(theta) + BREATH_HARMONIC * np.sin(2 * theta)
+    return tone
+
+
+def _breath_band(phase: str) -> Callable[[_Floats], _Floats]:
+    centre = BREATH_NOISE_HZ[phase]
+
+    def magnitude(freqs: _Floats) -> _Floats:
+        octaves = np.log2(np.maximum(freqs, 1.0) / centre) / BREATH_NOISE_OCTAVES
+        band: _Floats = np.exp(-0.5 * octaves**2)
+        return band
+
+    return magnitude
+
+
+def _bell_pacer(phase: str, n: int, level_db: float) -> Samples:
+    strike = _ring(PACER_BELL_HZ[phase], _PACER_PARTIALS, PACER_BELL_S, attack_s=0.01, tail_s=0.5)
+    if phase in BREATH_SILENT_PHASES:
+        level_db += PACER_BELL_HOLD_DB
+    # Levelled on the strike's first second (what the ear judges a bell by), and the same for
+    # every window: a short window cuts the same bell short, never a louder one.
+    head = strike[: to_samples(1.0)]
+    gain = 10 ** (level_db / 20) / float(np.sqrt(np.mean(head**2)))
+    wave = np.zeros(n)
+    m = min(n, len(strike))
+    wave[:m] = strike[:m]
+    if m < len(strike):
+        k = min(to_samples(PACER_CUT_FADE_S), m // 4)
+        wave[m - k : m] *= _rise(k)[::-1]
+    return _pacer_clip(wave, gain)
+
+
+def _pacer_clip(wave: _Floats, gain: float) -> Samples:
     # Exactly zero at both ends, so consecutive windows join without a click.
-    wave = tone * envelope
-    if n:
-        wave[-1] = 0.0
-    rms = float(np.sqrt(np.mean(wave**2))) if n else 0.0
-    if rms == 0.0:
-        return silence(n)
-    return (wave * (10 ** (level_db / 20) / rms)).astype(np.float32)
+    if len(wave):
+        wave[0] = wave[-1] = 0.0
+    out: Samples = (wave * gain).astype(np.float32)
+    return out
+
+
+def shaped_noise(n: int, magnitude: Callable[[_Floats], _Floats], *, seed: int) -> _Floats:
+    """Gaussian noise of n samples and unit RMS whose amplitude spectrum is `magnitude(hz)`.
+
+    Made in the frequency domain, so it is periodic in n: tiled, it joins end to start without a
+    seam. Seeded, so every run gives the same samples."""
+    if n < 2:
+        return np.zeros(n)
+    rng = np.random.default_rng(seed)
+    freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE).astype(np.float64)
+    spectrum = magnitude(freqs) * (
+        rng.standard_normal(len(freqs)) + 1j * rng.standard_normal(len(freqs))
+    )
+    spectrum[0] = 0.0  # no DC offset
+    noise: _Floats = np.fft.irfft(spectrum, n)
+    rms = float(np.sqrt(np.mean(noise**2)))
+    return noise / rms if rms > 0 else noise
