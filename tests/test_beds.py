@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from click.testing import CliRunner
 from scipy.signal import welch
 
 from audioguide.audio import SAMPLE_RATE
@@ -18,6 +19,7 @@ from audioguide.beds import (
     bed_loop,
     resolve_bed,
 )
+from audioguide.cli import cli
 from audioguide.errors import SoundError
 from audiotools import rms_db
 from test_sounds import write_wav
@@ -196,3 +198,27 @@ def test_resolve_bed_names() -> None:
     )
     with pytest.raises(SoundError, match=r"^bed file not found: .*sea\.wav; paths are relative"):
         resolve_bed("sea.wav", Path("/nowhere"))
+
+
+def test_check_refuses_a_bed_file_that_build_would(tmp_path: Path) -> None:
+    write_wav(tmp_path / "blip.wav", drifting_tone(1.0, SAMPLE_RATE), SAMPLE_RATE, 2)
+    routine = tmp_path / "r.yaml"
+    routine.write_text("title: T\nbed: blip.wav\nsteps: [Hello.]\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", str(routine), "--voice", "fake"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: bed file ") and "too short to loop" in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_a_missing_bed_option_file_is_relative_to_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routine = tmp_path / "r.yaml"
+    routine.write_text("title: T\nsteps: [Hello.]\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", str(routine), "--voice", "fake", "--bed", "x.wav"])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: --bed: bed file not found: {tmp_path.resolve() / 'x.wav'}; paths are relative "
+        f"to {tmp_path.resolve()}\n"
+    )

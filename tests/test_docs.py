@@ -16,6 +16,7 @@ from audioguide.voices import FakeVoice
 ROOT = Path(__file__).parent.parent
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 ROUTINE_DOC = (ROOT / "docs" / "routines.md").read_text(encoding="utf-8")
+SOUND_DOC = (ROOT / "docs" / "sound.md").read_text(encoding="utf-8")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
@@ -49,7 +50,25 @@ def _yaml_blocks(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "block", _yaml_blocks(README) + [b for b in _yaml_blocks(ROUTINE_DOC) if b.startswith("title:")]
+    "block",
+    _yaml_blocks(README)
+    + [b for doc in (ROUTINE_DOC, SOUND_DOC) for b in _yaml_blocks(doc) if b.startswith("title:")],
 )
 def test_documented_routines_compile(block: str) -> None:
     compile_timeline(parse_routine(block, base_dir=ROOT), FakeVoice())
+
+
+MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_at_files_that_exist(doc: Path) -> None:
+    text = re.sub(r"```.*?```", "", doc.read_text(encoding="utf-8"), flags=re.S)
+    targets = [t.split("#", 1)[0] for t in re.findall(r"\]\(([^)\s]+)\)", text)]
+    broken = [
+        target
+        for target in targets
+        if target and not re.match(r"https?://|mailto:", target)
+        if not (doc.parent / target).exists()
+    ]
+    assert not broken, broken

@@ -322,11 +322,14 @@ def test_resolve_file_relative_to_routine_folder_or_absolute(tmp_path: Path) -> 
 
 def test_missing_file_names_the_path_looked_for(tmp_path: Path) -> None:
     with pytest.raises(SoundError) as e:
-        resolve_sound("sounds/rain-stick.wav", tmp_path)
+        resolve_sound("sounds/rain-stick.wav", tmp_path, allowed=())
     assert str(e.value) == (
         f"sound file not found: {tmp_path.resolve() / 'sounds' / 'rain-stick.wav'}; paths are "
         "relative to the routine's folder"
     )
+    # A path the user typed (allowed=None) is relative to the folder the caller named.
+    with pytest.raises(SoundError, match=rf"; paths are relative to {tmp_path.resolve()}$"):
+        resolve_sound("sounds/rain-stick.wav", tmp_path)
     (tmp_path / "folder.wav").mkdir()
     with pytest.raises(SoundError, match=r"sound file not found: .*folder\.wav"):
         resolve_sound("folder.wav", tmp_path)

@@ -92,9 +92,9 @@ def resolve_sound(
             f"into that folder, or allow its folder with --sounds-dir {full.parent}"
         )
     if not full.is_file():
-        raise SoundError(
-            f"{what} file not found: {full}; paths are relative to the routine's folder"
-        )
+        # `allowed` is None for a path the user typed on the command line, relative to base_dir.
+        relative_to = "the routine's folder" if allowed is not None else f"{base_dir.resolve()}"
+        raise SoundError(f"{what} file not found: {full}; paths are relative to {relative_to}")
     return str(full)
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Final
 
 from .audio import to_samples, to_seconds
+from .beds import BUILTIN_BEDS, bed_loop
 from .errors import RoutineError, SoundError
 from .routine import (
     MAX_CUES,
@@ -161,6 +162,9 @@ def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None =
     The routine's size is checked against MAX_CUES and MAX_DURATION_S first, by arithmetic, so
     `repeat: 1000` inside `repeat: 1000` fails at once instead of expanding or speaking."""
     check_size(routine)
+    if routine.bed is not None and routine.bed.sound not in BUILTIN_BEDS:
+        # Decoded now (and cached for render), so check and plan refuse a file that build would.
+        bed_loop(routine.bed.sound)
     expander = _Expander(routine.words, routine.pan_sides, routine.pacer)
     items = expander.expand(routine.steps)
     texts = list(dict.fromkeys(t for item in items for t in _texts(item)))
