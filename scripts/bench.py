@@ -3,7 +3,8 @@
 
 Shared machines are noisy, so every figure is measured in the same run, interleaved round by
 round, and reported as a ratio to the floor: the time ffmpeg alone takes to encode the same
-length of audio with the same settings. Usage:
+length of audio with the same settings. The last row lays a background bed (`--bed rain`) under
+the same build, which costs a second loudness pass. Usage:
 
     .venv/bin/python scripts/bench.py [--minutes 20] [--rounds 2] [--voice system]
 """
@@ -131,12 +132,13 @@ def main() -> None:
         length_s = json.loads(audioguide("plan", "--json"))["total_s"]
         print(f"routine: {plan}")
         build = [str(BIN), "build", str(routine), "-o", str(out), "--voice", args.voice]
-        rows: dict[str, list[float]] = {"encoder": [], "cold": [], "warm": []}
-        rss: dict[str, list[float]] = {"cold": [], "warm": []}
+        builds = {"cold": [], "warm": [], "bed": ["--bed", "rain"]}
+        rows: dict[str, list[float]] = {"encoder": [], **{name: [] for name in builds}}
+        rss: dict[str, list[float]] = {name: [] for name in builds}
         for r in range(args.rounds):
             cache = str(tmp / f"cache{r}")
-            for name in ("cold", "warm"):
-                wall, peak = run([*build, "--cache-dir", cache])
+            for name, extra in builds.items():
+                wall, peak = run([*build, "--cache-dir", cache, *extra])
                 rows[name].append(wall)
                 rss[name].append(peak)
             rows["encoder"].append(encode_floor(out, tmp / "floor.mp3"))
@@ -150,6 +152,7 @@ def main() -> None:
             ("encoder", "bare encoder (floor)"),
             ("cold", "build, cold cache"),
             ("warm", "build, warm cache"),
+            ("bed", "warm, with a rain bed"),
         ):
             wall = statistics.median(rows[name])
             mem = f"{statistics.median(rss[name]):.0f} MiB" if name in rss else ""

@@ -12,7 +12,8 @@ from mutagen.id3 import ID3
 
 from audioguide.audio import SAMPLE_RATE, to_samples
 from audioguide.cli import cli
-from audioguide.render import integrated_loudness
+from audioguide.library import bundled_routines
+from audioguide.render import integrated_loudness, true_peak_db
 from audioguide.timeline import LEAD_IN_S
 from audiotools import MP3_FRAME, decode_mp3, decoder_errors, rms_db
 from conftest import WriteRoutine
@@ -124,3 +125,20 @@ def test_cover_and_companions_match_the_plan(psoas: tuple[Path, dict]) -> None: 
     ]
     lrc = path.with_suffix(".lrc").read_text(encoding="utf-8")
     assert "]Welcome, Sam." in lrc
+
+
+@pytest.mark.parametrize("name", sorted(set(bundled_routines()) - {"psoas-release"}))
+def test_every_bundled_routine_builds_to_spec(name: str, tmp_path: Path) -> None:
+    """What `audioguide list` offers builds with the default voice: the decoded track lasts what
+    the plan says, is loud enough and under the peak ceiling, and is stereo only when panned."""
+    out = tmp_path / f"{name}.mp3"
+    runner = CliRunner()
+    built = runner.invoke(cli, ["build", name, "-o", str(out)])
+    assert built.exit_code == 0, built.output
+    plan = json.loads(runner.invoke(cli, ["plan", name, "--json"]).output)
+    audio = decode_mp3(out, channels=2)
+    assert abs(len(audio) - plan["total_s"] * SAMPLE_RATE) <= MP3_FRAME
+    assert integrated_loudness(audio) == pytest.approx(-16.0, abs=1.0)
+    assert true_peak_db(audio) <= -1.0
+    panned = any(cue.get("pan", 0) for cue in plan["cues"])
+    assert np.array_equal(audio[:, 0], audio[:, 1]) is not panned
