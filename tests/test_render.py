@@ -17,6 +17,7 @@ from audioguide.render import (
     CUT_FADE_S,
     DUCK_ATTACK_S,
     DUCK_RELEASE_S,
+    LOUDNESS_TOLERANCE_LU,
     TARGET_LUFS,
     integrated_loudness,
     limit,
@@ -256,7 +257,7 @@ def test_no_clicks_at_any_cue_boundary() -> None:
 @pytest.mark.parametrize("bed", [None, Bed("rain", level_db=-12)])
 def test_render_meets_loudness_and_peak(pans: tuple[float, ...], bed: Bed | None) -> None:
     out = render(session(pans=pans, bed=bed), VOICE)
-    assert abs(integrated_loudness(out) - TARGET_LUFS) <= 0.2
+    assert abs(integrated_loudness(out) - TARGET_LUFS) <= LOUDNESS_TOLERANCE_LU
     assert true_peak_db(out) <= -1.5 + 1e-3
     assert np.abs(out).max() < 1.0
 

@@ -182,3 +182,15 @@ def test_bed_option_and_its_errors(write_routine: WriteRoutine) -> None:
     assert result.output.startswith("Error: --bed: unknown bed 'rian': did you mean 'rain'?")
     missing = runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--bed", "nope.wav"])
     assert missing.exit_code == 1 and "nope.wav" in missing.output
+
+
+def test_loudness_option_sets_another_target(write_routine: WriteRoutine) -> None:
+    path = write_routine(ROUTINE.replace("BED", "brown"))
+    out = path.with_suffix(".mp3")
+    result = CliRunner().invoke(
+        cli, ["build", str(path), "--voice", "fake", "--loudness", "-19", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    audio = decode_mp3(out, channels=2)
+    assert integrated_loudness(audio) == pytest.approx(-19.0, abs=1.0)
+    assert true_peak_db(audio) <= -1.0
