@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
+from audioguide.plan import format_clock
 from conftest import WriteRoutine
 
 BROKEN = "title: T\nsteps:\n  - say: Hi.\n  - pause: ten\n"
@@ -147,3 +148,17 @@ def test_new_copies_a_routine_to_edit_and_never_overwrites(
     typo = runner.invoke(cli, ["new", "evening", "--from", "psoas-strech"])
     assert typo.exit_code == 1 and "did you mean 'psoas-stretch'?" in typo.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["morning.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "decimals", "text"),
+    [
+        (299.96, True, "05:00.0"),
+        (299.94, True, "04:59.9"),
+        (299.96, False, "4:59"),
+        (3725.0, False, "1:02:05"),
+        (59.99, True, "01:00.0"),
+    ],
+)
+def test_format_clock_rounds_before_it_carries(seconds: float, decimals: bool, text: str) -> None:
+    assert format_clock(seconds, decimals=decimals) == text

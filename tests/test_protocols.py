@@ -297,6 +297,13 @@ def test_plan_and_build_take_length(runner: CliRunner, write_routine: WriteRouti
     assert bad.exit_code == 2 and "should be a length like 15m" in bad.output
 
 
+@pytest.mark.parametrize("minutes", [6, 7.5, 10, 12])
+def test_the_bundled_relaxation_fits_any_length_from_6_to_12_minutes(minutes: float) -> None:
+    # Its breathing blocks are ranges of whole cycles; a pause range closes the gap between them.
+    fit = fit_length(load_routine(find_routine("psoas-relax")), FakeVoice(), minutes * 60)
+    assert abs(fit.timeline.total_samples - minutes * 60 * SAMPLE_RATE) <= SAMPLE_RATE
+
+
 # --- includes ---------------------------------------------------------------------------------
 
 

@@ -222,7 +222,7 @@ def build(
 ) -> None:
     """Render ROUTINE (a .yaml file or a bundled name) to an MP3 with chapters.
 
-    Example: audioguide build psoas-release --var client=Sam --length 8m
+    Example: audioguide build psoas-relax --var client=Sam --length 12m
     """
     path = find_routine(routine)
     output = output or Path("output") / f"{path.stem}.mp3"

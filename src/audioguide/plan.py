@@ -47,6 +47,8 @@ def _s(samples: int) -> float:
 
 def format_clock(seconds: float, decimals: bool = False) -> str:
     """`m:ss` (`mm:ss.s` with decimals), with hours in front only when there are any."""
+    if decimals:
+        seconds = round(seconds, 1)  # first, so 4:59.96 reads 5:00.0, not 4:60.0
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     secs_text = f"{secs:04.1f}" if decimals else f"{int(secs):02d}"
