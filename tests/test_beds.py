@@ -206,8 +206,15 @@ def test_check_refuses_a_bed_file_that_build_would(tmp_path: Path) -> None:
     routine.write_text("title: T\nbed: blip.wav\nsteps: [Hello.]\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["check", str(routine), "--voice", "fake"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: bed file ") and "too short to loop" in result.output
-    assert result.output.count("\n") == 1
+    assert result.output == (
+        f"Error: {routine}:2: bed file {tmp_path.resolve() / 'blip.wav'} is 1.0 s long, too short "
+        "to loop: use a recording of at least 2 s (a minute or more repeats less audibly)\n"
+    )
+    by_option = CliRunner().invoke(
+        cli, ["plan", str(routine), "--voice", "fake", "--bed", str(tmp_path / "blip.wav")]
+    )
+    assert by_option.exit_code == 1
+    assert by_option.output.startswith("Error: --bed: bed file ")
 
 
 def test_a_missing_bed_option_file_is_relative_to_the_current_folder(

@@ -229,6 +229,8 @@ class Bed:
     """A built-in bed name (beds.BUILTIN_BEDS) or the absolute path of an audio file."""
     level_db: float = -18.0
     """The bed's level between cues, in dB relative to the voice (its RMS against speech's)."""
+    where: Where | None = field(default=None, compare=False, repr=False)
+    """The routine's `bed:` line; None for a bed named with --bed."""
 
 
 @dataclass(frozen=True)
@@ -729,7 +731,7 @@ class _Parser:
                 "the bed's level is dB under the voice, from -40 to -6 (e.g. level: -18), "
                 f"got {_show(level)}",
             )
-        return Bed(sound, float(level))
+        return Bed(sound, float(level), where)
 
     def _pacer(self, raw: _Map, key: str, default: str) -> str:
         value = raw.get(key, default)

@@ -164,7 +164,10 @@ def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None =
     check_size(routine)
     if routine.bed is not None and routine.bed.sound not in BUILTIN_BEDS:
         # Decoded now (and cached for render), so check and plan refuse a file that build would.
-        bed_loop(routine.bed.sound)
+        try:
+            bed_loop(routine.bed.sound)
+        except SoundError as e:
+            raise SoundError(f"{routine.bed.where or '--bed'}: {e}") from None
     expander = _Expander(routine.words, routine.pan_sides, routine.pacer)
     items = expander.expand(routine.steps)
     texts = list(dict.fromkeys(t for item in items for t in _texts(item)))
