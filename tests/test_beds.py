@@ -13,18 +13,22 @@ from audioguide.beds import (
     BED_CROSSFADE_S,
     BED_LOOP_S,
     BED_RMS_DBFS,
-    BUILTIN_BEDS,
     DRONE_PARTIALS,
     OCEAN_SWELL_S,
     bed_loop,
-    resolve_bed,
 )
 from audioguide.cli import cli
 from audioguide.errors import SoundError
+from audioguide.model import BUILTIN_BEDS, BuiltinSound, SoundFile, SoundRef
+from audioguide.reader import resolve_sound
 from audiotools import rms_db
 from test_sounds import write_wav
 
 Floats = npt.NDArray[np.float64]
+
+
+def resolve_bed(name: str, base_dir: Path) -> SoundRef:
+    return resolve_sound(name, base_dir, None, builtins=BUILTIN_BEDS, what="bed")
 
 
 @pytest.fixture(autouse=True)
@@ -70,26 +74,26 @@ def centroid_hz(x: npt.NDArray[np.floating]) -> float:
 
 @pytest.mark.parametrize("name", BUILTIN_BEDS)
 def test_builtin_bed_is_a_deterministic_read_only_loop_at_its_level(name: str) -> None:
-    loop = bed_loop(name)
+    loop = bed_loop(BuiltinSound(name))
     assert loop.dtype == np.float32 and loop.ndim == 1
     assert len(loop) == round(BED_LOOP_S * SAMPLE_RATE)
     assert abs(rms_db(loop) - BED_RMS_DBFS) < 0.01
     assert np.abs(loop).max() < 0.5
-    assert bed_loop(name) is loop  # cached
+    assert bed_loop(BuiltinSound(name)) is loop  # cached
     with pytest.raises(ValueError, match="read-only"):
         loop[0] = 0.0
     bed_loop.cache_clear()
-    assert np.array_equal(bed_loop(name), loop)  # bit-identical when made again
+    assert np.array_equal(bed_loop(BuiltinSound(name)), loop)  # bit-identical when made again
 
 
 @pytest.mark.parametrize("name", BUILTIN_BEDS)
 def test_builtin_bed_joins_end_to_start_without_a_seam(name: str) -> None:
-    jump, burst = seam(bed_loop(name))
+    jump, burst = seam(bed_loop(BuiltinSound(name)))
     assert jump < 1.0 and burst < 1.0
 
 
 def test_brown_noise_falls_6_db_an_octave_and_has_no_dc() -> None:
-    loop = bed_loop("brown")
+    loop = bed_loop(BuiltinSound("brown"))
     freqs, power = welch(loop.astype(np.float64), SAMPLE_RATE, nperseg=8192)
     band = (freqs > 100) & (freqs < 5000)
     slope = np.polyfit(np.log10(freqs[band]), np.log10(power[band]), 1)[0]
@@ -101,7 +105,7 @@ def test_brown_noise_falls_6_db_an_octave_and_has_no_dc() -> None:
 
 
 def test_drone_is_its_chord_and_beats_slowly() -> None:
-    loop = bed_loop("drone").astype(np.float64)
+    loop = bed_loop(BuiltinSound("drone")).astype(np.float64)
     power = np.abs(np.fft.rfft(loop)) ** 2
     # One loop is a whole number of cycles of every partial: each falls exactly on an FFT bin
     # (bin k is k / BED_LOOP_S Hz), with nothing leaking around it.
@@ -114,7 +118,7 @@ def test_drone_is_its_chord_and_beats_slowly() -> None:
 
 
 def test_ocean_is_low_and_swells_once_a_wave() -> None:
-    loop = bed_loop("ocean")
+    loop = bed_loop(BuiltinSound("ocean"))
     assert centroid_hz(loop) < 400
     env = envelope(loop)
     assert abs(modulation_hz(env) - 1 / OCEAN_SWELL_S) < 0.01
@@ -122,7 +126,7 @@ def test_ocean_is_low_and_swells_once_a_wave() -> None:
 
 
 def test_rain_is_a_bright_hiss_without_droplet_clicks() -> None:
-    loop = bed_loop("rain")
+    loop = bed_loop(BuiltinSound("rain"))
     assert 1500 < centroid_hz(loop) < 5000
     # Its texture moves, but no 10 ms stretch stands out from the rest like a drop's click.
     env = envelope(loop, frame_s=0.01)
@@ -144,7 +148,7 @@ def test_user_wav_loops_with_a_crossfade(tmp_path: Path) -> None:
     wav = write_wav(tmp_path / "sea.wav", drifting_tone(12.0, 22_050), 22_050, 2, channels=2)
     key = resolve_bed("sea.wav", tmp_path)
     loop = bed_loop(key)
-    assert key == str(wav.resolve())
+    assert key == SoundFile(wav.resolve())
     assert loop.dtype == np.float32 and loop.ndim == 1 and not loop.flags.writeable
     assert len(loop) == round((12.0 - BED_CROSSFADE_S) * SAMPLE_RATE)
     assert abs(rms_db(loop) - BED_RMS_DBFS) < 0.01
@@ -188,8 +192,10 @@ def test_bed_may_be_longer_than_a_sound(tmp_path: Path) -> None:
 
 
 def test_resolve_bed_names() -> None:
-    assert [resolve_bed(n, Path("/nowhere")) for n in BUILTIN_BEDS] == list(BUILTIN_BEDS)
-    assert resolve_bed(" Rain ", Path("/nowhere")) == "rain"
+    assert [resolve_bed(n, Path("/nowhere")) for n in BUILTIN_BEDS] == [
+        BuiltinSound(n) for n in BUILTIN_BEDS
+    ]
+    assert resolve_bed(" Rain ", Path("/nowhere")) == BuiltinSound("rain")
     with pytest.raises(SoundError) as e:
         resolve_bed("rian", Path("/nowhere"))
     assert str(e.value) == (

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
-from audioguide.plan import format_clock
+from audioguide.strings import clock
 from conftest import WriteRoutine
 
 BROKEN = "title: T\nsteps:\n  - say: Hi.\n  - pause: ten\n"
@@ -17,7 +17,8 @@ def test_check_ok(runner: CliRunner, write_routine: WriteRoutine) -> None:
     path = write_routine("title: T\nsteps:\n  - exercise: Lift\n    say: Lie down.\n")
     result = runner.invoke(cli, ["check", str(path), "--voice", "fake"])
     assert result.exit_code == 0, result.output
-    assert result.output == f"{path}: OK, 0:04, 2 spoken cues, 1 chapters\n"
+    assert result.stdout == f"{path}: OK, 0:04.6, 2 spoken cues, 1 chapter\n"
+    assert result.stderr == ""  # a quick check says nothing but its result
 
 
 def test_broken_routine_is_one_clear_line(runner: CliRunner, write_routine: WriteRoutine) -> None:
@@ -54,14 +55,26 @@ def test_build_writes_the_track_and_says_so(
         ],
     )
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"Wrote {out} (0:03, 0 chapters, ")
+    assert result.stdout.startswith(f"Wrote {out} (0:03, 0 chapters, ")
     assert out.stat().st_size > 10_000
     assert sorted(p.name for p in out.parent.iterdir()) == [
         "client.lrc",
         "client.mp3",
         "client.vtt",
     ]
-    assert result.output.splitlines()[1] == "  and client.vtt, client.lrc"
+    assert result.stdout.splitlines()[1] == "  and client.vtt, client.lrc"
+
+
+def test_a_long_stage_says_how_far_it_is_off_a_terminal(
+    runner: CliRunner, write_routine: WriteRoutine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audioguide import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "QUIET_S", 0.0)
+    path = write_routine("title: T\nsteps:\n  - say: One.\n  - say: Two.\n")
+    result = runner.invoke(cli, ["check", str(path), "--voice", "fake"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == ["Speaking: 1 of 2", "Speaking: 2 of 2"]
 
 
 def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> None:
@@ -70,14 +83,14 @@ def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> 
     )
     table = runner.invoke(cli, ["plan", str(path), "--voice", "fake"])
     assert table.exit_code == 0
-    assert table.output.splitlines()[:4] == [
+    assert table.stdout.splitlines()[:4] == [
         "T",
         "",
         "== Lift",
-        '  00:00.5   0.6s  speech   "Lift."',
+        '   0:00.5   0.6s  speech   "Lift."',
     ]
-    assert table.output.rstrip().endswith("Total 0:08 (4 cues, 1 chapters)")
-    doc = json.loads(runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--json"]).output)
+    assert table.stdout.rstrip().endswith("Total 0:08.2 (4 cues, 1 chapter)")
+    doc = json.loads(runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--json"]).stdout)
     assert [c["kind"] for c in doc["cues"]] == ["speech", "hold", "speech", "speech"]
     assert [c["text"] for c in doc["cues"][2:]] == ["2", "1"]
     hold = doc["cues"][1]
@@ -151,14 +164,16 @@ def test_new_copies_a_routine_to_edit_and_never_overwrites(
 
 
 @pytest.mark.parametrize(
-    ("seconds", "decimals", "text"),
+    ("seconds", "tenths", "text"),
     [
-        (299.96, True, "05:00.0"),
-        (299.94, True, "04:59.9"),
-        (299.96, False, "4:59"),
+        (299.96, True, "5:00.0"),
+        (299.94, True, "4:59.9"),
+        (299.96, False, "5:00"),
+        (299.4, False, "4:59"),
+        (599.999, False, "10:00"),
         (3725.0, False, "1:02:05"),
-        (59.99, True, "01:00.0"),
+        (59.99, True, "1:00.0"),
     ],
 )
-def test_format_clock_rounds_before_it_carries(seconds: float, decimals: bool, text: str) -> None:
-    assert format_clock(seconds, decimals=decimals) == text
+def test_clock_rounds_before_it_carries(seconds: float, tenths: bool, text: str) -> None:
+    assert clock(seconds, tenths=tenths) == text

@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 
 from audioguide.companions import chapter_lines, chapters_json, lrc, m3u, transcript, webvtt
-from audioguide.routine import parse_routine
-from audioguide.timeline import CueKind, Timeline, compile_timeline
+from audioguide.load import parse_routine
+from audioguide.model import CueKind, Timeline
+from audioguide.timeline import compile_timeline
 from audioguide.voices import FakeVoice
 
 ROUTINE = """

@@ -9,7 +9,8 @@ import click
 import pytest
 
 from audioguide.cli import cli
-from audioguide.routine import parse_routine
+from audioguide.grammar import KINDS, all_keys
+from audioguide.load import parse_routine
 from audioguide.timeline import compile_timeline
 from audioguide.voices import FakeVoice
 
@@ -31,18 +32,16 @@ def test_every_command_and_option_is_documented(name: str) -> None:
 
 
 def test_every_routine_key_is_documented() -> None:
-    from audioguide import routine
-
-    keys = {
-        *routine._KINDS,
-        *routine._TOP_KEYS,
-        *routine._HOLD_KEYS,
-        *routine._BREATHE_KEYS,
-        *routine._VOICE_KEYS,
-        *(k for ks in routine._EXTRA_KEYS.values() for k in ks),
-    }
-    for key in sorted(keys):
+    for key in sorted(all_keys()):
         assert re.search(rf"\b{key}:", ROUTINE_DOC), key
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_step_kind_has_a_section_listing_its_keys(kind: str) -> None:
+    assert f"\n### {kind}\n" in ROUTINE_DOC, kind
+    section = ROUTINE_DOC.split(f"\n### {kind}\n", 1)[1].split("\n### ", 1)[0]
+    for key in KINDS[kind].keys:
+        assert f"`{key.name}`" in section, (kind, key.name)
 
 
 def _yaml_blocks(text: str) -> list[str]:

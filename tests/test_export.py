@@ -14,7 +14,7 @@ from audioguide import export
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
 from audioguide.errors import ExportError
 from audioguide.export import Tags, encoder_version, export_mp3
-from audioguide.timeline import Chapter
+from audioguide.model import Chapter
 from audiotools import MP3_FRAME, decode_mp3, decoder_errors, onset_s, rms_db, tone
 
 integration = pytest.mark.integration
@@ -204,7 +204,10 @@ def test_missing_ffmpeg_is_an_export_error_and_writes_nothing(
     monkeypatch.setenv("PATH", str(empty))
     with pytest.raises(ExportError) as caught:
         export_mp3(_noise(SAMPLE_RATE), tmp_path / "out" / "t.mp3", tags=Tags("T"))
-    assert str(caught.value) == "ffmpeg is needed to encode MP3: sudo apt-get install ffmpeg"
+    assert (
+        str(caught.value)
+        == "ffmpeg is needed to encode and decode audio: sudo apt-get install ffmpeg"
+    )
     assert _files(tmp_path) == ["bin"]
     assert encoder_version() is None
 

@@ -74,11 +74,18 @@ def _tiny_disk(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
+PROGRESS = re.compile(r"(Speaking|Mixing|Encoding): [\d,]+ of [\d,]+")
+"""What a build prints off a terminal while it works (a failure late in a build follows it)."""
+
+
 def _only_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line, after nothing but progress lines."""
     assert result.returncode == 1, result.stderr
-    assert result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("Error: ")
-    return result.stderr.rstrip("\n")
+    lines = result.stderr.splitlines()
+    assert result.stdout == "" and lines and result.stderr.endswith("\n"), result.stderr
+    assert all(PROGRESS.fullmatch(line) for line in lines[:-1]), result.stderr
+    assert lines[-1].startswith("Error: ")
+    return lines[-1]
 
 
 # --- the output folder ---------------------------------------------------------------------------
@@ -125,7 +132,7 @@ def test_a_missing_encoder_says_what_to_install(
     result = runner.invoke(cli, ["build", str(routine), "-o", str(out), "--voice", "fake"])
     assert (result.exit_code, result.output) == (
         1,
-        "Error: ffmpeg is needed to encode MP3: sudo apt-get install ffmpeg\n",
+        "Error: ffmpeg is needed to encode and decode audio: sudo apt-get install ffmpeg\n",
     )
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
@@ -143,8 +150,8 @@ def test_an_encoder_that_cannot_run_says_what_to_install(
     result = runner.invoke(cli, ["build", str(routine), "-o", str(out), "--voice", "fake"])
     assert (result.exit_code, result.output) == (
         1,
-        f"Error: cannot run {broken} (Exec format error); ffmpeg is needed to encode MP3: "
-        "sudo apt-get install ffmpeg\n",
+        f"Error: cannot run {broken} (Exec format error); ffmpeg is needed to encode and decode "
+        "audio: sudo apt-get install ffmpeg\n",
     )
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from audioguide.export import part_pattern
-from audioguide.routine import load_routine
-from audioguide.timeline import CueKind, compile_timeline
+from audioguide.load import load_routine
+from audioguide.model import CueKind
+from audioguide.timeline import compile_timeline
 from audioguide.voices import CachedVoice, FakeVoice
 
 pytestmark = pytest.mark.integration

@@ -16,24 +16,22 @@ from click.testing import CliRunner
 from pocketsphinx import Decoder
 from scipy.signal import resample_poly
 
-from audioguide import voices
+from audioguide import natural_voice as voices
 from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.cli import cli
 from audioguide.errors import VoiceError
-from audioguide.voices import (
+from audioguide.natural_voice import (
     NATURAL_INSTALL,
     NATURAL_INSTALL_CLONE,
     NATURAL_PEAK_DBFS,
     NATURAL_SETTINGS,
     NATURAL_VOICE,
-    CachedVoice,
     NaturalVoice,
-    SystemVoice,
     bundled_natural_model,
     default_engine,
     natural_problem,
-    open_voice,
 )
+from audioguide.voices import CachedVoice, SystemVoice, open_voice
 from audiotools import decode_mp3
 from conftest import WriteRoutine
 

@@ -21,29 +21,11 @@ from hypothesis import strategies as st
 
 from audioguide.audio import Samples, to_samples
 from audioguide.errors import AudioguideError
-from audioguide.routine import (
-    _BREATHE_KEYS,
-    _EXTRA_KEYS,
-    _HOLD_KEYS,
-    _KINDS,
-    _TOP_KEYS,
-    _VOICE_KEYS,
-    DEFAULT_WORDS,
-    Routine,
-    load_routine,
-    parse_routine,
-)
-from audioguide.sounds import BUILTIN_SOUNDS
-from audioguide.timeline import (
-    LEAD_IN_S,
-    SPEECH_GAP_S,
-    TAIL_S,
-    Cue,
-    CueKind,
-    Timeline,
-    compile_timeline,
-    routine_size,
-)
+from audioguide.grammar import all_keys
+from audioguide.load import load_routine, parse_routine
+from audioguide.model import BUILTIN_SOUNDS, Cue, CueKind, Routine, Timeline
+from audioguide.strings import ENGLISH_WORDS
+from audioguide.timeline import LEAD_IN_S, SPEECH_GAP_S, TAIL_S, compile_timeline, routine_size
 from audioguide.voices import FakeVoice
 
 EXAMPLES = 200
@@ -169,7 +151,7 @@ def exercise(draw: st.DrawFn, body: st.SearchStrategy[list[Any]]) -> dict[str, A
         step["say"] = intro
     if draw(st.booleans()):
         step["sides"] = draw(
-            st.lists(st.sampled_from(["left", "right", "front"]), min_size=2, max_size=3)
+            st.lists(st.sampled_from(["left", "right"]), min_size=2, max_size=3)
         )
     if (sets := draw(st.integers(1, 3))) > 1:
         step["sets"] = sets
@@ -264,9 +246,7 @@ def _top_level(timeline: Timeline) -> list[Cue]:
 # --- invalid input ------------------------------------------------------------------------------
 
 ALL_KEYS = sorted(
-    {*_KINDS, *_TOP_KEYS, *_HOLD_KEYS, *_BREATHE_KEYS, *_VOICE_KEYS, *DEFAULT_WORDS}
-    | {k for ks in _EXTRA_KEYS.values() for k in ks}
-    | {"sya", "<<", "", "steps ", "Title", "rep s"}
+    {*all_keys(), *ENGLISH_WORDS} | {"sya", "<<", "", "steps ", "Title", "rep s"}
 )
 TRICKY = (
     "5s",
@@ -326,7 +306,7 @@ routine_ish = st.fixed_dictionaries(
         "vars": st.dictionaries(
             st.sampled_from(["client", "side", "n", "bad key"]), junk, max_size=3
         ),
-        "words": st.dictionaries(st.sampled_from(sorted(DEFAULT_WORDS)), junk, max_size=3),
+        "words": st.dictionaries(st.sampled_from(sorted(ENGLISH_WORDS)), junk, max_size=3),
         "voice": junk,
         "author": junk,
     },

@@ -18,16 +18,19 @@ from audioguide.cli import cli
 from audioguide.errors import RoutineError
 from audioguide.fit import at, fit_length
 from audioguide.library import bundled_routines, find_routine
-from audioguide.routine import (
+from audioguide.load import load_routine, parse_routine
+from audioguide.model import (
     BREATH_PRESETS,
     MAX_BREATH_HOLD_S,
     PAN_SIDES,
     Bed,
+    BuiltinSound,
+    Cue,
+    CueKind,
     Stretch,
-    load_routine,
-    parse_routine,
+    Timeline,
 )
-from audioguide.timeline import Cue, CueKind, Timeline, compile_timeline, routine_size
+from audioguide.timeline import compile_timeline, routine_size
 from audioguide.voices import FakeVoice
 from conftest import WriteRoutine
 
@@ -63,8 +66,8 @@ def test_tabata_work_periods_start_every_30_seconds_to_the_sample() -> None:
     tl = compile_timeline(parse_routine(TABATA), FakeVoice())
     work = works(tl)
     assert len(work) == 8
-    assert all(c.n_samples == to_samples(20) and c.sound == "beep" for c in work)
-    assert all(c.text == "Squats" for c in work)
+    assert all(c.n_samples == to_samples(20) and c.tone == BuiltinSound("beep") for c in work)
+    assert all(c.exercise == "Squats" for c in work)
     first = work[0].start_sample
     assert [c.start_sample - first for c in work] == [k * to_samples(30) for k in range(8)]
     rests = [c for c in tl.cues if c.kind is CueKind.REST]
@@ -96,7 +99,7 @@ def test_circuit_names_the_next_exercise_during_each_transition() -> None:
     path = find_routine("circuit")
     tl = compile_timeline(load_routine(path), FakeVoice())
     work = works(tl)
-    names = [c.text for c in work]
+    names = [c.exercise for c in work]
     assert len(work) == 12 and names[0] == "Jumping jacks" and names[-1] == "Side plank"
     assert all(c.n_samples == to_samples(30) for c in work)
     gaps = {b.start_sample - a.end_sample for a, b in itertools.pairwise(work)}
@@ -105,7 +108,7 @@ def test_circuit_names_the_next_exercise_during_each_transition() -> None:
         rest = next(
             c for c in tl.cues if c.kind is CueKind.REST and c.end_sample == after.start_sample
         )
-        assert f"Rest. Next: {after.text}." in spoken_in(tl, rest)
+        assert f"Rest. Next: {after.exercise}." in spoken_in(tl, rest)
         assert spoken_in(tl, before).get("Halfway.") == to_samples(15)
 
 
@@ -395,8 +398,8 @@ def test_bed_and_pacer_reach_the_timeline(runner: CliRunner, write_routine: Writ
         "  - breathe: {pattern: 4-0-6-0, cycles: 1, pacer: bell}\n"
     )
     tl = compile_timeline(routine, FakeVoice())
-    assert tl.bed == Bed("rain", -24.0)
-    assert [c.sound for c in tl.cues if c.kind is CueKind.BREATH] == ["breath"] * 2 + ["bell"] * 2
+    assert tl.bed == Bed(BuiltinSound("rain"), -24.0)
+    assert [c.pacer for c in tl.cues if c.kind is CueKind.BREATH] == ["breath"] * 2 + ["bell"] * 2
     with pytest.raises(RoutineError, match=r"<routine>:2: the bed's level is dB under the voice"):
         parse_routine("title: T\nbed: {sound: rain, level: 0}\nsteps: [Hi.]\n")
     with pytest.raises(RoutineError, match=r"'pacer' is one of tone, breath, bell, none"):
@@ -430,5 +433,5 @@ def test_every_bundled_routine_opens_with_its_cautions(name: str) -> None:
         (c.start_sample for c in tl.cues if c.kind in (CueKind.WORK, CueKind.HOLD, CueKind.BREATH)),
         default=math.inf,
     )
-    safety_at = [c.start_sample for c in tl.cues if c.text in routine.safety]
+    safety_at = [c.start_sample for c in tl.cues if getattr(c, "text", None) in routine.safety]
     assert max(safety_at) < first_work, name

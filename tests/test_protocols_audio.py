@@ -14,6 +14,7 @@ from scipy.signal import correlate
 
 from audioguide.audio import SAMPLE_RATE, to_samples
 from audioguide.cli import cli
+from audioguide.model import BuiltinSound
 from audioguide.sounds import sound_samples
 from audiotools import MP3_FRAME, decode_mp3
 from conftest import WriteRoutine
@@ -59,7 +60,7 @@ def test_every_work_period_starts_with_its_tone_on_time(
     assert len(work) == periods
     assert all(round(c["end_s"] - c["start_s"], 3) == work_s for c in work)
     starts = [round(c["start_s"] * SAMPLE_RATE) for c in work]  # the plan rounds to 1 ms
-    offsets = tone_offsets(audio, starts, sound_samples("beep").astype(np.float64))
+    offsets = tone_offsets(audio, starts, sound_samples(BuiltinSound("beep")).astype(np.float64))
     assert max(abs(o) for o in offsets) <= to_samples(0.010), offsets
 
 

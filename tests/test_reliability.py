@@ -19,7 +19,8 @@ from audioguide.audio import SAMPLE_RATE
 from audioguide.cli import cli
 from audioguide.errors import RoutineError, SoundError
 from audioguide.export import remove_stale_parts
-from audioguide.routine import MAX_CUES, MAX_FILE_BYTES, Sound, load_routine, parse_routine
+from audioguide.load import load_routine, parse_routine
+from audioguide.model import MAX_CUES, MAX_FILE_BYTES, Sound, SoundFile
 from audioguide.timeline import compile_timeline, routine_size
 from audioguide.voices import FakeVoice
 from audiotools import MP3_FRAME
@@ -266,7 +267,7 @@ def test_sounds_come_from_the_routine_folder_or_named_folders(tmp_path: Path) ->
         return step
 
     for ref in ("sounds/bowl.wav", "sounds/../sounds/bowl.wav", str(inside), "inner-link.wav"):
-        assert load(ref).sound == str(inside.resolve())
+        assert load(ref).sound == SoundFile(inside.resolve())
     for ref in ("../library/gong.wav", str(elsewhere), "link.wav"):
         with pytest.raises(RoutineError) as caught:
             load(ref)
@@ -275,7 +276,7 @@ def test_sounds_come_from_the_routine_folder_or_named_folders(tmp_path: Path) ->
             f"({home.resolve()}): move it into that folder, or allow its folder with "
             f"--sounds-dir {elsewhere.parent.resolve()}"
         )
-        assert load(ref, sound_dirs=[tmp_path / "library"]).sound == str(elsewhere.resolve())
+        assert load(ref, sound_dirs=[tmp_path / "library"]).sound == SoundFile(elsewhere.resolve())
 
 
 def test_a_sound_outside_is_refused_before_looking_for_it(tmp_path: Path) -> None:

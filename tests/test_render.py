@@ -11,6 +11,16 @@ import pytest
 
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
 from audioguide.beds import BED_RMS_DBFS, bed_loop
+from audioguide.model import (
+    Bed,
+    BreathCue,
+    BuiltinSound,
+    Cue,
+    PacerStyle,
+    Speech,
+    Timeline,
+    WorkCue,
+)
 from audioguide.render import (
     BED_UNDER_CUE_DB,
     BED_UNDER_SPEECH_DB,
@@ -26,9 +36,7 @@ from audioguide.render import (
     render,
     true_peak_db,
 )
-from audioguide.routine import Bed
 from audioguide.sounds import breath_sound, sound_samples
-from audioguide.timeline import Cue, CueKind, Timeline
 from audioguide.voices import FakeVoice
 from audiotools import rms_db
 
@@ -53,7 +61,7 @@ VOICE = ScaledVoice()
 
 
 def session(
-    pans: tuple[float, ...] = (0.0,), bed: Bed | None = None, pacer: str = "breath"
+    pans: tuple[float, ...] = (0.0,), bed: Bed | None = None, pacer: PacerStyle = "breath"
 ) -> Timeline:
     """Speech cues with long gaps between them, a breath cycle after each, and a work period whose
     start tone (a 4 s gong) is cut short by its 1 s window."""
@@ -61,20 +69,20 @@ def session(
     t = to_samples(0.5)
     for i, text in enumerate(TEXTS):
         n = len(VOICE.synthesize(text))
-        cues.append(Cue(CueKind.SPEECH, t, n, text=text, pan=pans[i % len(pans)]))
+        cues.append(Speech(t, n, text, pans[i % len(pans)]))
         t += n + to_samples(GAP_S)
         for phase, seconds in (("inhale", 3.0), ("hold", 1.0), ("exhale", 4.0)):
             n = to_samples(seconds)
-            cues.append(Cue(CueKind.BREATH, t, n, sound=pacer, phase=phase))
+            cues.append(BreathCue(t, n, phase, pacer))
             t += n
         t += to_samples(GAP_S)
-    cues.append(Cue(CueKind.WORK, t, to_samples(1.0), text="squats", sound="gong"))
+    cues.append(WorkCue(t, to_samples(1.0), "squats", BuiltinSound("gong")))
     t += to_samples(GAP_S)
     return Timeline("Test", "", t, tuple(cues), (), bed)
 
 
 def speech_cues(timeline: Timeline) -> list[Cue]:
-    return [c for c in timeline.cues if c.kind is CueKind.SPEECH]
+    return [c for c in timeline.cues if isinstance(c, Speech)]
 
 
 def window(samples: Samples, cue: Cue) -> Samples:
@@ -107,7 +115,7 @@ def test_mono_unless_a_cue_is_panned() -> None:
     assert mix(session(), VOICE).shape == (session().total_samples,)
     panned = session(pans=(0.0, -0.6))
     assert mix(panned, VOICE).shape == (panned.total_samples, 2)
-    assert render(session(bed=Bed("rain")), VOICE).ndim == 1
+    assert render(session(bed=Bed(BuiltinSound("rain"))), VOICE).ndim == 1
 
 
 @pytest.mark.parametrize("pan", np.linspace(-1, 1, 9))
@@ -124,7 +132,7 @@ def test_pan_law_end_points() -> None:
     assert np.allclose(pan_gains(1.0), (0.0, math.sqrt(2)))
 
 
-@pytest.mark.parametrize("bed", [None, Bed("ocean")])
+@pytest.mark.parametrize("bed", [None, Bed(BuiltinSound("ocean"))])
 def test_sides_come_from_their_side_and_centre_from_both(bed: Bed | None) -> None:
     timeline = session(pans=(-0.6, 0.0, 0.6, 0.0), bed=bed)
     out = render(timeline, VOICE)
@@ -142,7 +150,7 @@ def test_work_cue_plays_its_start_tone_cut_and_faded_to_the_window() -> None:
     timeline = session()
     work = timeline.cues[-1]
     out = mix(timeline, VOICE)
-    gong, played = sound_samples("gong"), window(out, work)
+    gong, played = sound_samples(BuiltinSound("gong")), window(out, work)
     fade = to_samples(CUT_FADE_S)
     assert np.array_equal(played[:-fade], gong[: work.n_samples - fade])
     assert played[-1] == 0.0 and not out[work.end_sample :].any()
@@ -151,15 +159,15 @@ def test_work_cue_plays_its_start_tone_cut_and_faded_to_the_window() -> None:
 
 
 def test_work_cue_without_a_tone_is_silent() -> None:
-    cue = Cue(CueKind.WORK, 100, SAMPLE_RATE, text="plank")
+    cue = WorkCue(100, SAMPLE_RATE, "plank")
     assert not mix(Timeline("T", "", 2 * SAMPLE_RATE, (cue,), ()), VOICE).any()
 
 
-@pytest.mark.parametrize("style", [None, "tone", "breath", "bell", "none"])
-def test_breath_cues_sound_in_their_pacer_style(style: str | None) -> None:
-    cue = Cue(CueKind.BREATH, 1000, 3 * SAMPLE_RATE, sound=style, phase="exhale")
+@pytest.mark.parametrize("style", ["tone", "breath", "bell", "none"])
+def test_breath_cues_sound_in_their_pacer_style(style: PacerStyle) -> None:
+    cue = BreathCue(1000, 3 * SAMPLE_RATE, "exhale", style)
     out = mix(Timeline("T", "", 4 * SAMPLE_RATE, (cue,), ()), VOICE)
-    expected = breath_sound("exhale", cue.n_samples, style=style or "tone")
+    expected = breath_sound("exhale", cue.n_samples, style=style)
     assert np.array_equal(window(out, cue), expected)
 
 
@@ -170,7 +178,7 @@ def test_breath_cues_sound_in_their_pacer_style(style: str | None) -> None:
 @pytest.mark.parametrize("name", ["ocean", "rain", "drone"])
 def test_bed_is_ducked_24_db_under_every_speech_cue(name: str, pans: tuple[float, ...]) -> None:
     # Loud between cues (6 dB under the voice), so that without ducking it would fail by far.
-    timeline = session(pans=pans, bed=Bed(name, level_db=-6))
+    timeline = session(pans=pans, bed=Bed(BuiltinSound(name), level_db=-6))
     bed, out = bed_alone(timeline), mix(timeline, VOICE)
     for cue in speech_cues(timeline):
         speech = VOICE.synthesize(cue.text or "")
@@ -179,9 +187,9 @@ def test_bed_is_ducked_24_db_under_every_speech_cue(name: str, pans: tuple[float
 
 
 def test_bed_is_ducked_under_the_pacer_and_tones() -> None:
-    timeline = session(bed=Bed("brown", level_db=-6), pacer="tone")
+    timeline = session(bed=Bed(BuiltinSound("brown"), level_db=-6), pacer="tone")
     bed = bed_alone(timeline)
-    heard = [c for c in timeline.cues if c.kind is CueKind.BREATH and c.phase != "hold"]
+    heard = [c for c in timeline.cues if isinstance(c, BreathCue) and c.phase != "hold"]
     for cue in heard:
         pacer = breath_sound(cue.phase or "", cue.n_samples)
         assert rms_db(window(bed, cue)) <= rms_db(pacer) - BED_UNDER_CUE_DB + 0.01
@@ -192,7 +200,7 @@ def test_bed_is_ducked_under_the_pacer_and_tones() -> None:
 
 @pytest.mark.parametrize("level_db", [-30.0, -18.0, -6.0])
 def test_bed_sits_at_its_level_between_cues(level_db: float) -> None:
-    timeline = session(bed=Bed("brown", level_db=level_db))
+    timeline = session(bed=Bed(BuiltinSound("brown"), level_db=level_db))
     bed = bed_alone(timeline)
     reference = speech_reference_db(timeline)
     margin = to_samples(0.2)
@@ -204,8 +212,8 @@ def test_bed_sits_at_its_level_between_cues(level_db: float) -> None:
 
 
 def test_bed_fades_in_and_out_and_ducks_on_smooth_ramps() -> None:
-    timeline = session(bed=Bed("rain", level_db=-6))
-    bed, loop = bed_alone(timeline), tiled(bed_loop("rain"), timeline.total_samples)
+    timeline = session(bed=Bed(BuiltinSound("rain"), level_db=-6))
+    bed, loop = bed_alone(timeline), tiled(bed_loop(BuiltinSound("rain")), timeline.total_samples)
     # The gain the bed was given, sample by sample, where the loop is loud enough to read it.
     readable = np.flatnonzero(np.abs(loop) > 10 ** (BED_RMS_DBFS / 20))
     gain = bed[readable] / loop[readable]
@@ -224,11 +232,13 @@ def test_bed_fades_in_and_out_and_ducks_on_smooth_ramps() -> None:
 
 def test_bed_stays_down_between_sentences() -> None:
     first, second = TEXTS[2], TEXTS[3]
-    a = Cue(CueKind.SPEECH, to_samples(5), len(VOICE.synthesize(first)), first)
+    a = Speech(to_samples(5), len(VOICE.synthesize(first)), first)
     # The pause a teacher takes between two sentences: shorter than a release and an attack.
-    b = Cue(CueKind.SPEECH, a.end_sample + to_samples(0.6), len(VOICE.synthesize(second)), second)
-    timeline = Timeline("T", "", b.end_sample + to_samples(10), (a, b), (), Bed("brown", -6))
-    bed, loop = bed_alone(timeline), tiled(bed_loop("brown"), timeline.total_samples)
+    b = Speech(a.end_sample + to_samples(0.6), len(VOICE.synthesize(second)), second)
+    timeline = Timeline(
+        "T", "", b.end_sample + to_samples(10), (a, b), (), Bed(BuiltinSound("brown"), -6)
+    )
+    bed, loop = bed_alone(timeline), tiled(bed_loop(BuiltinSound("brown")), timeline.total_samples)
 
     def gain_db(lo: int, hi: int) -> float:
         return rms_db(bed[lo:hi]) - rms_db(loop[lo:hi])
@@ -239,7 +249,7 @@ def test_bed_stays_down_between_sentences() -> None:
 
 
 def test_no_clicks_at_any_cue_boundary() -> None:
-    timeline = session(pans=(0.0, -0.6), bed=Bed("ocean", level_db=-6), pacer="bell")
+    timeline = session(pans=(0.0, -0.6), bed=Bed(BuiltinSound("ocean"), level_db=-6), pacer="bell")
     out = render(timeline, VOICE)
     # The steepest the mix moves inside the speech (a 150 Hz voice with its harmonics): a click
     # at a boundary would jump by far more than that.
@@ -254,7 +264,7 @@ def test_no_clicks_at_any_cue_boundary() -> None:
 
 
 @pytest.mark.parametrize("pans", [(0.0,), (-0.6, 0.6)])
-@pytest.mark.parametrize("bed", [None, Bed("rain", level_db=-12)])
+@pytest.mark.parametrize("bed", [None, Bed(BuiltinSound("rain"), level_db=-12)])
 def test_render_meets_loudness_and_peak(pans: tuple[float, ...], bed: Bed | None) -> None:
     out = render(session(pans=pans, bed=bed), VOICE)
     assert abs(integrated_loudness(out) - TARGET_LUFS) <= LOUDNESS_TOLERANCE_LU
@@ -285,16 +295,15 @@ def test_limiter_gives_both_channels_one_gain() -> None:
 
 def test_mixing_memory_is_the_output_buffer() -> None:
     cues = tuple(
-        Cue(
-            CueKind.SPEECH,
+        Speech(
             to_samples(s),
             len(VOICE.synthesize("Keep breathing.")),
             "Keep breathing.",
         )
         for s in range(1, 600, 10)
     )
-    timeline = Timeline("Long", "", to_samples(600), cues, (), Bed("ocean"))
-    bed_loop("ocean")  # the cached loop is not the mix's memory
+    timeline = Timeline("Long", "", to_samples(600), cues, (), Bed(BuiltinSound("ocean")))
+    bed_loop(BuiltinSound("ocean"))  # the cached loop is not the mix's memory
     tracemalloc.start()
     try:
         out = mix(timeline, VOICE)

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from audioguide.errors import RoutineError
-from audioguide.routine import (
+from audioguide.load import load_routine
+from audioguide.model import (
     Breathe,
+    BuiltinSound,
     Exercise,
     Hold,
     Pause,
@@ -14,7 +16,7 @@ from audioguide.routine import (
     Say,
     Section,
     Sound,
-    load_routine,
+    SoundFile,
     parse_duration,
     parse_pattern,
 )
@@ -94,7 +96,7 @@ def test_full_language(write_routine: WriteRoutine) -> None:
     assert s[0] == Say("Welcome, Sam.")
     assert s[1] == Say("Just a line.")
     assert s[2] == Pause(90.0)
-    assert s[3] == Sound("bell")
+    assert s[3] == Sound(BuiltinSound("bell"))
     assert s[4] == Hold(30.0, countdown=3, halfway=True, say="Hold.")
     assert s[5] == Breathe((4, 0, 6, 0), cycles=4)
     assert s[6] == Breathe((4, 4, 4, 4), cycles=4)
@@ -144,7 +146,7 @@ def test_error_names_file_line_step_and_fix(write_routine: WriteRoutine) -> None
     [
         (
             "title: T\nsteps:\n  - sya: Hi.\n",
-            "routine.yaml:3: step 1: unknown key 'sya': did you mean 'say'?",
+            "routine.yaml:3: step 1: unknown step kind 'sya': did you mean 'say'?",
         ),
         (
             "title: T\nsteps:\n  - say: Hi.\n    pause: 2\n",
@@ -181,11 +183,11 @@ def test_error_names_file_line_step_and_fix(write_routine: WriteRoutine) -> None
         ("title: T\nsteps:\n  - say: Hi\n  - say: [unclosed\n", "routine.yaml:5: invalid YAML"),
         (
             "title: T\nsteps:\n  - exercise: Lift\n    reps: many\n",
-            "routine.yaml:3: step 1: 'reps' needs a whole number from 1 to 1000, got \"many\"",
+            "routine.yaml:4: step 1: 'reps' needs a whole number from 1 to 1000, got \"many\"",
         ),
         (
             "title: T\nsteps:\n  - exercise: Lift\n    sides: left\n",
-            "routine.yaml:3: step 1: 'sides' lists two or more sides",
+            "routine.yaml:4: step 1: 'sides' lists two or more sides",
         ),
         (
             "title: T\nsteps:\n  - breathe: {pattern: 4-7, cycles: 2}\n",
@@ -231,4 +233,4 @@ def test_sound_file_relative_to_routine(write_routine: WriteRoutine, tmp_path: P
         w.setframerate(44100)
         w.writeframes(b"\x00\x10" * 4410)
     routine = load_routine(write_routine("title: T\nsteps:\n  - sound: ding.wav\n"))
-    assert routine.steps[0] == Sound(str((tmp_path / "ding.wav").resolve()))
+    assert routine.steps[0] == Sound(SoundFile((tmp_path / "ding.wav").resolve()))

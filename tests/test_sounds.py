@@ -8,17 +8,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from audioguide import reader
 from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.errors import SoundError
-from audioguide.sounds import (
-    BREATH_LEVEL_DBFS,
-    BUILTIN_SOUNDS,
-    PACER_BELL_HZ,
-    PACER_STYLES,
-    breath_sound,
-    resolve_sound,
-    sound_samples,
-)
+from audioguide.model import BUILTIN_SOUNDS, PACER_STYLES, BuiltinSound, SoundFile, SoundRef
+from audioguide.sounds import BREATH_LEVEL_DBFS, PACER_BELL_HZ, breath_sound, sound_samples
+
+
+def resolve_sound(ref: str, base_dir: Path, allowed: tuple[Path, ...] | None = None) -> SoundRef:
+    return reader.resolve_sound(ref, base_dir, allowed, builtins=BUILTIN_SOUNDS)
+
 
 EXPECTED_LENGTH_S = {"bell": 2.5, "chime": 1.5, "gong": 4.0, "beep": 0.25, "tick": 0.05}
 
@@ -78,7 +77,7 @@ def _fresh_cache() -> None:
 
 @pytest.mark.parametrize("name", BUILTIN_SOUNDS)
 def test_builtin_length_peak_and_edges(name: str) -> None:
-    clip = sound_samples(name)
+    clip = sound_samples(BuiltinSound(name))
     assert clip.dtype == np.float32 and clip.ndim == 1
     assert len(clip) == round(EXPECTED_LENGTH_S[name] * SAMPLE_RATE)
     assert -7.0 <= dbfs(clip) <= -5.0
@@ -90,12 +89,12 @@ def test_builtin_length_peak_and_edges(name: str) -> None:
 
 @pytest.mark.parametrize("name", BUILTIN_SOUNDS)
 def test_builtin_is_deterministic_and_read_only(name: str) -> None:
-    first = sound_samples(name)
-    assert sound_samples(name) is first  # cached
+    first = sound_samples(BuiltinSound(name))
+    assert sound_samples(BuiltinSound(name)) is first  # cached
     with pytest.raises(ValueError, match="read-only"):
         first[0] = 1.0
     sound_samples.cache_clear()
-    assert np.array_equal(sound_samples(name), first)
+    assert np.array_equal(sound_samples(BuiltinSound(name)), first)
 
 
 @pytest.mark.parametrize(
@@ -103,13 +102,13 @@ def test_builtin_is_deterministic_and_read_only(name: str) -> None:
     [("bell", 523.25), ("chime", 1046.5), ("gong", 110.0), ("beep", 880.0), ("tick", 2000.0)],
 )
 def test_builtin_spectral_peak_is_its_fundamental(name: str, fundamental_hz: float) -> None:
-    peak = spectral_peak_hz(sound_samples(name))
+    peak = spectral_peak_hz(sound_samples(BuiltinSound(name)))
     # The FFT bin width is 1 / duration: 20 Hz for the 50 ms tick, under 4 Hz for the others.
-    assert abs(peak - fundamental_hz) <= SAMPLE_RATE / len(sound_samples(name))
+    assert abs(peak - fundamental_hz) <= SAMPLE_RATE / len(sound_samples(BuiltinSound(name)))
 
 
 def test_bell_higher_partials_decay_faster() -> None:
-    bell = sound_samples("bell").astype(np.float64)
+    bell = sound_samples(BuiltinSound("bell")).astype(np.float64)
     early, late = bell[: SAMPLE_RATE // 4], bell[SAMPLE_RATE : SAMPLE_RATE + SAMPLE_RATE // 4]
 
     def share_above(x: npt.NDArray[np.float64], hz: float) -> float:
@@ -122,7 +121,7 @@ def test_bell_higher_partials_decay_faster() -> None:
 
 
 def test_gong_swells_before_it_decays() -> None:
-    gong = sound_samples("gong")
+    gong = sound_samples(BuiltinSound("gong"))
     window = SAMPLE_RATE // 20
     levels = [rms_db(gong[i : i + window]) for i in range(0, len(gong) - window, window)]
     loudest = int(np.argmax(levels))
@@ -294,8 +293,10 @@ def test_bell_cut_short_by_its_window_fades_out_smoothly() -> None:
 
 
 def test_resolve_builtin_names() -> None:
-    assert [resolve_sound(n, Path("/nowhere")) for n in BUILTIN_SOUNDS] == list(BUILTIN_SOUNDS)
-    assert resolve_sound(" Bell ", Path("/nowhere")) == "bell"
+    assert [resolve_sound(n, Path("/nowhere")) for n in BUILTIN_SOUNDS] == [
+        BuiltinSound(n) for n in BUILTIN_SOUNDS
+    ]
+    assert resolve_sound(" Bell ", Path("/nowhere")) == BuiltinSound("bell")
 
 
 def test_unknown_name_suggests_the_closest_builtin() -> None:
@@ -316,8 +317,8 @@ def test_unknown_name_suggests_the_closest_builtin() -> None:
 def test_resolve_file_relative_to_routine_folder_or_absolute(tmp_path: Path) -> None:
     (tmp_path / "sounds").mkdir()
     wav = write_wav(tmp_path / "sounds" / "ding.WAV", sine(440, 0.1, SAMPLE_RATE), SAMPLE_RATE, 2)
-    assert resolve_sound("sounds/ding.WAV", tmp_path) == str(wav.resolve())
-    assert resolve_sound(str(wav), Path("/elsewhere")) == str(wav.resolve())
+    assert resolve_sound("sounds/ding.WAV", tmp_path) == SoundFile(wav.resolve())
+    assert resolve_sound(str(wav), Path("/elsewhere")) == SoundFile(wav.resolve())
 
 
 def test_missing_file_names_the_path_looked_for(tmp_path: Path) -> None:

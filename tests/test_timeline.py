@@ -6,9 +6,10 @@ import pytest
 
 from audioguide.audio import to_samples
 from audioguide.errors import RoutineError
+from audioguide.load import load_routine, parse_routine
+from audioguide.model import CueKind
 from audioguide.plan import format_plan, plan_dict
-from audioguide.routine import load_routine, parse_routine
-from audioguide.timeline import LEAD_IN_S, SPEECH_GAP_S, TAIL_S, CueKind, compile_timeline
+from audioguide.timeline import LEAD_IN_S, SPEECH_GAP_S, TAIL_S, compile_timeline
 from audioguide.voices import FakeVoice
 from conftest import WriteRoutine
 
@@ -166,13 +167,18 @@ def test_compile_is_deterministic_and_plan_json_has_the_documented_shape(
 def test_vars_and_words_translate_what_the_tool_says(fake_voice: FakeVoice) -> None:
     routine = parse_routine("""
 title: T
-words: {side: "Lado {side}.", switch: Cambia., rep: "Repetición {n}."}
+words:
+  side: "Lado {side}."
+  switch: Cambia.
+  rep: "Repetición {n}."
+  sides: {right: derecho, left: izquierdo}
 steps:
   - exercise: Pierna
-    sides: [derecho, izquierdo]
+    sides: [right, left]
     reps: 2
     rep: [Sube.]
 """)
     spoken = [c.text for c in compile_timeline(routine, fake_voice).cues]
-    assert spoken[:5] == ["Pierna.", "Lado Derecho.", "Repetición 1.", "Sube.", "Repetición 2."]
+    # The side as the routine spells it: "Lado derecho.", not "Lado Derecho."
+    assert spoken[:5] == ["Pierna.", "Lado derecho.", "Repetición 1.", "Sube.", "Repetición 2."]
     assert "Cambia." in spoken

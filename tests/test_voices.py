@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
+from audioguide.clips import check_clip, split_text, trim_silence
 from audioguide.errors import VoiceError
 from audioguide.voices import (
     CACHE_ENV,
@@ -22,12 +23,9 @@ from audioguide.voices import (
     FakeVoice,
     SystemVoice,
     VoiceInfo,
-    check_clip,
     default_cache_dir,
     list_system_voices,
     open_voice,
-    split_text,
-    trim_silence,
 )
 
 SENTENCE = "Lie on your back, knees bent, feet hip-width apart."
@@ -249,7 +247,7 @@ def test_missing_pyttsx3_or_espeak_says_what_to_install() -> None:
     # In a child process: this one must never load the engine.
     result = _run_python("""
         import ctypes, sys
-        from audioguide.voices import _open_pyttsx3
+        from audioguide.system_voice import _open_pyttsx3
         from audioguide.errors import VoiceError
         sys.modules["pyttsx3"] = None
         try:
@@ -340,7 +338,7 @@ def test_the_engine_applies_every_rate_change() -> None:
     result = _run_python(f"""
         import tempfile
         from pathlib import Path
-        from audioguide.voices import _Engine
+        from audioguide.system_voice import _Engine
         with tempfile.TemporaryDirectory() as tmp:
             engine = _Engine(Path(tmp))
             for i in range(20):

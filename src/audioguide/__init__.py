@@ -1,42 +1,50 @@
 """audioguide: turn a routine script into a voice-guided, chaptered MP3 session.
 
-The pipeline, one module per stage::
+A routine is loaded once and built as often as you like::
 
-    routine = load_routine("my.yaml", {"client": "Sam"})
-    voice = open_voice("system", rate=150)
-    timeline = compile_timeline(routine, voice)
-    samples = render(timeline, voice)
-    tags = Tags(timeline.title, timeline.author)
-    export_mp3(samples, Path("output/my.mp3"), tags=tags, chapters=timeline.chapters)
+    from audioguide import Options, Session
+
+    with Session.open("my.yaml", Options(voice="system", rate=150)) as session:
+        session.build(Path("output/sam.mp3"), {"client": "Sam"}, outputs=["companions", "page"])
+        plan = session.plan({"client": "Ann"})      # the timeline, without rendering audio
+
+The stages, one module each: `load_routine` (load) -> `compile_timeline` (compile) -> `render`
+(mix) -> `export_mp3` (encode, tag, chapters).
 """
 
-from .build import build
 from .errors import AudioguideError, ExportError, RoutineError, SoundError, VoiceError
 from .export import Tags, export_mp3
+from .load import RoutineSource, load_routine, parse_routine
+from .model import Chapter, Cue, CueKind, Routine, Timeline
 from .render import render
-from .routine import Routine, load_routine
-from .timeline import Chapter, Cue, CueKind, Timeline, compile_timeline
+from .session import BuildResult, Options, Plan, Session
+from .timeline import compile_timeline
 from .voices import Voice, open_voice
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AudioguideError",
+    "BuildResult",
     "Chapter",
     "Cue",
     "CueKind",
     "ExportError",
+    "Options",
+    "Plan",
     "Routine",
     "RoutineError",
+    "RoutineSource",
+    "Session",
     "SoundError",
     "Tags",
     "Timeline",
     "Voice",
     "VoiceError",
-    "build",
     "compile_timeline",
     "export_mp3",
     "load_routine",
     "open_voice",
+    "parse_routine",
     "render",
 ]

@@ -8,7 +8,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-SAMPLE_RATE: Final = 44_100
+from .model import SAMPLE_RATE as SAMPLE_RATE
+
 FADE_S: Final = 0.005
 
 Samples = npt.NDArray[np.float32]

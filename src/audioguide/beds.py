@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, assert_never
 
 import numpy as np
 import numpy.typing as npt
 
 from .audio import SAMPLE_RATE, Samples, mean_square, to_samples
 from .errors import SoundError
-from .sounds import decode_file, resolve_sound, shaped_noise
-
-BUILTIN_BEDS: Final[tuple[str, ...]] = ("rain", "ocean", "brown", "drone")
+from .model import BuiltinSound, SoundFile, SoundRef, sound_label
+from .sounds import decode_file, shaped_noise
 
 BED_RMS_DBFS: Final = -30.0
 """Every loop, built-in or file, is normalised to this RMS; render sets its level in the mix."""
@@ -49,19 +48,23 @@ _Floats = npt.NDArray[np.float64]
 _Shape = Callable[[_Floats], _Floats]
 
 
-def resolve_bed(ref: str, base_dir: Path, *, allowed: Sequence[Path] | None = None) -> str:
-    """A built-in bed name, or the absolute path of an audio file (see sounds.resolve_sound)."""
-    return resolve_sound(ref, base_dir, allowed=allowed, builtins=BUILTIN_BEDS, what="bed")
-
-
 @functools.lru_cache(maxsize=4)
-def bed_loop(key: str) -> Samples:
-    """The bed for a key from resolve_bed: a mono loop at BED_RMS_DBFS that joins end to start
-    seamlessly; cached, so callers must not write to it."""
-    loop = _SYNTHS[key]() if key in _SYNTHS else _file_loop(Path(key))
+def bed_loop(ref: SoundRef) -> Samples:
+    """The bed: a mono loop at BED_RMS_DBFS that joins end to start seamlessly; cached, so
+    callers must not write to it."""
+    loop: npt.NDArray[np.floating]
+    match ref:
+        case BuiltinSound(name=name):
+            loop = _SYNTHS[name]()
+        case SoundFile(path=path):
+            loop = _file_loop(path)
+        case _:
+            assert_never(ref)
     power = mean_square(loop)
     if power == 0.0:
-        raise SoundError(f"bed file {key} is silent; pick a recording with sound in it")
+        raise SoundError(
+            f"bed file {sound_label(ref)} is silent; pick a recording with sound in it"
+        )
     out: Samples = (loop * (10 ** (BED_RMS_DBFS / 20) / math.sqrt(power))).astype(np.float32)
     out.flags.writeable = False
     return out

@@ -1,4 +1,4 @@
-"""The `audioguide` command: thin click commands over the library.
+"""The `audioguide` command: thin click commands over the library (session.Session).
 
 Library errors are all AudioguideError; they become `Error: ...` and exit code 1 in one place,
 `_Group.invoke`.
@@ -6,25 +6,26 @@ Library errors are all AudioguideError; they become `Error: ...` and exit code 1
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 
 from . import __version__
-from .build import build as build_track
-from .build import lay_out, load, voice_for
-from .errors import AudioguideError
-from .export import DEFAULT_BITRATE_KBPS
+from .errors import AudioguideError, Problems
+from .export import BITRATES_KBPS, DEFAULT_BITRATE_KBPS
 from .library import bundled_routines, find_routine, new_routine
-from .plan import format_clock, format_plan, plan_dict
+from .model import Speech, parse_duration
+from .plan import format_plan, plan_dict
 from .render import TARGET_LUFS
-from .routine import parse_duration
-from .timeline import CueKind, Progress, Timeline
+from .session import Options, Report, Session
+from .strings import clock, plural
 from .voices import (
     DEFAULT_RATE,
     NATURAL_INSTALL,
@@ -42,6 +43,10 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except Problems as e:
+            for error in e.errors:
+                click.echo(f"Error: {error}", err=True)
+            raise SystemExit(1) from None
         except AudioguideError as e:
             raise click.ClickException(str(e)) from None
 
@@ -49,12 +54,17 @@ class _Group(click.Group):
 def _parse_vars(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for item in values:
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise click.BadParameter(f"'{item}' should look like name=value, e.g. client=Sam")
-        out[name.strip()] = value
+        if name in out:
+            raise click.BadParameter(
+                f"'{name}' is set twice ({name}={out[name]} and {item}): keep one"
+            )
+        out[name] = value
     return out
 
 
@@ -74,63 +84,104 @@ def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
 
 
-def routine_options(f: F) -> F:
-    """The options every command that reads a routine takes."""
-    f = click.option(
-        "--bed",
-        default=None,
-        metavar="NAME|FILE",
-        help="Lay a background bed under the session: rain, ocean, brown, drone or an audio "
-        "file; 'none' for none [default: the routine's].",
-    )(f)
-    f = click.option(
-        "--length",
-        "length_s",
-        callback=_parse_length,
-        metavar="DURATION",
-        help="Fit the session to this length (e.g. 15m) by moving the ranges the routine marks "
-        "as stretchable, such as 'hold: 20-40s'.",
-    )(f)
-    f = click.option(
-        "--cache-dir",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Where spoken clips are cached [default: per-user cache dir].",
-    )(f)
-    f = click.option(
-        "--rate",
-        type=click.IntRange(60, 400),
-        default=None,
-        help=f"Speaking rate in words per minute [default: {DEFAULT_RATE}].",
-    )(f)
-    f = click.option(
-        "--voice",
-        "voice",
-        metavar="ENGINE[:NAME]",
-        default=None,
-        help="Voice to speak with: natural, natural:/path/voice.onnx, system or system:en-gb "
-        "[default: natural where installed, else system].",
-    )(f)
-    f = click.option(
-        "--var",
-        "variables",
-        multiple=True,
-        callback=_parse_vars,
-        metavar="NAME=VALUE",
-        help="Set a routine var, e.g. --var client=Sam.",
-    )(f)
-    return click.argument("routine")(f)
+_OPTION_NAMES = ("voice", "rate", "cache_dir", "bed", "length_s", "sound_dirs")
 
 
-def sounds_dir_option(f: F) -> F:
-    """Folders besides the routine's own that its sound files may come from."""
+def build_options(f: F) -> F:
+    """The options every command that builds or plans takes, gathered into one `options`."""
+    options = [
+        click.option(
+            "--var",
+            "variables",
+            multiple=True,
+            callback=_parse_vars,
+            metavar="NAME=VALUE",
+            help="Set a routine var, e.g. --var client=Sam (each var once).",
+        ),
+        click.option(
+            "--voice",
+            metavar="ENGINE[:NAME]",
+            default=None,
+            help="Voice to speak with: natural, natural:/path/voice.onnx, system or system:en-gb "
+            "[default: natural where installed, else system].",
+        ),
+        click.option(
+            "--rate",
+            type=click.IntRange(60, 400),
+            default=None,
+            help=f"Speaking rate in words per minute [default: {DEFAULT_RATE}].",
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Where spoken clips are cached [default: per-user cache dir].",
+        ),
+        click.option(
+            "--length",
+            "length_s",
+            callback=_parse_length,
+            metavar="DURATION",
+            help="Fit the session to this length (e.g. 15m) by moving the ranges the routine "
+            "marks as stretchable, such as 'hold: 20-40s'.",
+        ),
+        click.option(
+            "--bed",
+            default=None,
+            metavar="NAME|FILE",
+            help="Lay a background bed under the session: rain, ocean, brown, drone or an audio "
+            "file; 'none' for none [default: the routine's].",
+        ),
+        click.option(
+            "--sounds-dir",
+            "sound_dirs",
+            multiple=True,
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            metavar="DIR",
+            help="Also read sound files from DIR (repeatable); by default only the routine's "
+            "folder.",
+        ),
+    ]
+
+    @functools.wraps(f)
+    def command(**kw: Any) -> Any:
+        given = {name: kw.pop(name) for name in _OPTION_NAMES}
+        extra: dict[str, Any] = {n: kw.pop(n) for n in ("bitrate", "loudness") if n in kw}
+        kw["options"] = _options(given, extra)
+        return f(**kw)
+
+    for option in reversed(options):
+        command = option(command)
+    return click.argument("routine")(command)  # type: ignore[return-value]
+
+
+def _options(given: dict[str, Any], extra: dict[str, Any]) -> Options:
+    return Options(
+        voice=given["voice"],
+        rate=given["rate"],
+        cache_dir=given["cache_dir"],
+        bed=given["bed"],
+        length_s=given["length_s"],
+        sound_dirs=tuple(given["sound_dirs"]),
+        bitrate_kbps=int(extra.get("bitrate", DEFAULT_BITRATE_KBPS)),
+        target_lufs=float(extra.get("loudness", TARGET_LUFS)),
+    )
+
+
+def encoding_options(f: F) -> F:
+    f = click.option(
+        "--loudness",
+        type=click.FloatRange(-30, -10),
+        default=TARGET_LUFS,
+        show_default=True,
+        help="Target loudness of the voice in LUFS.",
+    )(f)
     return click.option(
-        "--sounds-dir",
-        "sound_dirs",
-        multiple=True,
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        metavar="DIR",
-        help="Also read sound files from DIR (repeatable); by default only the routine's folder.",
+        "--bitrate",
+        type=click.Choice([str(b) for b in BITRATES_KBPS if b >= 64]),
+        default=str(DEFAULT_BITRATE_KBPS),
+        show_default=True,
+        help="MP3 bitrate in kbps.",
     )(f)
 
 
@@ -167,33 +218,20 @@ def list_cmd(voice: str | None) -> None:
     Example: audioguide list
     """
     for name, path in bundled_routines().items():
-        timeline = _compile(path, {}, voice, None, None, quiet=True)
-        click.echo(f"{name:<22} {format_clock(timeline.total_s):>6}  {timeline.title}")
+        with Session.open(path, Options(voice=voice)) as session:
+            timeline = session.plan().timeline
+        click.echo(f"{name:<22} {clock(timeline.total_s):>6}  {timeline.title}")
 
 
 @cli.command()
-@routine_options
-@sounds_dir_option
+@build_options
+@encoding_options
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Where to write the MP3 [default: output/ROUTINE.mp3].",
-)
-@click.option(
-    "--bitrate",
-    type=click.Choice(["64", "96", "128", "160", "192", "256", "320"]),
-    default=str(DEFAULT_BITRATE_KBPS),
-    show_default=True,
-    help="MP3 bitrate in kbps.",
-)
-@click.option(
-    "--loudness",
-    type=click.FloatRange(-30, -10),
-    default=TARGET_LUFS,
-    show_default=True,
-    help="Target integrated loudness in LUFS.",
 )
 @click.option(
     "--split",
@@ -208,52 +246,29 @@ def list_cmd(voice: str | None) -> None:
 def build(
     routine: str,
     variables: dict[str, str],
-    voice: str | None,
-    rate: int | None,
-    cache_dir: Path | None,
-    sound_dirs: tuple[Path, ...],
+    options: Options,
     output: Path | None,
-    bitrate: str,
-    loudness: float,
     split: bool,
     page: bool,
-    length_s: float | None,
-    bed: str | None,
 ) -> None:
     """Render ROUTINE (a .yaml file or a bundled name) to an MP3 with chapters.
 
     Example: audioguide build psoas-relax --var client=Sam --length 12m
     """
     path = find_routine(routine)
-    output = output or Path("output") / f"{path.stem}.mp3"
-    with (
-        _progress("Speaking") as on_speech,
-        _progress("Mixing") as on_mix,
-        _progress("Encoding") as on_encode,
-    ):
-        result = build_track(
-            path,
-            output,
-            variables=variables,
-            voice=voice,
-            rate=rate,
-            cache_dir=cache_dir,
-            sound_dirs=sound_dirs,
-            bitrate_kbps=int(bitrate),
-            target_lufs=loudness,
-            on_speech=on_speech,
-            on_mix=on_mix,
-            on_encode=on_encode,
-            split=split,
-            page=page,
-            length_s=length_s,
-            bed=bed,
-            on_warning=_warn,
-        )
+    outputs = ["companions", *(["split"] if split else []), *(["page", "handout"] if page else [])]
+    _build(path, variables, options, output or Path("output") / f"{path.stem}.mp3", outputs)
+
+
+def _build(
+    path: Path, variables: dict[str, str], options: Options, output: Path, outputs: list[str]
+) -> None:
+    with Session.open(path, options, _warn) as session, _progress() as report:
+        result = session.build(output, variables, outputs=outputs, report=report)
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6
     click.echo(
-        f"Wrote {result.path} ({format_clock(tl.total_s)}, {len(tl.chapters)} chapters, "
+        f"Wrote {result.path} ({clock(tl.total_s)}, {plural(len(tl.chapters), 'chapter')}, "
         f"{size_mb:.1f} MB)"
     )
     if result.companions:
@@ -269,8 +284,7 @@ def build(
 
 
 @cli.command()
-@routine_options
-@sounds_dir_option
+@build_options
 @click.option(
     "-o",
     "--output",
@@ -280,8 +294,9 @@ def build(
     help="Folder to write [default: output/ROUTINE/].",
 )
 @click.option("--split", is_flag=True, help="Also write one MP3 per chapter and a playlist.")
-@click.pass_context
-def share(ctx: click.Context, /, routine: str, folder: Path | None, **options: Any) -> None:
+def share(
+    routine: str, variables: dict[str, str], options: Options, folder: Path | None, split: bool
+) -> None:
     """Build ROUTINE into a folder to hand to a client: the MP3, a page to open, a handout.
 
     The folder holds the track, index.html (player, chapters, transcript; no network requests,
@@ -290,33 +305,22 @@ def share(ctx: click.Context, /, routine: str, folder: Path | None, **options: A
 
     Example: audioguide share psoas-release --var client=Sam -o output/sam
     """
-    stem = find_routine(routine).stem
-    folder = folder or Path("output") / stem
-    ctx.invoke(build, routine=routine, output=folder / f"{stem}.mp3", page=True, **options)
+    path = find_routine(routine)
+    folder = folder or Path("output") / path.stem
+    outputs = ["companions", *(["split"] if split else []), "page", "handout"]
+    _build(path, variables, options, folder / f"{path.stem}.mp3", outputs)
 
 
 @cli.command()
-@routine_options
-@sounds_dir_option
+@build_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(
-    routine: str,
-    variables: dict[str, str],
-    voice: str | None,
-    rate: int | None,
-    cache_dir: Path | None,
-    sound_dirs: tuple[Path, ...],
-    as_json: bool,
-    length_s: float | None,
-    bed: str | None,
-) -> None:
+def plan(routine: str, variables: dict[str, str], options: Options, as_json: bool) -> None:
     """Print the timed cue sequence of ROUTINE without rendering audio.
 
     Example: audioguide plan psoas-release --json
     """
-    timeline = _compile(
-        find_routine(routine), variables, voice, rate, cache_dir, sound_dirs, length_s, bed
-    )
+    with Session.open(find_routine(routine), options, _warn) as session, _progress() as report:
+        timeline = session.plan(variables, progress=_stage(report, "speaking")).timeline
     if as_json:
         click.echo(json.dumps(plan_dict(timeline), indent=2, ensure_ascii=False))
     else:
@@ -324,29 +328,18 @@ def plan(
 
 
 @cli.command()
-@routine_options
-@sounds_dir_option
-def check(
-    routine: str,
-    variables: dict[str, str],
-    voice: str | None,
-    rate: int | None,
-    cache_dir: Path | None,
-    sound_dirs: tuple[Path, ...],
-    length_s: float | None,
-    bed: str | None,
-) -> None:
+@build_options
+def check(routine: str, variables: dict[str, str], options: Options) -> None:
     """Validate ROUTINE: exit 0 when it builds, or print what to fix.
 
     Example: audioguide check my.yaml
     """
-    timeline = _compile(
-        find_routine(routine), variables, voice, rate, cache_dir, sound_dirs, length_s, bed
-    )
-    speech = sum(1 for c in timeline.cues if c.kind is CueKind.SPEECH)
+    with Session.open(find_routine(routine), options, _warn) as session, _progress() as report:
+        timeline = session.plan(variables, progress=_stage(report, "speaking")).timeline
+    speech = sum(1 for c in timeline.cues if isinstance(c, Speech))
     click.echo(
-        f"{routine}: OK, {format_clock(timeline.total_s)}, {speech} spoken cues, "
-        f"{len(timeline.chapters)} chapters"
+        f"{routine}: OK, {clock(timeline.total_s, tenths=True)}, "
+        f"{plural(speech, 'spoken cue')}, {plural(len(timeline.chapters), 'chapter')}"
     )
 
 
@@ -398,46 +391,47 @@ def voices(lang: str | None) -> None:
         click.echo(f"  {v.id:<24} {v.name:<28} {', '.join(v.languages)}")
 
 
-def _compile(
-    path: Path,
-    variables: dict[str, str],
-    voice: str | None,
-    rate: int | None,
-    cache_dir: Path | None,
-    sound_dirs: tuple[Path, ...] = (),
-    length_s: float | None = None,
-    bed: str | None = None,
-    quiet: bool = False,
-) -> Timeline:
-    routine = load(path, variables, sound_dirs=sound_dirs, bed=bed, on_warning=_warn)
-    tts = voice_for(routine, voice, rate, cache_dir)
-    try:
-        if quiet:
-            return lay_out(routine, tts, length_s)[1]
-        with _progress("Speaking") as on_speech:
-            return lay_out(routine, tts, length_s, progress=on_speech)[1]
-    finally:
-        tts.close()
+def _stage(report: Report, stage: str) -> Callable[[int, int], None]:
+    return lambda done, total: report(stage, done, total)
+
+
+QUIET_S: Final = 1.0
+"""Off a terminal, a stage says nothing until it has run this long: a quick check or a failure
+prints only its result, a long build in a log is never silent."""
+LOG_EVERY_S: Final = 10.0
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Progress]:
-    """A progress bar on stderr, drawn only on a terminal and only once there is work to show."""
-    bar: Any = None
+def _progress() -> Iterator[Report]:
+    """Progress on stderr: a bar per stage on a terminal; elsewhere (a log, CI) a line
+    `Speaking: 12 of 34` once a stage has run QUIET_S, then every LOG_EVERY_S."""
+    bars: dict[str, Any] = {}
+    began: dict[str, float] = {}
+    said: dict[str, float] = {}
+    tty = sys.stderr.isatty()
 
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if not sys.stderr.isatty():
+    def report(stage: str, done: int, total: int) -> None:
+        if not tty:
+            now = time.monotonic()
+            began.setdefault(stage, now)
+            due = said[stage] + LOG_EVERY_S if stage in said else began[stage] + QUIET_S
+            if now >= due or (stage in said and done == total):
+                said[stage] = now
+                click.echo(f"{stage.capitalize()}: {done:,} of {total:,}", err=True)
             return
-        if bar is None:
-            bar = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
+        if stage not in bars:
+            for other in bars.values():
+                other.__exit__(None, None, None)
+            bars.clear()
+            bars[stage] = click.progressbar(length=total, label=stage.capitalize(), file=sys.stderr)
+            bars[stage].__enter__()
+        bar = bars[stage]
         bar.update(done - bar.pos)
 
     try:
-        yield update
+        yield report
     finally:
-        if bar is not None:
+        for bar in bars.values():
             bar.__exit__(None, None, None)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .audio import to_seconds
 from .export import write_atomic
-from .timeline import CueKind, Timeline
+from .model import Speech, Timeline
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,10 @@ class Line:
 
 def transcript(timeline: Timeline) -> tuple[Line, ...]:
     spoken = sorted(
-        (c for c in timeline.cues if c.kind is CueKind.SPEECH and c.text),
+        (c for c in timeline.cues if isinstance(c, Speech) and c.text),
         key=lambda c: c.start_sample,
     )
-    return tuple(
-        Line(to_seconds(c.start_sample), to_seconds(c.end_sample), c.text or "") for c in spoken
-    )
+    return tuple(Line(to_seconds(c.start_sample), to_seconds(c.end_sample), c.text) for c in spoken)
 
 
 def webvtt(timeline: Timeline) -> str:

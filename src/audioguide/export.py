@@ -15,14 +15,13 @@ import errno
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, Any, Final
 
 import numpy as np
 from mutagen import MutagenError
@@ -45,10 +44,9 @@ from mutagen.id3 import (
 from mutagen.id3._tags import save_frame
 
 from .audio import SAMPLE_RATE, Samples
-from .errors import ExportError
-
-if TYPE_CHECKING:
-    from .timeline import Chapter
+from .errors import AudioguideError, ExportError
+from .model import Chapter
+from .tools import INSTALL_FFMPEG, ffmpeg
 
 DEFAULT_BITRATE_KBPS: Final = 128
 MP3_FRAME: Final = 1152
@@ -65,7 +63,6 @@ ID3_VERSION: Final = 3
 """ID3v2.3: the version every player reads."""
 TEXT_ENCODING: Final = Encoding.UTF16
 """v2.3 knows only Latin-1 and UTF-16."""
-INSTALL_FFMPEG: Final = "ffmpeg is needed to encode MP3: sudo apt-get install ffmpeg"
 STALE_PART_S: Final = 3600.0
 """A temp file untouched this long is left over, whoever made it: a live build writes to its
 own continuously (encoding a 6-hour track takes a few minutes)."""
@@ -105,11 +102,9 @@ def export_mp3(
             f"MP3 bitrate {bitrate_kbps} kbps is not possible: use one of "
             + ", ".join(map(str, BITRATES_KBPS))
         )
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise ExportError(INSTALL_FFMPEG)
+    program = ffmpeg()
     with _atomic(path) as part:
-        _encode(ffmpeg, samples, channels, part, bitrate_kbps, path, progress)
+        _encode(program, samples, channels, part, bitrate_kbps, path, progress)
         _tag(part, tags, chapters, bitrate_kbps, path)
 
 
@@ -181,18 +176,15 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 def encoder_version() -> str | None:
     """The encoder, e.g. "ffmpeg 5.1.9-0+deb12u1"; None when ffmpeg is absent or does not run."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None
     try:
         out = subprocess.run(
-            [ffmpeg, "-hide_banner", "-version"],
+            [ffmpeg(), "-hide_banner", "-version"],
             capture_output=True,
             text=True,
             timeout=10,
             check=True,
         ).stdout
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, AudioguideError):
         return None
     match = re.match(r"ffmpeg version (\S+)", out)
     return f"ffmpeg {match.group(1)}" if match else None
@@ -283,7 +275,7 @@ def _create_part(path: Path) -> Path:
 
 
 def _encode(
-    ffmpeg: str,
+    program: str,
     samples: Samples,
     channels: int,
     part: Path,
@@ -292,7 +284,7 @@ def _encode(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     command = [
-        ffmpeg,
+        program,
         "-hide_banner",
         "-nostdin",
         "-loglevel",
@@ -330,7 +322,7 @@ def _encode(
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=stderr)
         except OSError as e:
             reason = e.strerror or str(e)
-            raise ExportError(f"cannot run {ffmpeg} ({reason}); {INSTALL_FFMPEG}") from None
+            raise ExportError(f"cannot run {program} ({reason}); {INSTALL_FFMPEG}") from None
         assert proc.stdin is not None
         try:
             _pipe_pcm(samples, proc.stdin, progress)

@@ -16,9 +16,9 @@ from typing import Final
 
 from .audio import SAMPLE_RATE, Samples, to_seconds
 from .errors import RoutineError
-from .plan import format_clock
-from .routine import Breathe, Exercise, Hold, Pause, Repeat, Routine, Section, Step
-from .timeline import Progress, Timeline, compile_timeline
+from .model import Breathe, Exercise, Hold, Pause, Routine, Step, Timeline, map_steps, walk
+from .strings import clock
+from .timeline import Progress, compile_timeline
 from .voices import Voice
 
 TOLERANCE_S: Final = 1.0
@@ -36,46 +36,37 @@ class Fit:
 
 def stretchable(steps: tuple[Step, ...]) -> bool:
     """Whether any step has a range `--length` can move."""
-    for step in steps:
-        if getattr(step, "stretch", None) is not None:
-            return True
-        if isinstance(step, Section | Repeat) and stretchable(step.steps):
-            return True
-        if isinstance(step, Exercise) and stretchable(step.body):
-            return True
-    return False
+    return any(getattr(step, "stretch", None) is not None for step in walk(steps))
 
 
 def at(routine: Routine, t: float, counts_t: float | None = None) -> Routine:
     """The routine with its durations at fraction `t` of their ranges and its counts at
     `counts_t` (by default `t` too)."""
     ct = t if counts_t is None else counts_t
-    return replace(routine, steps=tuple(_at(s, t, ct) for s in routine.steps))
 
+    def set_range(step: Step) -> Step:
+        match step:
+            case Pause(stretch=s) | Hold(stretch=s) if s is not None:
+                return replace(step, duration_s=s.at(t))
+            case Breathe(stretch=s) if s is not None:
+                return replace(step, cycles=s.whole(ct))
+            case Exercise(stretch=s) if s is not None:
+                return replace(step, rest_s=s.at(t))
+        return step
 
-def _at(step: Step, t: float, ct: float) -> Step:
-    match step:
-        case Pause(stretch=s) | Hold(stretch=s) if s is not None:
-            return replace(step, duration_s=s.at(t))
-        case Breathe(stretch=s) if s is not None:
-            return replace(step, cycles=s.whole(ct))
-        case Exercise(stretch=s):
-            body = tuple(_at(b, t, ct) for b in step.body)
-            return replace(step, body=body, rest_s=s.at(t) if s else step.rest_s)
-        case Section() | Repeat():
-            return replace(step, steps=tuple(_at(b, t, ct) for b in step.steps))
-    return step
+    return replace(routine, steps=map_steps(routine.steps, set_range))
 
 
 def fit_length(
     routine: Routine, voice: Voice, length_s: float, progress: Progress | None = None
 ) -> Fit:
     """Compile the routine to last `length_s` (within TOLERANCE_S), or say what it can last."""
-    where = routine.path or "<routine>"
+    where = routine.where
     if not stretchable(routine.steps):
         raise RoutineError(
-            f"{where}: --length needs something to stretch: give a hold, pause, rest or "
-            "breathing cycles a range, e.g. 'hold: 20-40s' or 'cycles: 4-8'"
+            "--length needs something to stretch: give a hold, pause, rest or breathing cycles "
+            "a range, e.g. 'hold: 20-40s' or 'cycles: 4-8'",
+            where,
         )
     memo = _Memo(voice)
 
@@ -89,9 +80,9 @@ def fit_length(
     tolerance = TOLERANCE_S * SAMPLE_RATE
     if not shortest - tolerance <= target <= longest + tolerance:
         raise RoutineError(
-            f"{where}: cannot last {format_clock(length_s)}: its ranges allow "
-            f"{_clock(shortest)} to {_clock(longest)}; ask "
-            "for a length in between, or widen the ranges"
+            f"cannot last {clock(length_s)}: its ranges allow {_clock(shortest)} to "
+            f"{_clock(longest)}; ask for a length in between, or widen the ranges",
+            where,
         )
     lo, hi = _bisect(length, target)
     # A count may step over the target; then holding the counts at either side and moving the
@@ -102,9 +93,10 @@ def fit_length(
     best = min(tries, key=lambda tc: abs(length(*tc) - target))
     if abs(length(*best) - target) > tolerance:
         raise RoutineError(
-            f"{where}: cannot land within {TOLERANCE_S:g} s of {format_clock(length_s)}: the "
-            f"nearest lengths are {_clock(length(lo))} and {_clock(length(hi))}, as whole "
-            "cycles jump past it; give a hold, pause or rest a range too"
+            f"cannot land within {TOLERANCE_S:g} s of {clock(length_s)}: the nearest lengths "
+            f"are {_clock(length(lo))} and {_clock(length(hi))}, as whole cycles jump past it; "
+            "give a hold, pause or rest a range too",
+            where,
         )
     return _fit(routine, *best, memo)
 
@@ -147,4 +139,4 @@ class _Memo:
 
 
 def _clock(n_samples: int) -> str:
-    return format_clock(to_seconds(n_samples), decimals=True).lstrip("0")
+    return clock(to_seconds(n_samples), tenths=True).lstrip("0")

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from html import escape
 
 from .companions import transcript
-from .plan import format_clock
-from .routine import Exercise, Hold, Repeat, Routine, Section, Step
-from .timeline import Timeline
+from .model import Exercise, Hold, Routine, Step, Timeline, walk
+from .strings import clock
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,11 @@ def share_page(
     }
     chapters = "\n".join(
         f'<li><button type="button" data-start="{c.start_s:.3f}">'
-        f'<span class="t">{format_clock(c.start_s)}</span> {escape(c.title)}</button></li>'
+        f'<span class="t">{clock(c.start_s)}</span> {escape(c.title)}</button></li>'
         for c in timeline.chapters
     )
     lines = "\n".join(
-        f'<li data-start="{x.start_s:.3f}"><span class="t">{format_clock(x.start_s)}</span> '
+        f'<li data-start="{x.start_s:.3f}"><span class="t">{clock(x.start_s)}</span> '
         f"{escape(x.text)}</li>"
         for x in transcript(timeline)
     )
@@ -63,7 +62,7 @@ def share_page(
     return _PAGE.format(
         title=escape(timeline.title),
         author=escape(timeline.author),
-        length=format_clock(timeline.total_s),
+        length=clock(timeline.total_s),
         description=_paragraph(routine.description),
         cover=cover,
         mp3=escape(mp3_name),
@@ -81,13 +80,11 @@ def share_page(
 
 def handout_items(steps: Sequence[Step]) -> list[Handout]:
     """The exercises of a routine, in order, with how to do them and how much."""
-    items: list[Handout] = []
-    for step in steps:
-        if isinstance(step, Exercise):
-            items.append(Handout(step.title, step.intro, _dose(step)))
-        elif isinstance(step, Section | Repeat):
-            items.extend(handout_items(step.steps))
-    return items
+    return [
+        Handout(step.title, step.intro, _dose(step))
+        for step in walk(tuple(steps))
+        if isinstance(step, Exercise)
+    ]
 
 
 def handout_page(timeline: Timeline, routine: Routine) -> str:
@@ -99,7 +96,7 @@ def handout_page(timeline: Timeline, routine: Routine) -> str:
     return _HANDOUT.format(
         title=escape(timeline.title),
         author=escape(timeline.author),
-        length=format_clock(timeline.total_s),
+        length=clock(timeline.total_s),
         description=_paragraph(routine.description),
         safety=_list("Safety", routine.safety),
         notes=_list("Notes", routine.notes),

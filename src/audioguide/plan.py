@@ -7,7 +7,20 @@ from typing import Any
 import numpy as np
 
 from .audio import to_seconds
-from .timeline import Cue, CueKind, Timeline
+from .model import (
+    BreathCue,
+    Cue,
+    HoldCue,
+    RestCue,
+    SilenceCue,
+    SoundCue,
+    Speech,
+    Timeline,
+    WorkCue,
+    pan_of,
+    sound_label,
+)
+from .strings import clock, plural
 
 
 def plan_dict(timeline: Timeline) -> dict[str, Any]:
@@ -30,31 +43,27 @@ def _cue_dict(cue: Cue) -> dict[str, Any]:
         "start_s": _s(cue.start_sample),
         "end_s": _s(cue.end_sample),
     }
-    if cue.text is not None:
-        out["text"] = cue.text
-    if cue.sound is not None:
-        out["sound"] = cue.sound
-    if cue.phase is not None:
-        out["phase"] = cue.phase
-    if cue.pan:
-        out["pan"] = cue.pan
+    match cue:
+        case Speech(text=text):
+            out["text"] = text
+        case SoundCue(sound=sound):
+            out["sound"] = sound_label(sound)
+        case WorkCue(exercise=exercise, tone=tone):
+            out["text"] = exercise
+            if tone is not None:
+                out["sound"] = sound_label(tone)
+        case BreathCue(phase=phase, pacer=pacer):
+            out |= {"sound": pacer, "phase": phase}  # "sound" is the pacer, as it always was
+        case HoldCue() | RestCue() | SilenceCue():
+            pass
+    pan = pan_of(cue)
+    if pan:
+        out["pan"] = pan
     return out
 
 
 def _s(samples: int) -> float:
     return round(to_seconds(samples), 3)
-
-
-def format_clock(seconds: float, decimals: bool = False) -> str:
-    """`m:ss` (`mm:ss.s` with decimals), with hours in front only when there are any."""
-    if decimals:
-        seconds = round(seconds, 1)  # first, so 4:59.96 reads 5:00.0, not 4:60.0
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    secs_text = f"{secs:04.1f}" if decimals else f"{int(secs):02d}"
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs_text}"
-    return f"{minutes:02d}:{secs_text}" if decimals else f"{minutes}:{secs_text}"
 
 
 def format_plan(timeline: Timeline) -> str:
@@ -64,23 +73,27 @@ def format_plan(timeline: Timeline) -> str:
     for cue in timeline.cues:
         while chapters and chapters[0].start_sample <= cue.start_sample:
             lines.append(f"== {chapters.pop(0).title}")
-        start = format_clock(to_seconds(cue.start_sample), decimals=True)
+        start = clock(to_seconds(cue.start_sample), tenths=True)
         length = f"{to_seconds(cue.n_samples):5.1f}s"
-        side = {-1: "  (left)", 1: "  (right)"}.get(int(np.sign(cue.pan)), "")
+        side = {-1: "  (left)", 1: "  (right)"}.get(int(np.sign(pan_of(cue))), "")
         lines.append(f"{start:>9} {length}  {cue.kind.value:<8} {_what(cue)}{side}")
     lines += [
         "",
-        f"Total {format_clock(timeline.total_s)} "
-        f"({len(timeline.cues)} cues, {len(timeline.chapters)} chapters)",
+        f"Total {clock(timeline.total_s, tenths=True)} "
+        f"({plural(len(timeline.cues), 'cue')}, {plural(len(timeline.chapters), 'chapter')})",
     ]
     return "\n".join(lines)
 
 
 def _what(cue: Cue) -> str:
-    if cue.kind is CueKind.SPEECH:
-        return f'"{cue.text}"'
-    if cue.kind is CueKind.SOUND:
-        return str(cue.sound)
-    if cue.kind is CueKind.WORK:
-        return f"{cue.text} (starts with {cue.sound})" if cue.sound else str(cue.text)
-    return cue.phase or ""
+    match cue:
+        case Speech(text=text):
+            return f'"{text}"'
+        case SoundCue(sound=sound):
+            return sound_label(sound)
+        case WorkCue(exercise=exercise, tone=tone):
+            return f"{exercise} (starts with {sound_label(tone)})" if tone else exercise
+        case BreathCue(phase=phase):
+            return phase
+        case HoldCue() | RestCue() | SilenceCue():
+            return ""

@@ -12,12 +12,11 @@ from __future__ import annotations
 import functools
 import math
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, assert_never
 
 import numpy as np
 import numpy.typing as npt
@@ -25,10 +24,24 @@ import numpy.typing as npt
 from .audio import SAMPLE_RATE, Samples, fade_out, mean_square, to_samples
 from .beds import bed_loop
 from .errors import ExportError
-from .export import INSTALL_FFMPEG
-from .routine import Bed
+from .model import (
+    Bed,
+    BreathCue,
+    Cue,
+    HoldCue,
+    PacerStyle,
+    Phase,
+    RestCue,
+    SilenceCue,
+    SoundCue,
+    Speech,
+    Timeline,
+    WorkCue,
+    pan_of,
+)
 from .sounds import breath_sound, sound_samples
-from .timeline import Cue, CueKind, Progress, Timeline
+from .timeline import Progress
+from .tools import INSTALL_FFMPEG, ffmpeg
 from .voices import Voice
 
 TARGET_LUFS: Final = -16.0
@@ -106,7 +119,7 @@ def _place_cues(
     timeline: Timeline, voice: Voice, progress: Progress | None
 ) -> tuple[Samples, list[_Heard]]:
     """The cues added into a new buffer, and where each one sounds."""
-    stereo = any(cue.pan != 0 for cue in timeline.cues)
+    stereo = any(pan_of(cue) != 0 for cue in timeline.cues)
     n_total = timeline.total_samples
     out = np.zeros((n_total, 2) if stereo else n_total, dtype=np.float32)
     heard: list[_Heard] = []
@@ -116,7 +129,7 @@ def _place_cues(
         n = 0 if clip is None else min(len(clip), cue.n_samples, n_total - cue.start_sample)
         if clip is not None and n > 0:
             part = clip if n == len(clip) else fade_out(clip[:n], CUT_FADE_S)
-            _add(out, cue.start_sample, part, cue.pan)
+            _add(out, cue.start_sample, part, pan_of(cue))
             heard.extend(_heard(cue, part))
         if progress:
             progress(i, len(timeline.cues))
@@ -133,22 +146,23 @@ def pan_gains(pan: float) -> tuple[float, float]:
 
 
 def _clip(cue: Cue, voice: Voice) -> Samples | None:
-    if cue.kind is CueKind.SPEECH:
-        assert cue.text is not None
-        return voice.synthesize(cue.text)
-    if cue.kind is CueKind.SOUND:
-        assert cue.sound is not None
-        return sound_samples(cue.sound)
-    if cue.kind is CueKind.WORK:
-        return sound_samples(cue.sound) if cue.sound else None
-    if cue.kind is CueKind.BREATH:
-        assert cue.phase is not None
-        return _breath(cue.phase, cue.n_samples, cue.sound or "tone")
-    return None
+    match cue:
+        case Speech(text=text):
+            return voice.synthesize(text)
+        case SoundCue(sound=sound):
+            return sound_samples(sound)
+        case WorkCue(tone=tone):
+            return sound_samples(tone) if tone else None
+        case BreathCue(phase=phase, pacer=pacer):
+            return _breath(phase, cue.n_samples, pacer)
+        case HoldCue() | RestCue() | SilenceCue():
+            return None
+        case _:
+            assert_never(cue)
 
 
 @functools.lru_cache(maxsize=8)
-def _breath(phase: str, n_samples: int, style: str) -> Samples:
+def _breath(phase: Phase, n_samples: int, style: PacerStyle) -> Samples:
     """A breathing routine repeats the same few phases hundreds of times: synthesise each once.
     The cache is small because a phase may last minutes (10 MB a minute)."""
     clip = breath_sound(phase, n_samples, style=style)
@@ -190,8 +204,9 @@ def _heard(cue: Cue, clip: Samples) -> list[_Heard]:
     a tone (a bell rings for a moment of a long window); nothing for a silent one."""
     if not clip.any():
         return []
-    n = len(clip) if cue.kind is CueKind.SPEECH else len(clip) - int(np.argmax(clip[::-1] != 0))
-    return [_Heard(cue.start_sample, n, cue.kind is CueKind.SPEECH)]
+    speech = isinstance(cue, Speech)
+    n = len(clip) if speech else len(clip) - int(np.argmax(clip[::-1] != 0))
+    return [_Heard(cue.start_sample, n, speech)]
 
 
 def _lay_bed(out: Samples, bed: Bed, heard: list[_Heard]) -> None:
@@ -367,11 +382,9 @@ def integrated_loudness(samples: Samples) -> float:
     """ITU-R BS.1770 integrated loudness in LUFS (-inf for silence) of mono (n,) or stereo (n, 2)
     samples, measured by ffmpeg's ebur128 filter: a maintained meter, fed in chunks so no copy of
     the track is made (a C-ordered (n, 2) array is already interleaved)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise ExportError(INSTALL_FFMPEG)
+    program = ffmpeg()
     command = [
-        ffmpeg,
+        program,
         "-nostdin",
         "-hide_banner",
         "-nostats",
@@ -394,7 +407,7 @@ def integrated_loudness(samples: Samples) -> float:
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
         except OSError as e:  # there, but not executable, or not a program for this machine
             raise ExportError(
-                f"cannot run {ffmpeg} ({e.strerror or e}); {INSTALL_FFMPEG}"
+                f"cannot run {program} ({e.strerror or e}); {INSTALL_FFMPEG}"
             ) from None
         assert proc.stdin is not None
         try:

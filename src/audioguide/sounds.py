@@ -6,23 +6,20 @@ one format (mono float32 at SAMPLE_RATE). Sound clips are cached and handed out 
 
 from __future__ import annotations
 
-import difflib
 import functools
-import shutil
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import numpy as np
 import numpy.typing as npt
 
 from .audio import SAMPLE_RATE, Samples, fade_edges, resample, silence, to_samples
-from .errors import SoundError
-
-BUILTIN_SOUNDS: Final[tuple[str, ...]] = ("bell", "chime", "gong", "beep", "tick")
-SOUND_FILE_SUFFIXES: Final = (".wav", ".mp3", ".ogg", ".flac")
+from .errors import AudioguideError, SoundError
+from .model import PACER_STYLES, BuiltinSound, PacerStyle, SoundFile, SoundRef
+from .tools import ffmpeg
 
 PEAK_DBFS: Final = -6.0
 MAX_SOUND_S: Final = 600.0
@@ -34,9 +31,6 @@ BREATH_HIGH_HZ: Final = 270.0
 BREATH_HARMONIC: Final = 0.15
 """Relative level of the 2nd harmonic: enough to warm the sine without making it buzzy."""
 BREATH_SILENT_PHASES: Final = ("hold", "hold-empty")
-PACER_STYLES: Final = ("tone", "breath", "bell", "none")
-"""How a breathe step sounds: a gliding tone, a swelling breath-like noise, a soft bell at each
-phase change, or nothing but the voice."""
 BREATH_NOISE_HZ: Final = {"inhale": 1800.0, "exhale": 550.0}
 """Centre of the "breath" style's noise band: air drawn in through the nose hisses high, a sigh
 out through the mouth is low and soft."""
@@ -56,72 +50,19 @@ _CACHE_SIZE: Final = 16
 _Floats = npt.NDArray[np.float64]
 
 
-# ---------------------------------------------------------------------------- resolving names
-
-
-def resolve_sound(
-    ref: str,
-    base_dir: Path,
-    *,
-    allowed: Sequence[Path] | None = None,
-    builtins: tuple[str, ...] = BUILTIN_SOUNDS,
-    what: str = "sound",
-) -> str:
-    """A built-in name, or the absolute path of an existing sound file (relative to base_dir).
-
-    With `allowed` (what the routine loader passes), a file must lie inside base_dir or one of
-    those folders once symlinks and `..` are resolved, so a shared routine cannot point the tool
-    at any other file; None trusts the caller's path. `builtins` are the names that need no file
-    (beds.BUILTIN_BEDS for a background bed), and messages call the thing `what`."""
-    name = ref.strip()
-    if name.lower() in builtins:
-        return name.lower()
-    path = Path(name).expanduser()
-    # A bare word with no suffix and no folder is meant as a built-in name, not a file.
-    if not path.suffix and len(path.parts) <= 1:
-        raise SoundError(_unknown_name(name, builtins, what))
-    if path.suffix.lower() not in SOUND_FILE_SUFFIXES:
-        raise SoundError(
-            f"unsupported {what} file '{name}': use a {_or_list(SOUND_FILE_SUFFIXES)} file"
-        )
-    full = (base_dir / path).resolve()
-    # Checked before the file's existence, so a routine cannot probe for files elsewhere either.
-    if allowed is not None and not _inside(full, (base_dir, *allowed)):
-        raise SoundError(
-            f"{what} file {name} is outside the routine's folder ({base_dir.resolve()}): move it "
-            f"into that folder, or allow its folder with --sounds-dir {full.parent}"
-        )
-    if not full.is_file():
-        # `allowed` is None for a path the user typed on the command line, relative to base_dir.
-        relative_to = "the routine's folder" if allowed is not None else f"{base_dir.resolve()}"
-        raise SoundError(f"{what} file not found: {full}; paths are relative to {relative_to}")
-    return str(full)
-
-
-def _inside(path: Path, folders: Sequence[Path]) -> bool:
-    return any(path.is_relative_to(folder.resolve()) for folder in folders)
-
-
-def _unknown_name(name: str, builtins: tuple[str, ...], what: str) -> str:
-    close = difflib.get_close_matches(name.lower(), builtins, n=1)
-    hint = f": did you mean '{close[0]}'?" if close else "."
-    return (
-        f"unknown {what} '{name}'{hint} Built-in {what}s: {', '.join(builtins)}; or give a .wav "
-        "file path"
-    )
-
-
-def _or_list(items: tuple[str, ...]) -> str:
-    return ", ".join(items[:-1]) + " or " + items[-1]
-
-
 # ---------------------------------------------------------------------------- samples
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def sound_samples(key: str) -> Samples:
-    """The clip for a key from resolve_sound; cached, so callers must not write to it."""
-    clip = _SYNTHS[key]() if key in _SYNTHS else _read_file(Path(key))
+def sound_samples(ref: SoundRef) -> Samples:
+    """The clip for a sound; cached, so callers must not write to it."""
+    match ref:
+        case BuiltinSound(name=name):
+            clip = _SYNTHS[name]()
+        case SoundFile(path=path):
+            clip = _read_file(path)
+        case _:
+            assert_never(ref)
     clip.flags.writeable = False
     return clip
 
@@ -296,11 +237,13 @@ def _to_float(data: npt.NDArray[np.generic]) -> Samples:
 def _read_with_ffmpeg(path: Path, max_s: float) -> tuple[Samples, int]:
     suffix = path.suffix.lower()
     # pydub runs ffprobe to inspect the file, then ffmpeg to decode it; both ship in one package.
-    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+    try:
+        ffmpeg("ffmpeg"), ffmpeg("ffprobe")
+    except AudioguideError:
         raise SoundError(
             f"sound file {path} needs ffmpeg to read {suffix}: install it with "
             f"`sudo apt-get install ffmpeg`, or convert the file to .wav"
-        )
+        ) from None
     with warnings.catch_warnings():
         # pydub probes for ffmpeg at import and warns if its own lookup fails (we checked above),
         # and on 3.11-3.12 its `import audioop` raises a DeprecationWarning that is not ours.
@@ -351,7 +294,7 @@ def _decoder_reason(error: Exception, path: Path) -> str:
 
 
 def breath_sound(
-    phase: str, n_samples: int, *, style: str = "tone", level_db: float = BREATH_LEVEL_DBFS
+    phase: str, n_samples: int, *, style: PacerStyle = "tone", level_db: float = BREATH_LEVEL_DBFS
 ) -> Samples:
     """The pacer for one breath-phase window of exactly n_samples, in one of PACER_STYLES.
 

@@ -1,97 +1,51 @@
-"""Compile stage: a Routine becomes a Timeline of cues with sample-exact offsets."""
+"""Compile stage: a Routine becomes a Timeline of cues with sample-exact offsets, and its size is
+checked by arithmetic before anything is expanded or spoken.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Final, assert_never
 
 from .audio import to_samples, to_seconds
-from .beds import BUILTIN_BEDS, bed_loop
-from .errors import RoutineError, SoundError
-from .routine import (
+from .beds import bed_loop
+from .errors import RoutineError, SoundError, Where
+from .model import (
+    BREATH_PHASES,
     MAX_CUES,
     MAX_DURATION_S,
     PAN_SIDES,
-    Bed,
+    BreathCue,
     Breathe,
+    BuiltinSound,
+    Chapter,
+    Countdown,
+    Cue,
     Exercise,
     Hold,
+    HoldCue,
     Interval,
+    PacerStyle,
     Pause,
+    Phase,
     Repeat,
+    RestCue,
     Routine,
     Say,
     Section,
+    SilenceCue,
     Sound,
+    SoundCue,
+    SoundRef,
+    Speech,
     Step,
-    Where,
+    Timeline,
+    WorkCue,
 )
 from .sounds import sound_samples
+from .strings import clock, sentence, side_names, words
 from .voices import Voice
-
-
-class CueKind(StrEnum):
-    SPEECH = "speech"
-    SOUND = "sound"
-    BREATH = "breath"
-    HOLD = "hold"
-    REST = "rest"
-    SILENCE = "silence"
-    WORK = "work"
-    """A timed work period of an `interval` step; its `sound` is the start tone."""
-
-
-@dataclass(frozen=True)
-class Cue:
-    kind: CueKind
-    start_sample: int
-    n_samples: int
-    text: str | None = None
-    """What is spoken (speech cues), or the exercise worked at (work cues)."""
-    sound: str | None = None
-    """Built-in sound name or absolute file path (sound cues; a work cue's start tone), or the
-    pacer style (breath cues)."""
-    phase: str | None = None
-    """inhale, hold, exhale or hold-empty (breath cues only)."""
-    pan: float = 0.0
-    """Where the cue sits, from -1 (left) through 0 (centre) to 1 (right)."""
-
-    @property
-    def end_sample(self) -> int:
-        return self.start_sample + self.n_samples
-
-
-@dataclass(frozen=True)
-class Chapter:
-    title: str
-    start_sample: int
-    end_sample: int
-
-    @property
-    def start_s(self) -> float:
-        return to_seconds(self.start_sample)
-
-    @property
-    def end_s(self) -> float:
-        return to_seconds(self.end_sample)
-
-
-@dataclass(frozen=True)
-class Timeline:
-    title: str
-    author: str
-    total_samples: int
-    cues: tuple[Cue, ...]
-    chapters: tuple[Chapter, ...]
-    bed: Bed | None = None
-    """The background laid under the whole track, ducked under the voice."""
-
-    @property
-    def total_s(self) -> float:
-        return to_seconds(self.total_samples)
-
 
 # --- compile ----------------------------------------------------------------------------------
 
@@ -100,7 +54,6 @@ LEAD_IN_S: Final = 0.5
 TAIL_S: Final = 1.5
 SPEECH_GAP_S: Final = 0.6
 """The breath a teacher takes after each spoken cue, before whatever comes next."""
-BREATH_PHASES: Final = ("inhale", "hold", "exhale", "hold-empty")
 
 Progress = Callable[[int, int], None]
 
@@ -116,17 +69,16 @@ class _Inner:
 
 @dataclass(frozen=True)
 class _Window:
-    kind: CueKind
-    n_samples: int
+    """A timed window (hold, rest, breath phase, work period): `cue` starts at 0 until placed."""
+
+    cue: HoldCue | RestCue | BreathCue | WorkCue
     what: str
     where: Where
-    phase: str | None = None
     inner: tuple[_Inner, ...] = ()
     fix: str = ""
     """What to do when a cue does not fit; by default: make the window longer or drop the cue."""
-    sound: str | None = None
-    text: str | None = None
     pan: float = 0.0
+    """Where the spoken cues inside it sit."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +89,7 @@ class _Speak:
 
 @dataclass(frozen=True)
 class _Sound:
-    sound: str
+    sound: SoundRef
     where: Where
     pan: float = 0.0
 
@@ -162,40 +114,48 @@ def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None =
     The routine's size is checked against MAX_CUES and MAX_DURATION_S first, by arithmetic, so
     `repeat: 1000` inside `repeat: 1000` fails at once instead of expanding or speaking."""
     check_size(routine)
-    if routine.bed is not None and routine.bed.sound not in BUILTIN_BEDS:
+    if routine.bed is not None and not isinstance(routine.bed.sound, BuiltinSound):
         # Decoded now (and cached for render), so check and plan refuse a file that build would.
         try:
             bed_loop(routine.bed.sound)
         except SoundError as e:
-            raise SoundError(f"{routine.bed.where or '--bed'}: {e}") from None
-    expander = _Expander(routine.words, routine.pan_sides, routine.pacer)
+            raise e.at(routine.bed.where or Where("--bed")) from None
+    expander = _Expander(routine)
     items = expander.expand(routine.steps)
-    texts = list(dict.fromkeys(t for item in items for t in _texts(item)))
+    texts = spoken_texts(items)
     lengths: dict[str, int] = {}
     for i, text in enumerate(texts, start=1):
         lengths[text] = len(voice.synthesize(text))
         if progress:
             progress(i, len(texts))
-    return _place(routine, items, lengths, expander.tops)
+    return _place(routine, items, lengths, expander.tops, expander.words["introduction"])
 
 
-def _texts(item: _Item) -> list[str]:
-    if isinstance(item, _Speak):
-        return [item.text]
-    if isinstance(item, _Window):
-        return [inner.text for inner in item.inner]
-    return []
+def speech_of(routine: Routine) -> list[str]:
+    """Every distinct text the routine speaks, in order of first use, without speaking any: what
+    a batch synthesises once for all its tracks."""
+    check_size(routine)
+    return spoken_texts(_Expander(routine).expand(routine.steps))
+
+
+def spoken_texts(items: list[_Item]) -> list[str]:
+    texts: list[str] = []
+    for item in items:
+        if isinstance(item, _Speak):
+            texts.append(item.text)
+        elif isinstance(item, _Window):
+            texts += [inner.text for inner in item.inner]
+    return list(dict.fromkeys(texts))
 
 
 class _Expander:
     """Routine steps to a flat list of items in play order; nothing is timed yet."""
 
-    def __init__(
-        self, words: Mapping[str, str], pan_sides: bool = False, pacer: str = "tone"
-    ) -> None:
-        self.words = words
-        self.pan_sides = pan_sides
-        self.pacer = pacer
+    def __init__(self, routine: Routine) -> None:
+        self.words = words(routine.language, routine.words)
+        self.sides = side_names(routine.language, routine.side_names)
+        self.pan_sides = routine.pan_sides
+        self.pacer: PacerStyle = routine.pacer
         self.pan = 0.0
         """Where the cues being expanded sit: set while an exercise's left or right side runs."""
         self.items: list[_Item] = []
@@ -222,6 +182,11 @@ class _Expander:
                 add(_Sound(sound, where, self.pan))
             case Hold():
                 add(self.hold(step))
+            case Countdown(count=count, where=where):
+                n = to_samples(count)
+                inner = tuple(self.countdown(n, count))
+                fix = "say the numbers in fewer words ('countdown' in words:)"
+                add(_Window(HoldCue(0, n, self.pan), "countdown", where, inner, fix, self.pan))
             case Breathe():
                 self.breathe(step)
             case Section(title=title, steps=steps):
@@ -237,6 +202,8 @@ class _Expander:
                 self.exercise(step, top)
             case Interval():
                 self.interval(step, top)
+            case _:
+                assert_never(step)
 
     def hold(self, hold: Hold) -> _Window:
         n = to_samples(hold.duration_s)
@@ -246,7 +213,7 @@ class _Expander:
         if hold.halfway:
             inner.append(_Inner(n // 2, self.word("halfway"), "the halfway cue"))
         inner += self.countdown(n, hold.countdown)
-        return _Window(CueKind.HOLD, n, "hold", hold.where, inner=tuple(inner), pan=self.pan)
+        return _Window(HoldCue(0, n, self.pan), "hold", hold.where, tuple(inner), pan=self.pan)
 
     def countdown(self, n: int, count: int) -> list[_Inner]:
         """ "3", "2", "1" on the last seconds of a window of n samples."""
@@ -263,29 +230,29 @@ class _Expander:
                     if (cycle < b.guide_cycles)
                     else ()
                 )
+                cue = BreathCue(0, to_samples(seconds), phase, b.pacer or self.pacer, self.pan)
                 self.items.append(
                     _Window(
-                        CueKind.BREATH,
-                        to_samples(seconds),
+                        cue,
                         f"{word} phase",
                         b.where,
-                        phase=phase,
-                        inner=inner,
+                        inner,
                         fix=f"make the {word} phase longer, or set guide: 0 to speak no guidance",
-                        sound=b.pacer or self.pacer,
                         pan=self.pan,
                     )
                 )
 
     def interval(self, iv: Interval, top: bool) -> None:
         add = self.items.append
+        title = iv.title or self.word("intervals")
         if top:
-            add(_ChapterMark(iv.title))
-        add(_Speak(self.word("exercise", name=iv.title)))
+            add(_ChapterMark(title))
+        add(_Speak(self.word("exercise", name=title)))
         for line in iv.intro:
             add(_Speak(line))
+        exercises = iv.exercises or (title,)
         work, rest = to_samples(iv.work_s), to_samples(iv.rest_s)
-        periods = [(r, name) for r in range(iv.rounds) for name in iv.exercises]
+        periods = [(r, name) for r in range(iv.rounds) for name in exercises]
         for i, (r, name) in enumerate(periods):
             if i == 0:
                 n, what, fix = to_samples(iv.prepare_s), "prepare time", "make 'prepare' longer"
@@ -294,33 +261,21 @@ class _Expander:
                 n, what, fix = rest, "rest", "make the rest longer"
                 text = (
                     self.word("next", name=name)
-                    if len(iv.exercises) > 1
+                    if len(exercises) > 1
                     else self.word("round", n=r + 1, total=iv.rounds)
                 )
             else:
                 n = 0
             if n:
-                inner = [_Inner(0, text, f'"{text}"'), *self.countdown(n, iv.countdown)]
-                add(
-                    _Window(
-                        CueKind.REST,
-                        n,
-                        what,
-                        iv.where,
-                        inner=tuple(inner),
-                        fix=f"{fix}, or lower 'countdown'",
-                    )
-                )
+                inner = (_Inner(0, text, f'"{text}"'), *self.countdown(n, iv.countdown))
+                add(_Window(RestCue(0, n), what, iv.where, inner, f"{fix}, or lower 'countdown'"))
             halfway = (_Inner(work // 2, self.word("halfway"), "the halfway cue"),)
             add(
                 _Window(
-                    CueKind.WORK,
-                    work,
+                    WorkCue(0, work, name, iv.sound),
                     "work period",
                     iv.where,
-                    inner=halfway if iv.halfway else (),
-                    sound=iv.sound,
-                    text=name,
+                    halfway if iv.halfway else (),
                 )
             )
         add(_Speak(self.word("done")))
@@ -334,15 +289,9 @@ class _Expander:
             add(_Speak(line))
         for set_no in range(1, ex.sets + 1):
             if set_no > 1 and ex.rest_s > 0:
-                add(
-                    _Window(
-                        CueKind.REST,
-                        to_samples(ex.rest_s),
-                        "rest",
-                        ex.where,
-                        inner=(_Inner(0, self.word("rest"), "the rest cue"),),
-                    )
-                )
+                n = to_samples(ex.rest_s)
+                inner = (_Inner(0, self.word("rest"), "the rest cue"),)
+                add(_Window(RestCue(0, n), "rest", ex.where, inner))
             if ex.sets > 1:
                 add(_Speak(self.word("set", n=set_no, total=ex.sets)))
             for i, side in enumerate(ex.sides or (None,)):
@@ -350,7 +299,8 @@ class _Expander:
                     add(_Speak(ex.switch or self.word("switch")))
                 self.pan = self.side_pan(side)
                 if side is not None:
-                    add(_Speak(self.word("side", side=side[:1].upper() + side[1:]), self.pan))
+                    spoken = self.sides.get(side, side)
+                    add(_Speak(sentence(self.word("side", side=spoken)), self.pan))
                 for rep in range(1, ex.reps + 1):
                     if ex.reps > 1:
                         add(_Speak(self.word("rep", n=rep), self.pan))
@@ -359,10 +309,9 @@ class _Expander:
                 self.pan = 0.0
 
     def side_pan(self, side: str | None) -> float:
-        words = set((side or "").lower().split())
-        if not self.pan_sides or ("left" in words) == ("right" in words):
+        if not self.pan_sides or side not in ("left", "right"):
             return 0.0
-        return -PAN_SIDES if "left" in words else PAN_SIDES
+        return -PAN_SIDES if side == "left" else PAN_SIDES
 
 
 def _place(
@@ -370,58 +319,53 @@ def _place(
     items: list[_Item],
     lengths: Mapping[str, int],
     tops: list[tuple[int, Where]],
+    intro_title: str,
 ) -> Timeline:
     gap = to_samples(SPEECH_GAP_S)
     t = to_samples(LEAD_IN_S)
     cues: list[Cue] = []
     marks: list[tuple[str, int]] = []
     starts = dict(tops)
-    top, too_long_at = Where("", 0), None
+    top, too_long_at = Where(""), None
     for i, item in enumerate(items):
         top = starts.get(i, top)
         if too_long_at is None and t > _MAX_SAMPLES:
             too_long_at = top
         match item:
             case _Speak(text=text, pan=pan):
-                cues.append(Cue(CueKind.SPEECH, t, lengths[text], text=text, pan=pan))
+                cues.append(Speech(t, lengths[text], text, pan))
                 t += lengths[text] + gap
             case _Silence(n_samples=n):
-                cues.append(Cue(CueKind.SILENCE, t, n))
+                cues.append(SilenceCue(t, n))
                 t += n
             case _Sound(sound=sound, where=where, pan=pan):
                 n = _sound_length(sound, where)
-                cues.append(Cue(CueKind.SOUND, t, n, sound=sound, pan=pan))
+                cues.append(SoundCue(t, n, sound, pan))
                 t += n
             case _ChapterMark(title=title):
                 marks.append((title, t))
             case _Window():
-                cues.append(
-                    Cue(
-                        item.kind,
-                        t,
-                        item.n_samples,
-                        text=item.text,
-                        sound=item.sound,
-                        phase=item.phase,
-                        pan=item.pan,
-                    )
-                )
+                cues.append(replace(item.cue, start_sample=t))
                 cues.extend(_place_inner(item, t, lengths))
-                t += item.n_samples
+                t += item.cue.n_samples
+            case _:
+                assert_never(item)
     total = t + to_samples(TAIL_S)
     if total > _MAX_SAMPLES:
         raise RoutineError(
-            f"{too_long_at or top}: the routine passes {MAX_DURATION_S / 3600:g} hours here and "
-            f"lasts {_clock(total)} with its speech, over the {_MAX_HOURS} maximum: shorten it, "
-            "or split it into several routines"
+            f"the routine passes {MAX_DURATION_S / 3600:g} hours here and lasts "
+            f"{clock(to_seconds(total))} with its speech, over the {_MAX_HOURS} maximum: shorten "
+            "it, or split it into several routines",
+            too_long_at or top,
         )
     return Timeline(
         routine.title,
         routine.author,
         total,
         tuple(cues),
-        _chapters(marks, total, routine.words["introduction"]),
+        _chapters(marks, total, intro_title),
         routine.bed,
+        routine.language,
     )
 
 
@@ -440,14 +384,21 @@ class Size:
     fixed_samples: int
     """Everything but the speech itself: pauses, windows, sounds and the gaps after speech."""
 
+    def __add__(self, other: Size) -> Size:
+        return Size(self.cues + other.cues, self.fixed_samples + other.fixed_samples)
 
+    def __rmul__(self, n: int) -> Size:
+        return Size(n * self.cues, n * self.fixed_samples)
+
+
+_NONE: Final = Size(0, 0)
 _FRAME: Final = Size(0, to_samples(LEAD_IN_S) + to_samples(TAIL_S))
 """What every track has around its steps."""
 
 
 def routine_size(routine: Routine) -> Size:
     """The routine's size by arithmetic (big integers), never by expanding it."""
-    return _add(_FRAME, _sum(routine.steps))
+    return _FRAME + _sum(routine.steps)
 
 
 def check_size(routine: Routine) -> Size:
@@ -456,30 +407,24 @@ def check_size(routine: Routine) -> Size:
     total = _FRAME
     where: Where | None = None
     for step in routine.steps:
-        total = _add(total, _size(step))
+        total += _size(step)
         if where is None and (total.cues > MAX_CUES or total.fixed_samples > _MAX_SAMPLES):
             where = step.where
     if where is None:
         return total
     if total.cues > MAX_CUES:
         raise RoutineError(
-            f"{where}: the routine passes {MAX_CUES:,} cues here and has {total.cues:,} in all, "
-            f"over the maximum of {MAX_CUES:,}: lower its repeat, reps, sets or cycles, or split "
-            "it into several routines"
+            f"the routine passes {MAX_CUES:,} cues here and has {total.cues:,} in all, over the "
+            f"maximum of {MAX_CUES:,}: lower its repeat, reps, sets or cycles, or split it into "
+            "several routines",
+            where,
         )
     raise RoutineError(
-        f"{where}: the routine passes {MAX_DURATION_S / 3600:g} hours here and lasts at least "
-        f"{_clock(total.fixed_samples)} before any speech, over the {_MAX_HOURS} maximum: "
-        "shorten it, or split it into several routines"
+        f"the routine passes {MAX_DURATION_S / 3600:g} hours here and lasts at least "
+        f"{clock(to_seconds(total.fixed_samples) // 1)} before any speech, over the {_MAX_HOURS} "
+        "maximum: shorten it, or split it into several routines",
+        where,
     )
-
-
-def _add(a: Size, b: Size) -> Size:
-    return Size(a.cues + b.cues, a.fixed_samples + b.fixed_samples)
-
-
-def _times(n: int, s: Size) -> Size:
-    return Size(n * s.cues, n * s.fixed_samples)
 
 
 def _size(step: Step) -> Size:
@@ -494,41 +439,45 @@ def _size(step: Step) -> Size:
             return Size(1, _sound_length(sound, where))
         case Hold(duration_s=d, countdown=countdown, halfway=halfway, say=say):
             return Size(1 + (say is not None) + halfway + countdown, to_samples(d))
+        case Countdown(count=count):
+            return Size(1 + count, to_samples(count))
         case Breathe(cycles=cycles, guide_cycles=guide):
             phases = [to_samples(s) for _, _, s in breath_phases(step)]
             cycle = Size(len(phases), sum(phases))
-            return _add(_times(cycles, cycle), Size(min(guide, cycles) * len(phases), 0))
+            return cycles * cycle + Size(min(guide, cycles) * len(phases), 0)
         case Interval():
-            periods = step.rounds * len(step.exercises)
+            periods = step.rounds * max(len(step.exercises), 1)
             work = Size(1 + step.halfway, to_samples(step.work_s))
-            rest = Size(2 + step.countdown, to_samples(step.rest_s)) if step.rest_s else Size(0, 0)
+            rest = Size(2 + step.countdown, to_samples(step.rest_s)) if step.rest_s else _NONE
             prepare = Size(2 + step.countdown, to_samples(step.prepare_s))
-            speech = _times(2 + len(step.intro), speak)
-            return _add(
-                _add(_times(periods, work), _times(periods - 1, rest)), _add(prepare, speech)
-            )
+            return periods * work + (periods - 1) * rest + prepare + (2 + len(step.intro)) * speak
         case Section(steps=steps):
             return _sum(steps)
         case Repeat(times=times, steps=steps):
-            return _times(times, _sum(steps))
+            return times * _sum(steps)
         case Exercise():
-            rep = _add(_sum(step.body), speak if step.reps > 1 else Size(0, 0))
-            side = _times(step.reps, rep)
+            rep = _sum(step.body) + (speak if step.reps > 1 else _NONE)
             n_sides = len(step.sides)
-            one_set = _times(max(n_sides, 1), side)
-            one_set = _add(one_set, _times(n_sides + max(n_sides - 1, 0), speak))
+            one_set = max(n_sides, 1) * (step.reps * rep) + (n_sides + max(n_sides - 1, 0)) * speak
             if step.sets > 1:
-                one_set = _add(one_set, speak)
-            rest = Size(2, to_samples(step.rest_s)) if step.rest_s > 0 else Size(0, 0)
-            sets = _add(_times(step.sets, one_set), _times(step.sets - 1, rest))
-            return _add(sets, _times(1 + len(step.intro), speak))
-    raise AssertionError(f"unknown step {step!r}")
+                one_set += speak
+            rest = Size(2, to_samples(step.rest_s)) if step.rest_s > 0 else _NONE
+            return step.sets * one_set + (step.sets - 1) * rest + (1 + len(step.intro)) * speak
+        case _:
+            assert_never(step)
 
 
-def breath_phases(b: Breathe) -> list[tuple[str, str, float]]:
+def _sum(steps: tuple[Step, ...]) -> Size:
+    total = _NONE
+    for s in steps:
+        total += _size(s)
+    return total
+
+
+def breath_phases(b: Breathe) -> list[tuple[Phase, str, float]]:
     """One cycle of a breathe step: (phase, word, seconds) for each phase that lasts. A sigh's
     second inhale is an inhale to the pacer, with its own spoken cue."""
-    phases = [
+    phases: list[tuple[Phase, str, float]] = [
         (phase, phase, seconds)
         for phase, seconds in zip(BREATH_PHASES, b.pattern, strict=True)
         if seconds > 0
@@ -538,60 +487,42 @@ def breath_phases(b: Breathe) -> list[tuple[str, str, float]]:
     return phases
 
 
-def _sum(steps: tuple[Step, ...]) -> Size:
-    total = Size(0, 0)
-    for s in steps:
-        total = _add(total, _size(s))
-    return total
-
-
-def _sound_length(sound: str, where: Where) -> int:
+def _sound_length(sound: SoundRef, where: Where) -> int:
     try:
         return len(sound_samples(sound))
     except SoundError as e:  # a file that went missing or will not decode: say which step
-        raise SoundError(f"{where}: {e}") from None
-
-
-def _clock(n_samples: int) -> str:
-    minutes, seconds = divmod(int(to_seconds(n_samples)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}"
+        raise e.at(where) from None
 
 
 def _place_inner(window: _Window, start: int, lengths: Mapping[str, int]) -> list[Cue]:
     """Cues inside a timed window must fit in it without overlapping each other."""
-    placed = []
+    placed: list[Cue] = []
     busy_until, busy_with = 0, ""
+    n_window = window.cue.n_samples
     for inner in sorted(window.inner, key=lambda c: c.offset):
-        span = f"{to_seconds(window.n_samples):g} s {window.what}"
+        span = f"{to_seconds(n_window):g} s {window.what}"
         fix = window.fix or f"make the {window.what} longer or drop {inner.label}"
         if inner.offset < 0:
             raise RoutineError(
-                f"{window.where}: {inner.label} does not fit in the {span}: it "
-                f"needs {to_seconds(-inner.offset):.2f} s more; {fix}"
+                f"{inner.label} does not fit in the {span}: it needs "
+                f"{to_seconds(-inner.offset):.2f} s more; {fix}",
+                window.where,
             )
         if inner.offset < busy_until:
             raise RoutineError(
-                f"{window.where}: {inner.label} does not fit in the {span}: it "
-                f"overlaps {busy_with} by "
-                f"{to_seconds(busy_until - inner.offset):.2f} s; {fix}"
+                f"{inner.label} does not fit in the {span}: it overlaps {busy_with} by "
+                f"{to_seconds(busy_until - inner.offset):.2f} s; {fix}",
+                window.where,
             )
         end = inner.offset + lengths[inner.text]
-        if end > window.n_samples:
-            over = to_seconds(end - window.n_samples)
+        if end > n_window:
+            over = to_seconds(end - n_window)
             raise RoutineError(
-                f'{window.where}: {inner.label} ("{inner.text}") does not fit '
-                f"in the {span}: it runs {over:.2f} s past its end; {fix}"
+                f'{inner.label} ("{inner.text}") does not fit in the {span}: it runs '
+                f"{over:.2f} s past its end; {fix}",
+                window.where,
             )
-        placed.append(
-            Cue(
-                CueKind.SPEECH,
-                start + inner.offset,
-                lengths[inner.text],
-                text=inner.text,
-                pan=window.pan,
-            )
-        )
+        placed.append(Speech(start + inner.offset, lengths[inner.text], inner.text, window.pan))
         busy_until, busy_with = end, inner.label
     return placed
 

@@ -1,0 +1,265 @@
+"""The library's front door: a routine loaded once and built many times (other variables, another
+length, another voice), each voice opened once and kept open. `build`, `share`, `plan` and
+`check` are thin commands over this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final
+
+from .audio import Samples
+from .cover import cover_png
+from .errors import AudioguideError, RoutineError, VoiceError, Where
+from .export import DEFAULT_BITRATE_KBPS, Tags, export_mp3
+from .fit import fit_length
+from .load import RoutineSource
+from .model import BUILTIN_BEDS, Bed, Routine, Timeline
+from .outputs import OUTPUTS, Track
+from .paths import resolve_inside
+from .reader import resolve_sound
+from .render import TARGET_LUFS, render
+from .strings import clock
+from .timeline import Progress, check_size, compile_timeline
+from .voices import Voice, open_voice
+
+Report = Callable[[str, int, int], None]
+"""`report(stage, done, total)`: stage is "speaking", "mixing" or "encoding"."""
+
+STAGES: Final = ("speaking", "mixing", "encoding")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to build: the command line's options, which a clients file may override per client."""
+
+    voice: str | None = None
+    """`natural`, `system:en-us`, ...; None for the routine's `voice:` or the default."""
+    rate: int | None = None
+    cache_dir: Path | None = None
+    bed: str | None = None
+    """A built-in bed, a file (any path: the user typed it), or "none"; None for the routine's."""
+    length_s: float | None = None
+    target_lufs: float = TARGET_LUFS
+    bitrate_kbps: int = DEFAULT_BITRATE_KBPS
+    sound_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    routine: Routine
+    """The routine as built: every range set to the value the length asked for."""
+    timeline: Timeline
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    timeline: Timeline
+    companions: tuple[Path, ...] = ()
+    """The other files written beside the track."""
+
+
+@dataclass
+class Session:
+    """A routine loaded once, built many times. Use it as a context manager, or call `close()`:
+    it holds the voices it opened."""
+
+    source: RoutineSource
+    options: Options = Options()
+    on_warning: Callable[[str], None] | None = None
+    _voices: dict[tuple[str | None, int | None, Path | None, Path | None], Voice] = field(
+        default_factory=dict
+    )
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        options: Options = Options(),
+        on_warning: Callable[[str], None] | None = None,
+    ) -> Session:
+        return cls(RoutineSource.read(path), options, on_warning)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        voices, self._voices = self._voices, {}
+        for voice in voices.values():
+            voice.close()
+
+    # --- the stages ---
+
+    def routine(
+        self,
+        variables: Mapping[str, str] | None = None,
+        *,
+        variables_from: str = "--var",
+        options: Options | None = None,
+    ) -> Routine:
+        """The routine validated for these variables, with the options' bed in place of its own;
+        warnings go to `on_warning`."""
+        options = options or self.options
+        routine = self.source.routine(
+            variables, variables_from=variables_from, sound_dirs=options.sound_dirs
+        )
+        # A routine too big to build fails here, before its warnings: one line, the error alone.
+        check_size(routine)
+        for warning in routine.warnings:
+            if self.on_warning:
+                self.on_warning(warning)
+        return _with_bed(routine, options.bed)
+
+    def voice(self, routine: Routine, options: Options | None = None) -> Voice:
+        """The voice for the routine, opened once per session: the command line wins over the
+        routine's `voice:` block, which wins over the defaults."""
+        options = options or self.options
+        rate = options.rate or routine.voice.rate
+        spec = options.voice or _routine_voice(routine)
+        key = (spec, rate, options.cache_dir, routine.path)
+        if key not in self._voices:
+            try:
+                self._voices[key] = open_voice(spec, rate=rate, cache_dir=options.cache_dir)
+            except VoiceError as e:
+                raise e.at(
+                    Where(f"{routine.where}: voice") if not options.voice else None
+                ) from None
+        return self._voices[key]
+
+    def plan(
+        self,
+        variables: Mapping[str, str] | None = None,
+        *,
+        variables_from: str = "--var",
+        options: Options | None = None,
+        progress: Progress | None = None,
+    ) -> Plan:
+        """The timeline, fitted to the options' length when one is given."""
+        options = options or self.options
+        routine = self.routine(variables, variables_from=variables_from, options=options)
+        return lay_out(routine, self.voice(routine, options), options.length_s, progress)
+
+    def build(
+        self,
+        output: Path,
+        variables: Mapping[str, str] | None = None,
+        *,
+        variables_from: str = "--var",
+        options: Options | None = None,
+        outputs: Sequence[str] = ("companions",),
+        tags: Callable[[Tags], Tags] | None = None,
+        report: Report | None = None,
+    ) -> BuildResult:
+        """Build the track at `output` and the `outputs` beside it (see outputs.OUTPUTS);
+        `tags` may adjust the track's tags (a batch puts the client's name in them)."""
+        options = options or self.options
+        stage = _stages(report)
+        plan = self.plan(
+            variables, variables_from=variables_from, options=options, progress=stage["speaking"]
+        )
+        voice = self.voice(plan.routine, options)
+        samples = render(
+            plan.timeline, voice, target_lufs=options.target_lufs, progress=stage["mixing"]
+        )
+        track_tags = track_tags_for(plan)
+        if tags:
+            track_tags = tags(track_tags)
+        export_mp3(
+            samples,
+            output,
+            tags=track_tags,
+            chapters=plan.timeline.chapters,
+            bitrate_kbps=options.bitrate_kbps,
+            progress=stage["encoding"],
+        )
+        track = Track(
+            output,
+            plan.routine,
+            plan.timeline,
+            track_tags,
+            _keep(samples),
+            tuple(outputs),
+            options.bitrate_kbps,
+        )
+        written: list[Path] = []
+        for name in OUTPUTS:
+            if name in outputs:
+                written += OUTPUTS[name](track)
+        return BuildResult(output, plan.timeline, tuple(written))
+
+
+def lay_out(
+    routine: Routine, voice: Voice, length_s: float | None = None, progress: Progress | None = None
+) -> Plan:
+    """The routine's timeline, fitted to `length_s` when given."""
+    if length_s is None:
+        return Plan(routine, compile_timeline(routine, voice, progress=progress))
+    fit = fit_length(routine, voice, length_s, progress=progress)
+    return Plan(fit.routine, fit.timeline)
+
+
+def track_tags_for(plan: Plan) -> Tags:
+    routine, timeline = plan.routine, plan.timeline
+    artist = routine.clinic.name if routine.clinic else timeline.author
+    return Tags(
+        title=timeline.title,
+        artist=artist,
+        album="audioguide",
+        comment=routine.description,
+        cover=routine.cover.read_bytes()
+        if routine.cover
+        else cover_png(timeline.title, " · ".join(filter(None, [clock(timeline.total_s), artist]))),
+    )
+
+
+def _keep(samples: Samples) -> Callable[[], Samples]:
+    return lambda: samples
+
+
+def _stages(report: Report | None) -> dict[str, Progress | None]:
+    if report is None:
+        return dict.fromkeys(STAGES)
+
+    def stage(name: str) -> Progress:
+        return lambda done, total: report(name, done, total)
+
+    return {name: stage(name) for name in STAGES}
+
+
+def _with_bed(routine: Routine, bed: str | None) -> Routine:
+    """`bed` (a built-in bed, a file, or "none") in place of the routine's own."""
+    if bed is None:
+        return routine
+    if bed.strip().lower() == "none":
+        return replace(routine, bed=None)
+    try:
+        sound = resolve_sound(bed, Path.cwd(), None, builtins=BUILTIN_BEDS, what="bed")
+    except AudioguideError as e:
+        raise e.at(Where("--bed")) from None
+    level = routine.bed.level_db if routine.bed else Bed.level_db
+    return replace(routine, bed=Bed(sound, level))
+
+
+def _routine_voice(routine: Routine) -> str | None:
+    """The routine's `voice:` block as a voice spec; a model file must lie in its folder, as
+    sounds do."""
+    engine, name = routine.voice.engine, routine.voice.name
+    if not engine:
+        return None
+    if name and name.lower().endswith(".onnx"):
+        folder = routine.path.parent if routine.path else Path()
+        model = resolve_inside(name, folder)
+        if model is None:
+            raise RoutineError(
+                f"the voice file {name} is outside the routine's folder; put it next to the "
+                f"routine, or choose it yourself with --voice natural:{name}",
+                Where(f"{routine.where}: voice"),
+            )
+        name = str(model)
+    return engine + (f":{name}" if name else "")
