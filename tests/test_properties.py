@@ -150,9 +150,7 @@ def exercise(draw: st.DrawFn, body: st.SearchStrategy[list[Any]]) -> dict[str, A
     if intro := draw(st.lists(text, max_size=2)):
         step["say"] = intro
     if draw(st.booleans()):
-        step["sides"] = draw(
-            st.lists(st.sampled_from(["left", "right"]), min_size=2, max_size=3)
-        )
+        step["sides"] = draw(st.lists(st.sampled_from(["left", "right"]), min_size=2, max_size=3))
     if (sets := draw(st.integers(1, 3))) > 1:
         step["sets"] = sets
         if draw(st.booleans()):
@@ -245,9 +243,7 @@ def _top_level(timeline: Timeline) -> list[Cue]:
 
 # --- invalid input ------------------------------------------------------------------------------
 
-ALL_KEYS = sorted(
-    {*all_keys(), *ENGLISH_WORDS} | {"sya", "<<", "", "steps ", "Title", "rep s"}
-)
+ALL_KEYS = sorted({*all_keys(), *ENGLISH_WORDS} | {"sya", "<<", "", "steps ", "Title", "rep s"})
 TRICKY = (
     "5s",
     "1:30",

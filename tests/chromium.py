@@ -1,0 +1,99 @@
+"""Looking at printed output in tests: PDF text, pages and pixels (poppler), QR codes (zbar).
+
+Each tool is looked up once; a test that needs one skips, naming the package to install, when it
+is absent (scripts/test.sh and CI install them all).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from audioguide.pdf import find_chromium, html_to_png
+
+CHROMIUM: Final = find_chromium()
+PDFTOTEXT: Final = shutil.which("pdftotext")
+PDFINFO: Final = shutil.which("pdfinfo")
+PDFTOPPM: Final = shutil.which("pdftoppm")
+ZBARIMG: Final = shutil.which("zbarimg")
+ZBAR_NOTHING_FOUND: Final = 4
+"""zbarimg's exit status when the image was read but held no code."""
+
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed: sudo apt-get install chromium"
+)
+needs_poppler = pytest.mark.skipif(
+    None in (PDFTOTEXT, PDFINFO, PDFTOPPM),
+    reason="poppler's pdftotext/pdfinfo/pdftoppm are not installed: "
+    "sudo apt-get install poppler-utils",
+)
+needs_zbar = pytest.mark.skipif(
+    ZBARIMG is None, reason="zbarimg is not installed: sudo apt-get install zbar-tools"
+)
+
+
+def _run(*args: str | Path) -> str:
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
+def pdf_text(pdf: Path) -> str:
+    """The PDF's text in reading order, as pdftotext extracts it (UTF-8)."""
+    return _run(PDFTOTEXT or "pdftotext", "-enc", "UTF-8", pdf, "-")
+
+
+def pdf_pages(pdf: Path) -> int:
+    match = re.search(r"^Pages:\s+(\d+)$", _run(PDFINFO or "pdfinfo", pdf), re.MULTILINE)
+    assert match, f"pdfinfo found no page count in {pdf}"
+    return int(match.group(1))
+
+
+def pdf_page_size_mm(pdf: Path, page: int = 1) -> tuple[float, float]:
+    """Width and height of one page in millimetres."""
+    info = _run(PDFINFO or "pdfinfo", "-f", str(page), "-l", str(page), pdf)
+    match = re.search(r"^Page\s+\d+ size:\s+([\d.]+) x ([\d.]+) pts", info, re.MULTILINE)
+    assert match, f"pdfinfo found no size for page {page} of {pdf}"
+    return (float(match.group(1)) * 25.4 / 72, float(match.group(2)) * 25.4 / 72)
+
+
+def pdf_to_png(pdf: Path, page: int, *, dpi: int = 150) -> Path:
+    """One page rendered by pdftoppm at `dpi`, as a PNG beside the PDF."""
+    stem = pdf.with_name(f"{pdf.stem}-page{page}-{dpi}dpi")
+    pages = ("-f", str(page), "-l", str(page))
+    _run(PDFTOPPM or "pdftoppm", "-r", str(dpi), *pages, "-png", "-singlefile", pdf, stem)
+    return stem.with_suffix(".png")
+
+
+def decode_qr(png: Path) -> list[str]:
+    """The data of every QR code zbarimg finds in the image, one string each; [] for none."""
+    # QR only: text and rules on a page can pass for a 1D barcode.
+    result = subprocess.run(
+        [ZBARIMG or "zbarimg", "--raw", "-q", "-Sdisable", "-Sqrcode.enable", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode == ZBAR_NOTHING_FOUND:
+        return []
+    assert result.returncode == 0, f"zbarimg failed on {png}: {result.stderr.strip()}"
+    return result.stdout.splitlines()
+
+
+def svg_to_png(svg: str, png: Path, *, px: int = 400, margin: int = 40) -> Path:
+    """Render an inline SVG at `px` CSS pixels square on a white page, through Chromium."""
+    html = png.with_suffix(".html")
+    html.write_text(
+        "<!doctype html><meta charset='utf-8'><style>"
+        f"html,body{{margin:0;background:#fff}}svg{{display:block;margin:{margin}px;"
+        f"width:{px}px;height:{px}px}}</style>{svg}",
+        encoding="utf-8",
+    )
+    side = px + 2 * margin
+    html_to_png(str(html), png, width=side, height=side)
+    return png
