@@ -98,10 +98,19 @@ def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> 
     assert doc["chapters"] == [{"title": "Lift", "start_s": 0.0, "end_s": doc["total_s"]}]
 
 
-def test_list_shows_bundled_routines(runner: CliRunner) -> None:
+def test_list_times_the_bundled_routines_without_speaking_them(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDIOGUIDE_CACHE_DIR", str(tmp_path / "speech"))
     result = runner.invoke(cli, ["list", "--voice", "fake"])
     assert result.exit_code == 0, result.output
-    assert "psoas-release" in result.output and "Psoas Release" in result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 7 and all("~" in line for line in lines)  # estimated from the words
+    assert "psoas-release" in result.stdout and "Psoas Release" in result.stdout
+    assert not (tmp_path / "speech").exists()  # nothing was spoken
+    runner.invoke(cli, ["check", "psoas-release", "--voice", "fake"])
+    exact = runner.invoke(cli, ["list", "--voice", "fake"]).stdout
+    assert "~" not in next(line for line in exact.splitlines() if line.startswith("psoas-release"))
 
 
 def test_unknown_routine_and_bad_var(runner: CliRunner) -> None:

@@ -215,12 +215,16 @@ def new(name: str, source: str) -> None:
 def list_cmd(voice: str | None) -> None:
     """List the bundled routines with their titles and lengths.
 
+    A length marked ~ is estimated from the words, as that speech is not spoken yet (nothing is
+    spoken to list them); building or checking the routine makes it exact.
+
     Example: audioguide list
     """
     for name, path in bundled_routines().items():
         with Session.open(path, Options(voice=voice)) as session:
-            timeline = session.plan().timeline
-        click.echo(f"{name:<22} {clock(timeline.total_s):>6}  {timeline.title}")
+            plan = session.plan(estimate=True)
+        length = ("~" if plan.estimated else "") + clock(plan.timeline.total_s)
+        click.echo(f"{name:<22} {length:>7}  {plan.timeline.title}")
 
 
 @cli.command()

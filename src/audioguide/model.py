@@ -4,6 +4,7 @@ the cues a routine compiles to. Every stage reads these types; this module impor
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -355,6 +356,17 @@ class Clinic:
     name: str
     contact: str = ""
     logo: Path | None = None
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who a track is for: named on its page, handout, cover and tags."""
+
+    name: str
+    feed_url: str | None = None
+    """The client's private podcast feed, when the track belongs to a program."""
+    date: dt.date | None = None
+    """The session's date (its release in a program); None for the day it is built."""
 
 
 @dataclass(frozen=True)

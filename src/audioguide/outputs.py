@@ -12,7 +12,7 @@ from typing import Final
 from .audio import Samples, to_seconds
 from .companions import m3u, write_companions
 from .export import Tags, export_split, write_atomic
-from .model import Routine, Timeline
+from .model import Client, Routine, Timeline
 from .page import handout_page, share_page
 
 
@@ -29,6 +29,7 @@ class Track:
     """The mixed samples, for writers that encode more audio (made again on demand)."""
     outputs: tuple[str, ...]
     bitrate_kbps: int
+    client: Client | None = None
 
     def beside(self, name: str) -> Path:
         return self.path.with_name(name)

@@ -16,14 +16,14 @@ from .errors import AudioguideError, RoutineError, VoiceError, Where
 from .export import DEFAULT_BITRATE_KBPS, Tags, export_mp3
 from .fit import fit_length
 from .load import RoutineSource
-from .model import BUILTIN_BEDS, Bed, Routine, Timeline
+from .model import BUILTIN_BEDS, Bed, Client, Routine, Timeline
 from .outputs import OUTPUTS, Track
 from .paths import resolve_inside
 from .reader import resolve_sound
 from .render import TARGET_LUFS, render
 from .strings import clock
 from .timeline import Progress, check_size, compile_timeline
-from .voices import Voice, open_voice
+from .voices import DEFAULT_RATE, CachedVoice, EstimatedVoice, Voice, open_voice
 
 Report = Callable[[str, int, int], None]
 """`report(stage, done, total)`: stage is "speaking", "mixing" or "encoding"."""
@@ -52,6 +52,8 @@ class Plan:
     routine: Routine
     """The routine as built: every range set to the value the length asked for."""
     timeline: Timeline
+    estimated: bool = False
+    """Whether some speech was timed by its words rather than spoken (see Session.plan)."""
 
 
 @dataclass(frozen=True)
@@ -139,11 +141,18 @@ class Session:
         variables_from: str = "--var",
         options: Options | None = None,
         progress: Progress | None = None,
+        estimate: bool = False,
     ) -> Plan:
-        """The timeline, fitted to the options' length when one is given."""
+        """The timeline, fitted to the options' length when one is given. With `estimate`,
+        nothing is spoken: speech not in the cache is timed by its words (`Plan.estimated`)."""
         options = options or self.options
         routine = self.routine(variables, variables_from=variables_from, options=options)
-        return lay_out(routine, self.voice(routine, options), options.length_s, progress)
+        voice = self.voice(routine, options)
+        if not estimate or not isinstance(voice, CachedVoice):
+            return lay_out(routine, voice, options.length_s, progress)
+        guess = EstimatedVoice(voice, options.rate or routine.voice.rate or DEFAULT_RATE)
+        plan = lay_out(routine, guess, options.length_s, progress)
+        return replace(plan, estimated=guess.estimated > 0)
 
     def build(
         self,
@@ -153,11 +162,12 @@ class Session:
         variables_from: str = "--var",
         options: Options | None = None,
         outputs: Sequence[str] = ("companions",),
+        client: Client | None = None,
         tags: Callable[[Tags], Tags] | None = None,
         report: Report | None = None,
     ) -> BuildResult:
-        """Build the track at `output` and the `outputs` beside it (see outputs.OUTPUTS);
-        `tags` may adjust the track's tags (a batch puts the client's name in them)."""
+        """Build the track at `output` and the `outputs` beside it (see outputs.OUTPUTS), for
+        `client` when it is one person's; `tags` may adjust the track's tags."""
         options = options or self.options
         stage = _stages(report)
         plan = self.plan(
@@ -186,6 +196,7 @@ class Session:
             _keep(samples),
             tuple(outputs),
             options.bitrate_kbps,
+            client,
         )
         written: list[Path] = []
         for name in OUTPUTS:
