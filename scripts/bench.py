@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""Benchmark `audioguide build` on a generated ~20-minute routine, against the bare encoder.
+"""Benchmarks of the sound engine against the limits its issue names, every figure measured in
+the same run and reported as a ratio to what it is compared with (these machines are shared and
+noisy: only ratios measured side by side mean anything).
 
-Shared machines are noisy, so every figure is measured in the same run, interleaved round by
-round, and reported as a ratio to the floor: the time ffmpeg alone takes to encode the same
-length of audio with the same settings. The last row lays a background bed (`--bed rain`) under
-the same build, which costs a second loudness pass. Usage:
+  speed   warm builds against the bare encoder (ffmpeg alone encoding the same audio), cold
+          builds against speech alone plus the encoder, at 20 and 60 minutes
+  memory  peak RSS of warm builds at 20, 60 and 120 minutes
+  peer    the pipeline people write by hand (espeak-ng clips overlaid with pydub, exported with
+          pydub) against a warm build, at 60 minutes; slow: about 15 minutes
+  bed     the voice's loudness and crest factor with and without a bed, the bed in the silences
+  levels  spoken cues against each other, sounds, tones and the pacer against the voice
+  batch   8 clients x 3 sessions: 1 and 2 local workers, and a 2-worker local Dask cluster
+          (scripts/bench_batch.py, which also runs on its own)
 
-    .venv/bin/python scripts/bench.py [--minutes 20] [--rounds 2] [--voice system]
+Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels batch] [--voice system]
+       [--rounds 2] [--peer-minutes 60]      (no section: all but peer and batch, the slow ones)
 """
 
 from __future__ import annotations
@@ -20,8 +28,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from audioguide.loudness import clip_loudness, integrated_loudness, true_peak_db  # noqa: E402
+from audiotools import crest_db, decode_mp3, joined, quiet_gaps, spans  # noqa: E402
 
 BIN = Path(sys.executable).parent / "audioguide"
+SECTIONS = ("speed", "memory", "peer", "bed", "levels", "batch")
 
 
 def make_routine(minutes: float) -> str:
@@ -49,114 +67,351 @@ def make_routine(minutes: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(cmd: list[str], **env: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one command, measured on its own process."""
+class Bench:
+    def __init__(self, tmp: Path, voice: str) -> None:
+        self.tmp = tmp
+        self.voice = voice
+
+    def routine(self, name: str, text: str) -> Path:
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def cli(self, *args: str, cache: str = "cache") -> str:
+        command = [str(BIN), *args, "--voice", self.voice, "--cache-dir", str(self.tmp / cache)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def plan(self, routine: Path, cache: str = "cache") -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self.cli("plan", str(routine), "--json", cache=cache))
+        return doc
+
+    def build(
+        self, routine: Path, out: Path, cache: str = "cache", *extra: str
+    ) -> tuple[float, float]:
+        """Wall seconds and peak RSS (MiB) of one build, measured on its own process."""
+        command = [str(BIN), "build", str(routine), "-o", str(out), "--voice", self.voice]
+        return run([*command, "--cache-dir", str(self.tmp / cache), *extra])
+
+
+def run(command: list[str], stdin: bytes | None = None) -> tuple[float, float]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    if stdin is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if status != 0:
-        sys.exit(f"failed: {' '.join(cmd)}")
+        sys.exit(f"failed: {' '.join(command)}\n{err.decode(errors='replace')}")
     return wall, usage.ru_maxrss / 1024
 
 
 def encode_floor(track: Path, out: Path) -> float:
     """ffmpeg alone, encoding the very audio the build produced (decoded first, not timed)."""
-    pcm = subprocess.run(
+    decode = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(track), "-f", "s16le", "-"]
+    pcm = subprocess.run(decode, capture_output=True, check=True).stdout
+    channels = "2" if "stereo" in probe(track) else "1"
+    encode = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "s16le", "-ar", "44100"]
+    encode += ["-ac", channels, "-i", "pipe:0", "-c:a", "libmp3lame", "-b:a", "128k", str(out)]
+    return run(encode, stdin=pcm)[0]
+
+
+def probe(track: Path) -> str:
+    command = ["ffprobe", "-v", "error", "-show_entries", "stream=channel_layout", str(track)]
+    return subprocess.run(command, capture_output=True, text=True).stdout
+
+
+SPEECH_ALONE = """
+import json, sys, time
+from audioguide.voices import open_voice
+texts = json.load(open(sys.argv[1]))
+voice = open_voice(sys.argv[2], cache=False)
+t0 = time.perf_counter()
+for text in texts:
+    voice.synthesize(text)
+voice.close()
+print(time.perf_counter() - t0)
+"""
+
+
+def speech_alone(bench: Bench, plan: dict[str, Any]) -> float:
+    """The voice alone speaking every distinct line of the plan, nothing cached."""
+    texts = list(dict.fromkeys(c["text"] for c in plan["cues"] if c["kind"] == "speech"))
+    listing = bench.tmp / "texts.json"
+    listing.write_text(json.dumps(texts), encoding="utf-8")
+    command = [sys.executable, "-c", SPEECH_ALONE, str(listing), bench.voice]
+    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    print()
+
+
+# ---------------------------------------------------------------------------- speed
+
+
+def speed(bench: Bench, rounds: int) -> None:
+    print("Speed: builds against the bare encoder (the same audio, encoded by ffmpeg alone)")
+    rows = []
+    for minutes in (20, 60):
+        routine = bench.routine(f"speed{minutes}", make_routine(minutes))
+        out = bench.tmp / f"speed{minutes}.mp3"
+        figures: dict[str, list[float]] = {"floor": [], "warm": [], "cold": [], "speech": []}
+        for r in range(rounds):
+            cache = f"cold{minutes}-{r}"
+            figures["cold"].append(bench.build(routine, out, cache)[0])
+            figures["warm"].append(bench.build(routine, out, cache)[0])
+            figures["floor"].append(encode_floor(out, bench.tmp / "floor.mp3"))
+            figures["speech"].append(speech_alone(bench, bench.plan(routine, cache)))
+        f = {k: statistics.median(v) for k, v in figures.items()}
+        length = bench.plan(routine, f"cold{minutes}-0")["total_s"] / 60
+        rows.append([f"{length:.0f} min, bare encoder", f"{f['floor']:.2f}", "", ""])
+        rows.append([f"{length:.0f} min, speech alone", f"{f['speech']:.2f}", "", ""])
+        rows.append(
+            [
+                f"{length:.0f} min, warm build",
+                f"{f['warm']:.2f}",
+                f"{f['warm'] / f['floor']:.2f}x encoder",
+                "bar 1.3x",
+            ]
+        )
+        both = f["speech"] + f["floor"]
+        rows.append(
+            [
+                f"{length:.0f} min, cold build",
+                f"{f['cold']:.2f}",
+                f"{f['cold'] / both:.2f}x speech+encoder",
+                "bar 1.2x",
+            ]
+        )
+    print(f"voice {bench.voice}, medians of {rounds} interleaved rounds")
+    table(["", "seconds", "ratio", ""], rows)
+
+
+def memory(bench: Bench) -> None:
+    print("Memory: peak RSS of warm builds")
+    rows, peaks = [], {}
+    for minutes in (20, 60, 120):
+        routine = bench.routine(f"memory{minutes}", make_routine(minutes))
+        out = bench.tmp / f"memory{minutes}.mp3"
+        bench.build(routine, out, "memory")  # fills the cache
+        wall, peaks[minutes] = bench.build(routine, out, "memory")
+        rows.append(
+            [
+                f"{minutes} min",
+                f"{peaks[minutes]:.0f} MiB",
+                f"{peaks[minutes] / peaks[20]:.2f}x 20 min",
+                f"{wall:.1f} s",
+            ]
+        )
+    table(["warm build", "peak RSS", "ratio", "wall"], rows)
+    print("bars: 120 min at most 300 MiB and 1.3x the 20-minute figure\n")
+
+
+# ---------------------------------------------------------------------------- the peer
+
+PEER = """
+import json, sys
+from pydub import AudioSegment
+plan = json.load(open(sys.argv[1]))
+clips = json.load(open(sys.argv[2]))
+track = AudioSegment.silent(duration=round(plan["total_s"] * 1000), frame_rate=44100)
+for cue in plan["cues"]:
+    if cue["kind"] == "speech":
+        clip = AudioSegment.from_wav(clips[cue["text"]]).set_frame_rate(44100)
+        track = track.overlay(clip, position=round(cue["start_s"] * 1000))
+track.export(sys.argv[3], format="mp3", bitrate="128k")
+"""
+
+
+def peer(bench: Bench, minutes: float) -> None:
+    print(f"The pipeline written by hand, at {minutes:g} minutes (espeak-ng clips, pydub)")
+    routine = bench.routine("peer", make_routine(minutes))
+    out = bench.tmp / "peer.mp3"
+    bench.build(routine, out, "peer")
+    ours, our_rss = bench.build(routine, out, "peer")
+    plan = bench.plan(routine, "peer")
+    clips: dict[str, str] = {}
+    for i, text in enumerate(
+        dict.fromkeys(c["text"] for c in plan["cues"] if c["kind"] == "speech")
+    ):
+        wav = bench.tmp / f"peer-{i}.wav"
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), text], check=True)
+        clips[text] = str(wav)
+    (bench.tmp / "peer-plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    (bench.tmp / "peer-clips.json").write_text(json.dumps(clips), encoding="utf-8")
+    command = [sys.executable, "-c", PEER, str(bench.tmp / "peer-plan.json")]
+    theirs, their_rss = run(
+        [*command, str(bench.tmp / "peer-clips.json"), str(bench.tmp / "peer-out.mp3")]
+    )
+    table(
+        ["", "seconds", "peak RSS", ""],
         [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-i",
-            str(track),
-            "-f",
-            "s16le",
-            "-ac",
-            "1",
-            "-ar",
-            "44100",
-            "-",
+            ["pydub overlay + export", f"{theirs:.1f}", f"{their_rss:.0f} MiB", ""],
+            [
+                "audioguide, warm build",
+                f"{ours:.1f}",
+                f"{our_rss:.0f} MiB",
+                f"{theirs / ours:.0f}x faster (bar 50x)",
+            ],
         ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "s16le",
-        "-ar",
-        "44100",
-        "-ac",
-        "1",
-        "-i",
-        "pipe:0",
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        "128k",
-        str(out),
+    )
+
+
+# ---------------------------------------------------------------------------- sound
+
+
+SIT = """\
+title: Sit
+{bed}
+steps:
+  - sound: bell
+  - say: Find a comfortable seat, and let your eyes close.
+  - say: Breathe naturally. There is nothing to do.
+  - pause: {silence}
+  - say: If your mind wanders, gently come back to the breath.
+  - breathe: {{pattern: 4-0-6-0, cycles: 3}}
+  - pause: {silence}
+  - say: Slowly open your eyes. Well done.
+  - sound: bell
+"""
+MEDITATION = """\
+title: Twenty minutes
+{bed}
+steps:
+  - sound: bell
+  - say: Settle in. Let the breath be easy.
+  - repeat: 4
+    steps:
+      - pause: 4m45s
+      - sound: bell
+      - say: Still here. Come back to the breath.
+  - say: Slowly open your eyes.
+"""
+
+
+def measured(bench: Bench, routine: Path) -> dict[str, float]:
+    out = routine.with_suffix(".mp3")
+    bench.build(routine, out)
+    plan = bench.plan(routine)
+    audio = decode_mp3(out)
+    speech = joined(audio, spans(plan, "speech"))
+    figures = {
+        "speech": integrated_loudness(speech),
+        "crest": crest_db(speech),
+        "track": integrated_loudness(audio),
+        "peak": true_peak_db(audio),
+    }
+    gaps = quiet_gaps(plan, len(audio))
+    if gaps:
+        figures["gaps"] = integrated_loudness(joined(audio, gaps)) - figures["speech"]
+    return figures
+
+
+def bed(bench: Bench) -> None:
+    print(
+        "Bed: the voice with and without a bed (decoded MP3; levels in LUFS, LU against the voice)"
+    )
+    cases = [
+        ("5-min sit, 90 s silences", SIT, "90s", ["", "bed: rain", "bed: ocean"]),
+        ("7-min sit, 3 min silences", SIT, "3m", ["", "bed: rain", "bed: ocean"]),
+        ("20-min sit, bell every 5 min", MEDITATION, "", ["", "bed: rain"]),
     ]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, input=pcm, check=True)
-    return time.perf_counter() - t0
+    rows = []
+    for label, template, silence, beds in cases:
+        base: dict[str, float] = {}
+        for bed_line in beds:
+            name = f"bed-{len(rows)}"
+            f = measured(bench, bench.routine(name, template.format(bed=bed_line, silence=silence)))
+            base = base or f
+            rows.append(
+                [
+                    f"{label}, {bed_line.removeprefix('bed: ') or 'no bed'}",
+                    f"{f['speech']:.2f}",
+                    f"{f['crest']:.1f} ({f['crest'] - base['crest']:+.1f})",
+                    f"{f['gaps']:+.1f}" if "gaps" in f and bed_line else "",
+                    f"{f['peak']:.2f}",
+                    f"{f['track']:.1f}",
+                ]
+            )
+    table(
+        ["", "voice", "crest dB (vs no bed)", "bed in silences", "true peak", "whole track"], rows
+    )
+    print("bars: voice -16 +-0.5, crest within 1 dB, bed at its level (-18) +-1.5, peak <= -1\n")
+
+
+def levels(bench: Bench) -> None:
+    print("Levels on the decoded MP3, against the median spoken cue (LU)")
+    rows = []
+    for name in ("psoas-release", "tabata", "psoas-relax", "psoas-strength"):
+        out = bench.tmp / f"{name}.mp3"
+        bench.cli("build", name, "-o", str(out))
+        plan = json.loads(bench.cli("plan", name, "--json"))
+        audio = decode_mp3(out)
+        spoken = [clip_loudness(audio[a:b]) for a, b in spans(plan, "speech") if b - a > 4410]
+        median = float(np.median(spoken))
+        row = [name, f"{min(spoken) - median:+.1f} to {max(spoken) - median:+.1f}"]
+        speech_at = spans(plan, "speech")
+        for kind in ("sound", "work", "breath"):
+            # Sounds heard alone: no spoken cue inside or over them; a work period's tone only
+            # for as long as it sounds (the 0.25 s beep), not the silent rest of the period.
+            cut = round(0.25 * 44100) if kind == "work" else None
+            alone = [
+                clip_loudness(audio[a : b if cut is None else a + cut]) - median
+                for a, b in spans(plan, kind)
+                if not any(s < b and e > a for s, e in speech_at)
+            ]
+            alone = [v for v in alone if np.isfinite(v)]
+            row.append(f"{np.median(alone):+.1f}" if alone else "")
+        rows.append(row)
+    table(["", "spoken cues", "sounds (-4)", "work tones (-6)", "pacer (-12)"], rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("sections", nargs="*", choices=SECTIONS, default=[])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--voice", default="system")
+    parser.add_argument("--peer-minutes", type=float, default=60.0)
     args = parser.parse_args()
-
+    chosen = args.sections or [s for s in SECTIONS if s not in ("peer", "batch")]
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        routine = tmp / "bench.yaml"
-        routine.write_text(make_routine(args.minutes), encoding="utf-8")
-        out = tmp / "bench.mp3"
+        bench = Bench(Path(tmp_name), args.voice)
+        for section in chosen:
+            if section == "speed":
+                speed(bench, args.rounds)
+            elif section == "memory":
+                memory(bench)
+            elif section == "peer":
+                peer(bench, args.peer_minutes)
+            elif section == "bed":
+                bed(bench)
+            elif section == "levels":
+                levels(bench)
+            elif section == "batch":
+                sys.path.insert(0, str(ROOT / "scripts"))
+                import bench_batch
 
-        def audioguide(*command: str) -> str:
-            warmup = ["--voice", args.voice, "--cache-dir", str(tmp / "warmup")]
-            return subprocess.run(
-                [str(BIN), *command, str(routine), *warmup],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-
-        plan = audioguide("check").strip()
-        length_s = json.loads(audioguide("plan", "--json"))["total_s"]
-        print(f"routine: {plan}")
-        build = [str(BIN), "build", str(routine), "-o", str(out), "--voice", args.voice]
-        builds = {"cold": [], "warm": [], "bed": ["--bed", "rain"]}
-        rows: dict[str, list[float]] = {"encoder": [], **{name: [] for name in builds}}
-        rss: dict[str, list[float]] = {name: [] for name in builds}
-        for r in range(args.rounds):
-            cache = str(tmp / f"cache{r}")
-            for name, extra in builds.items():
-                wall, peak = run([*build, "--cache-dir", cache, *extra])
-                rows[name].append(wall)
-                rss[name].append(peak)
-            rows["encoder"].append(encode_floor(out, tmp / "floor.mp3"))
-        floor = statistics.median(rows["encoder"])
-        print(
-            f"audio length {length_s / 60:.1f} min, voice {args.voice}, "
-            f"median of {args.rounds} interleaved rounds"
-        )
-        print(f"{'':<22}{'seconds':>9}{'x encoder':>11}{'x real time':>13}{'peak RSS':>11}")
-        for name, label in (
-            ("encoder", "bare encoder (floor)"),
-            ("cold", "build, cold cache"),
-            ("warm", "build, warm cache"),
-            ("bed", "warm, with a rain bed"),
-        ):
-            wall = statistics.median(rows[name])
-            mem = f"{statistics.median(rss[name]):.0f} MiB" if name in rss else ""
-            print(f"{label:<22}{wall:>9.2f}{wall / floor:>11.2f}{length_s / wall:>13.0f}{mem:>11}")
+                print("Batch: many clients on one machine and on a cluster")
+                bench_batch.run(
+                    argparse.Namespace(clients=8, sessions=3, voice=args.voice, rounds=args.rounds)
+                )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ffmpeg encodes the MP3; espeak-ng is the system voice on Linux (pyttsx3 needs libespeak-ng1:
-# the older libespeak1 alone fails).
-packages=(ffmpeg espeak-ng libespeak-ng1 "$@")
+# the older libespeak1 alone fails); the DejaVu fonts set the cover's title with every accented
+# letter of Spanish, German and French.
+packages=(ffmpeg espeak-ng libespeak-ng1 fonts-dejavu-core fonts-dejavu-extra "$@")
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 
 missing=()
@@ -22,5 +23,6 @@ if ((${#missing[@]})); then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-# natural: the Piper voice (GPL-3.0, so an optional extra; 175 MB with onnxruntime and its model).
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,natural]"
+# natural: the Piper voice (GPL-3.0, so an optional extra; 175 MB with onnxruntime and its model);
+# cluster: Dask distributed, for --scheduler (its tests start a scheduler and workers).
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,natural,cluster]"

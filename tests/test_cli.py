@@ -74,7 +74,7 @@ def test_a_long_stage_says_how_far_it_is_off_a_terminal(
     path = write_routine("title: T\nsteps:\n  - say: One.\n  - say: Two.\n")
     result = runner.invoke(cli, ["check", str(path), "--voice", "fake"])
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == ["Speaking: 1 of 2", "Speaking: 2 of 2"]
+    assert result.stderr.splitlines() == ["Speaking: 50%", "Speaking: 100%"]
 
 
 def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> None:

@@ -74,7 +74,7 @@ def _tiny_disk(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
-PROGRESS = re.compile(r"(Speaking|Mixing|Encoding): [\d,]+ of [\d,]+")
+PROGRESS = re.compile(r"(Speaking|Mixing): \d+%")
 """What a build prints off a terminal while it works (a failure late in a build follows it)."""
 
 

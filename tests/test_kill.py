@@ -20,11 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audioguide.audio import Samples
 from audioguide.export import part_pattern
 from audioguide.load import load_routine
 from audioguide.model import CueKind
+from audioguide.render import LEVEL_RECIPE, TARGET_LUFS, _level_speech
 from audioguide.timeline import compile_timeline
 from audioguide.voices import CachedVoice, FakeVoice
+from batchtools import session_processes
 
 pytestmark = pytest.mark.integration
 
@@ -66,16 +69,7 @@ def _run(routine: Path, out: Path, cache: Path, voice: str) -> float:
 
 
 def _session(sid: int) -> list[str]:
-    """Live processes (not zombies) in a session: what a killed build left running."""
-    left = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, _pgrp, session = stat.read_text().rsplit(")", 1)[1].split()[:4]
-            if int(session) == sid and state != "Z":
-                left.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except (OSError, ValueError):
-            continue  # it exited while we looked
-    return left
+    return session_processes(sid)
 
 
 def _parts(out: Path) -> list[Path]:
@@ -89,8 +83,8 @@ class Reference:
     """The bytes a completed build writes (builds are deterministic)."""
     seconds: float
     """How long a whole build takes here, with an empty speech cache."""
-    clips: dict[Path, str]
-    """Cache file name -> the text it must hold, for the fake voice."""
+    clips: dict[Path, Samples]
+    """Cache file name -> the clip it must hold: the fake voice's, or that clip levelled."""
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +97,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     timeline = compile_timeline(load_routine(routine), FakeVoice())
     texts = {c.text for c in timeline.cues if c.kind is CueKind.SPEECH and c.text}
     namer = CachedVoice(FakeVoice(), Path("."))
-    return Reference(
-        routine, out.read_bytes(), seconds, {namer.path_for(t).relative_to("."): t for t in texts}
-    )
+    recipe = f"{LEVEL_RECIPE}:{TARGET_LUFS:g}"
+    clips = {namer.path_for(t): FakeVoice().synthesize(t) for t in texts}
+    clips |= {
+        namer.path_for(t, recipe): _level_speech(clips[namer.path_for(t)], TARGET_LUFS)
+        for t in texts
+    }
+    return Reference(routine, out.read_bytes(), seconds, clips)
 
 
 def _after(seconds: float) -> Callable[[Reference, Path, Path], bool]:
@@ -185,10 +183,9 @@ def test_a_killed_build_loses_nothing(reference: Reference, tmp_path: Path, mome
         assert killed and out.read_bytes() == PREVIOUS  # all before the rename
     if moment in ("encoding-starts", "encoding-half-done"):
         assert _parts(out), "a build killed while encoding leaves its temp file..."
-    # Every clip in the cache is whole: exactly what the voice says for its text.
+    # Every clip in the cache is whole: exactly what the voice says for its text, or that levelled.
     for clip in cache.glob("*/*.npy"):
-        text = reference.clips[clip.relative_to(cache)]
-        assert np.array_equal(np.load(clip), FakeVoice().synthesize(text)), text
+        assert np.array_equal(np.load(clip), reference.clips[clip.relative_to(cache)]), clip
 
     # ...and the next build to the same path clears it.
     tiny = tmp_path / "tiny.yaml"

@@ -340,26 +340,27 @@ def test_stale_temp_files_of_the_same_track_are_removed(tmp_path: Path) -> None:
 
 # --- long sessions --------------------------------------------------------------------------------
 
-HOUR = """
-title: One hour
+MAX_RSS_BYTES = 300_000_000
+"""The sound engine's bar for a build of any length (measured: about 140 MB at 20 minutes)."""
+LONG = """\
+title: Three hours of rest
+bed: rain
 steps:
+  - say: Let the day go. You can stop listening at any time.
   - repeat: 60
     steps:
-      - say: Breathe in slowly and let your shoulders soften.
-      - hold: {duration: 30s, countdown: 3, halfway: true}
-      - breathe: {pattern: 4-0-6-0, cycles: 2}
-      - pause: 5
+      - breathe: {pattern: 4-0-6-0, cycles: 6, guide: 0}
+      - say: Rest.
+      - pause: 2m
 """
-MEMORY_OVERHEAD_BYTES = 300_000_000
-"""Measured 100 MB over the float32 mix for an hour (interpreter, numpy, scipy, one clip)."""
 
 
 @pytest.mark.integration
-def test_an_hour_long_build_is_as_long_as_planned_in_bounded_memory(tmp_path: Path) -> None:
-    routine = _write(tmp_path / "hour.yaml", HOUR)
-    out = tmp_path / "hour.mp3"
+def test_a_three_hour_build_is_as_long_as_planned_in_flat_memory(tmp_path: Path) -> None:
+    routine = _write(tmp_path / "long.yaml", LONG)
+    out = tmp_path / "long.mp3"
     total = compile_timeline(load_routine(routine), FakeVoice()).total_samples
-    assert total > 58 * 60 * SAMPLE_RATE
+    assert total > 3 * 3600 * SAMPLE_RATE
     # A parent of its own, so RUSAGE_CHILDREN holds the build's peak and nothing else.
     measure = (
         "import resource, subprocess, sys; "
@@ -368,11 +369,11 @@ def test_an_hour_long_build_is_as_long_as_planned_in_bounded_memory(tmp_path: Pa
     )
     build = [str(AUDIOGUIDE), "build", str(routine), "-o", str(out), "--voice", "fake"]
     result = subprocess.run(
-        [sys.executable, "-c", measure, *build], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", measure, *build], capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stderr
     peak_bytes = int(result.stdout.splitlines()[-1])
-    assert peak_bytes < 4 * total + MEMORY_OVERHEAD_BYTES, f"peak RSS {peak_bytes / 1e6:.0f} MB"
+    assert peak_bytes < MAX_RSS_BYTES, f"peak RSS {peak_bytes / 1e6:.0f} MB"
     assert abs(_decoded_samples(out) - total) <= MP3_FRAME
 
 

@@ -36,18 +36,46 @@ steps:
 """
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("share")
+SPANISH = """
+lines:
+  Share test: Prueba de compartir
+  Do this in the morning.: Hazlo por la mañana.
+  Bring a mat.: Trae una esterilla.
+  Stop at once if anything hurts.: Para enseguida si algo te duele.
+  Back flattening: Aplanar la espalda
+  Lie on your back.: Túmbate boca arriba.
+  Press down.: Presiona hacia abajo.
+  Release slowly.: Suelta despacio.
+  Leg lift: Elevación de pierna
+  Lift.: Sube.
+  Lower.: Baja.
+  Closing: Cierre
+  Well done.: Bien hecho.
+"""
+
+
+def _share(tmp: Path, *extra: str, share: tuple[str, ...] = ()) -> tuple[Path, dict[str, Any]]:
     routine = tmp / "share-test.yaml"
     routine.write_text(ROUTINE, encoding="utf-8")
+    (tmp / "share-test.es.yaml").write_text(SPANISH, encoding="utf-8")
     runner = CliRunner()
     folder = tmp / "out"
-    args = [str(routine), "--voice", "fake"]
-    result = runner.invoke(cli, ["share", *args, "-o", str(folder), "--split"])
+    args = [str(routine), "--voice", "fake", *extra]
+    result = runner.invoke(cli, ["share", *args, "-o", str(folder), *share])
     assert result.exit_code == 0, result.output
     plan = json.loads(runner.invoke(cli, ["plan", *args, "--json"]).output)
     return folder, plan
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return _share(tmp_path_factory.mktemp("share"), share=("--split",))
+
+
+@pytest.fixture(scope="module")
+def shared_es(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("share-es")
+    return _share(folder, "--language", "es", share=("--client", "Ana"))
 
 
 def test_share_folder_holds_everything(shared: tuple[Path, dict[str, Any]]) -> None:
@@ -55,6 +83,7 @@ def test_share_folder_holds_everything(shared: tuple[Path, dict[str, Any]]) -> N
     assert sorted(p.name for p in folder.iterdir()) == [
         "cover.png",
         "handout.html",
+        "handout.pdf",
         "index.html",
         "share-test-chapters",
         "share-test.chapters.json",
@@ -67,9 +96,12 @@ def test_share_folder_holds_everything(shared: tuple[Path, dict[str, Any]]) -> N
     assert "http://" not in page and "https://" not in page
     assert "Stop at once if anything hurts." in page and "Bring a mat." in page
     handout = (folder / "handout.html").read_text(encoding="utf-8")
-    assert "<th>Leg lift</th>" in handout and "each side (right, left)" in handout
-    assert "<th>Back flattening</th>" in handout and "2 reps; hold 2 s" in handout
-    assert "@media print" in handout
+    assert "<th>Leg lift</th>" in handout
+    assert "each side, in this order: right side, left side" in handout
+    assert "<th>Back flattening</th>" in handout and "<li>2 reps</li>" in handout
+    tempo = "Press down. &rarr; hold 2\u00a0s &rarr; Release slowly. &rarr; pause 2\u00a0s"
+    assert tempo in handout
+    assert "@media print" in handout and "@page { size: A4;" in handout
 
 
 def test_split_files_add_up_to_the_track_exactly(shared: tuple[Path, dict[str, Any]]) -> None:
@@ -104,11 +136,12 @@ def test_track_decodes_cleanly_and_reports_the_planned_length(
     assert ID3(track).getall("APIC")[0].data == (folder / "cover.png").read_bytes()
 
 
-def test_share_page_in_chromium(shared: tuple[Path, dict[str, Any]]) -> None:
+@pytest.mark.parametrize("fixture", ["shared", "shared_es"])
+def test_share_page_in_chromium(request: pytest.FixtureRequest, fixture: str) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    folder, plan = shared
+    folder, plan = request.getfixturevalue(fixture)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in (
@@ -127,6 +160,8 @@ def test_share_page_in_chromium(shared: tuple[Path, dict[str, Any]]) -> None:
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
         driver.get((folder / "index.html").as_uri())
+        lang = driver.execute_script("return document.documentElement.lang")
+        assert lang == ("es" if fixture == "shared_es" else "en")
         duration = float("nan")
         for _ in range(100):
             duration = driver.execute_script("return document.querySelector('audio').duration")
@@ -141,7 +176,7 @@ def test_share_page_in_chromium(shared: tuple[Path, dict[str, Any]]) -> None:
         assert target["start_s"] - 0.05 <= now <= target["start_s"] + 0.6
         artifacts = Path(__file__).parent.parent / "test-artifacts"
         artifacts.mkdir(exist_ok=True)
-        driver.save_screenshot(str(artifacts / "share-page.png"))
+        driver.save_screenshot(str(artifacts / f"share-page-{lang}.png"))
         urls = [
             json.loads(entry["message"])["message"]["params"]["request"]["url"]
             for entry in driver.get_log("performance")
@@ -175,3 +210,17 @@ def test_a_routines_own_cover_is_embedded_and_shared(tmp_path: Path) -> None:
         f"Error: {outside}:2: the cover ../art.jpg is outside the routine's folder; "
         "put it next to the routine\n"
     )
+
+
+def test_a_spanish_share_is_spanish_throughout(shared_es: tuple[Path, dict[str, Any]]) -> None:
+    folder, plan = shared_es
+    assert [c["title"] for c in plan["chapters"]] == [
+        "Introducción",
+        "Aplanar la espalda",
+        "Elevación de pierna",
+        "Cierre",
+    ]
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="es">' in page and "Para Ana" in page and "Capítulos" in page
+    assert "Lado derecho." in page and "Cambia de lado." in page
+    assert ID3(folder / "share-test.mp3")["TIT2"].text == ["Prueba de compartir"]

@@ -14,8 +14,8 @@ from scipy.io import wavfile
 
 from audioguide.audio import SAMPLE_RATE, to_samples
 from audioguide.cli import cli
-from audioguide.render import integrated_loudness, true_peak_db
-from audiotools import decode_mp3, decoder_errors
+from audioguide.loudness import clip_loudness, integrated_loudness, true_peak_db
+from audiotools import decode_mp3, decoder_errors, joined, spans
 from conftest import WriteRoutine
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def build(path: Path, out: Path) -> tuple[np.ndarray, dict[str, Any]]:  # type: 
     plan = runner.invoke(cli, ["plan", str(path), "--json"])
     assert plan.exit_code == 0, plan.output
     assert decoder_errors(out) == {"ffmpeg": "", "mpg123": ""}
-    return decode_mp3(out, channels=2), json.loads(plan.output)
+    return decode_mp3(out, channels=2), json.loads(plan.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,18 @@ def rms(x: np.ndarray) -> float:  # type: ignore[type-arg]
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
+def voice_lufs(audio: np.ndarray, plan: dict[str, Any]) -> float:  # type: ignore[type-arg]
+    """The loudness of the speech alone: every spoken cue's stretch of the track, joined."""
+    return integrated_loudness(joined(audio, spans(plan, "speech")))
+
+
+def probe_lufs(rms_level: float) -> float:
+    """The loudness of the probe tone at an RMS: through the same K-weighting as the voice."""
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = (rms_level * np.sqrt(2) * np.sin(2 * np.pi * PROBE_HZ * t)).astype(np.float32)
+    return clip_loudness(np.stack([tone, tone], axis=1))
+
+
 def probe_rms(x: np.ndarray) -> float:  # type: ignore[type-arg]
     """The RMS of the probe tone alone in x: a least-squares fit of a sine and a cosine at its
     frequency (a band of about 1/len(x) Hz around it)."""
@@ -96,10 +108,12 @@ def probe_rms(x: np.ndarray) -> float:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize("track", ["probe_track", "rain_track"])
-def test_loudness_and_true_peak_in_spec(track: str, request: pytest.FixtureRequest) -> None:
-    audio, _ = request.getfixturevalue(track)
+def test_the_voice_sets_the_level_and_the_peaks_are_in_spec(
+    track: str, request: pytest.FixtureRequest
+) -> None:
+    audio, plan = request.getfixturevalue(track)
     assert audio.shape[1] == 2  # pan: sides makes it stereo
-    assert integrated_loudness(audio) == pytest.approx(-16.0, abs=1.0)
+    assert voice_lufs(audio, plan) == pytest.approx(-16.0, abs=0.5)
     assert true_peak_db(audio) <= -1.0
     assert np.abs(audio).max() < 1.0  # nothing clips
 
@@ -110,15 +124,16 @@ def test_the_bed_stays_20_db_under_every_spoken_cue_and_rises_between(
     audio, plan = probe_track
     mono = audio.mean(axis=1)
     speech = [c for c in plan["cues"] if c["kind"] == "speech"]
-    margins = [db(rms(mono[span(c)])) - db(probe_rms(mono[span(c)])) for c in speech]
+    # In loudness, as levels are set: the probe through the K-weighting, against each cue.
+    margins = [clip_loudness(audio[span(c)]) - probe_lufs(probe_rms(mono[span(c)])) for c in speech]
     assert min(margins) >= 20.0, sorted(margins)[:3]
     # In the pauses, away from the ramps, the bed comes back up to its level under the voice.
-    voice = db(rms(np.concatenate([mono[span(c)] for c in speech])))
+    voice = voice_lufs(audio, plan)
     pauses = [c for c in plan["cues"] if c["kind"] == "silence" and c["end_s"] - c["start_s"] >= 4]
     for pause in pauses:
         middle = mono[span(pause)][to_samples(1.5) : -to_samples(1.5)]
-        level = db(probe_rms(middle)) - voice
-        assert -18 - 3 <= level <= -18 + 3, level
+        level = probe_lufs(probe_rms(middle)) - voice
+        assert -18 - 1.5 <= level <= -18 + 1.5, level
         assert level > -max(margins) + 10  # well above its ducked level
 
 
@@ -169,8 +184,9 @@ def test_a_bundled_routine_with_a_bed_is_in_spec(tmp_path: Path) -> None:
     out = tmp_path / "relax.mp3"
     result = CliRunner().invoke(cli, ["build", "psoas-relax", "-o", str(out)])
     assert result.exit_code == 0, result.output
+    plan = json.loads(CliRunner().invoke(cli, ["plan", "psoas-relax", "--json"]).stdout)
     audio = decode_mp3(out)
-    assert integrated_loudness(audio) == pytest.approx(-16.0, abs=1.0)
+    assert voice_lufs(audio, plan) == pytest.approx(-16.0, abs=0.5)
     assert true_peak_db(audio) <= -1.0
 
 
@@ -191,6 +207,9 @@ def test_loudness_option_sets_another_target(write_routine: WriteRoutine) -> Non
         cli, ["build", str(path), "--voice", "fake", "--loudness", "-19", "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
+    plan = json.loads(
+        CliRunner().invoke(cli, ["plan", str(path), "--voice", "fake", "--json"]).stdout
+    )
     audio = decode_mp3(out, channels=2)
-    assert integrated_loudness(audio) == pytest.approx(-19.0, abs=1.0)
+    assert voice_lufs(audio, plan) == pytest.approx(-19.0, abs=0.5)
     assert true_peak_db(audio) <= -1.0

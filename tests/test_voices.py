@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audioguide import voices
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
 from audioguide.clips import check_clip, split_text, trim_silence
 from audioguide.errors import VoiceError
@@ -431,6 +432,25 @@ def test_cached_system_voice_asks_the_engine_once(tmp_path: Path) -> None:
     assert isinstance(voice, CachedVoice) and (voice.misses, voice.hits) == (1, 1)
     assert second.tobytes() == first.tobytes()
     assert elapsed < 0.05
+
+
+@pytest.mark.integration
+def test_a_warm_build_never_starts_the_engine(tmp_path: Path) -> None:
+    first = open_voice("system", cache_dir=tmp_path)
+    try:
+        first.synthesize(SENTENCE)
+        languages = voices.voice_languages(first)
+    finally:
+        first.close()
+    again = open_voice("system", cache_dir=tmp_path)
+    try:
+        # The id and languages come from what the same engine answered before: no worker.
+        assert again.key == first.key and voices.voice_languages(again) == languages
+        assert np.array_equal(again.synthesize(SENTENCE), first.synthesize(SENTENCE))
+        inner = again.inner if isinstance(again, CachedVoice) else again
+        assert isinstance(inner, SystemVoice) and inner.worker_pid is None
+    finally:
+        again.close()
 
 
 @pytest.mark.integration

@@ -18,22 +18,30 @@ from typing import Any, Final, TypeVar
 import click
 
 from . import __version__
+from .batch import RunReport, build_batch, default_workers
 from .errors import AudioguideError, Problems
 from .export import BITRATES_KBPS, DEFAULT_BITRATE_KBPS
-from .library import bundled_routines, find_routine, new_routine
-from .model import Speech, parse_duration
+from .library import BUNDLED_DIR, bundled_routines, find_routine, new_routine
+from .load import RoutineSource
+from .manifest import Finished
+from .model import Client, Speech, parse_duration
+from .pdf import INSTALL_CHROMIUM, find_chromium
 from .plan import format_plan, plan_dict
+from .program import build_program, read_program
 from .render import TARGET_LUFS
+from .roster import read_roster
 from .session import Options, Report, Session
-from .strings import clock, plural
+from .strings import LANGUAGES, clock, language_code, plural, table
 from .voices import (
     DEFAULT_RATE,
     NATURAL_INSTALL,
     NATURAL_VOICE,
+    PIPER_VOICES_ENV,
     default_cache_dir,
     default_engine,
-    list_system_voices,
     natural_problem,
+    voice_for,
+    voice_options,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,11 +92,12 @@ def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
 
 
-_OPTION_NAMES = ("voice", "rate", "cache_dir", "bed", "length_s", "sound_dirs")
+_OPTION_NAMES = ("voice", "language", "rate", "cache_dir", "bed", "length_s", "sound_dirs")
 
 
-def build_options(f: F) -> F:
-    """The options every command that builds or plans takes, gathered into one `options`."""
+def build_options(f: F, argument: str = "routine") -> F:
+    """The options every command that builds or plans takes, gathered into one `options`, after
+    the `argument` it builds (a routine, or a program)."""
     options = [
         click.option(
             "--var",
@@ -102,8 +111,16 @@ def build_options(f: F) -> F:
             "--voice",
             metavar="ENGINE[:NAME]",
             default=None,
-            help="Voice to speak with: natural, natural:/path/voice.onnx, system or system:en-gb "
-            "[default: natural where installed, else system].",
+            help="Voice to speak with: natural, natural:/path/voice.onnx, system, system:en-gb, "
+            "male or female [default: the language's: natural where installed, else system].",
+        ),
+        click.option(
+            "--language",
+            metavar="CODE",
+            default=None,
+            help="Build in this language: en, es, de or fr, optionally with a region (es-MX); "
+            "a routine in another language needs its translation ROUTINE.CODE.yaml "
+            "[default: the routine's].",
         ),
         click.option(
             "--rate",
@@ -152,12 +169,13 @@ def build_options(f: F) -> F:
 
     for option in reversed(options):
         command = option(command)
-    return click.argument("routine")(command)  # type: ignore[return-value]
+    return click.argument(argument)(command)  # type: ignore[return-value]
 
 
 def _options(given: dict[str, Any], extra: dict[str, Any]) -> Options:
     return Options(
         voice=given["voice"],
+        language=given["language"],
         rate=given["rate"],
         cache_dir=given["cache_dir"],
         bed=given["bed"],
@@ -265,10 +283,15 @@ def build(
 
 
 def _build(
-    path: Path, variables: dict[str, str], options: Options, output: Path, outputs: list[str]
+    path: Path,
+    variables: dict[str, str],
+    options: Options,
+    output: Path,
+    outputs: list[str],
+    client: Client | None = None,
 ) -> None:
     with Session.open(path, options, _warn) as session, _progress() as report:
-        result = session.build(output, variables, outputs=outputs, report=report)
+        result = session.build(output, variables, outputs=outputs, client=client, report=report)
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6
     click.echo(
@@ -298,21 +321,40 @@ def _build(
     help="Folder to write [default: output/ROUTINE/].",
 )
 @click.option("--split", is_flag=True, help="Also write one MP3 per chapter and a playlist.")
+@click.option(
+    "--client",
+    "client_name",
+    metavar="NAME",
+    default=None,
+    help="Who the track is for: named on the page, handout and cover, and the routine's "
+    "{client} unless --var sets it.",
+)
 def share(
-    routine: str, variables: dict[str, str], options: Options, folder: Path | None, split: bool
+    routine: str,
+    variables: dict[str, str],
+    options: Options,
+    folder: Path | None,
+    split: bool,
+    client_name: str | None,
 ) -> None:
     """Build ROUTINE into a folder to hand to a client: the MP3, a page to open, a handout.
 
     The folder holds the track, index.html (player, chapters, transcript; no network requests,
-    works opened from disk or on any static host), handout.html (printable), the cover and the
-    transcript and chapter files.
+    works opened from disk or on any static host), handout.html and handout.pdf (printable),
+    the cover and the transcript and chapter files, all in the routine's language.
 
-    Example: audioguide share psoas-release --var client=Sam -o output/sam
+    Example: audioguide share psoas-release --client Sam -o output/sam
     """
     path = find_routine(routine)
     folder = folder or Path("output") / path.stem
-    outputs = ["companions", *(["split"] if split else []), "page", "handout"]
-    _build(path, variables, options, folder / f"{path.stem}.mp3", outputs)
+    pdf = ["pdf"] if find_chromium() else []
+    if not pdf:
+        _warn(f"no handout.pdf: {INSTALL_CHROMIUM}")
+    outputs = ["companions", *(["split"] if split else []), "page", "handout", *pdf]
+    client = Client(client_name) if client_name else None
+    if client_name and "client" in RoutineSource.read(path).var_names:
+        variables = {"client": client_name, **variables}
+    _build(path, variables, options, folder / f"{path.stem}.mp3", outputs, client)
 
 
 @cli.command()
@@ -348,16 +390,46 @@ def check(routine: str, variables: dict[str, str], options: Options) -> None:
 
 
 @cli.command()
+@click.argument("routine")
+@click.option(
+    "--language",
+    required=True,
+    metavar="CODE",
+    help="The language to translate into: es, de, fr or en (optionally with a region).",
+)
+def translate(routine: str, language: str) -> None:
+    """Start a translation of ROUTINE: ROUTINE.CODE.yaml beside it, listing every line to
+    translate. Fill it in, then `check --language CODE` names any line still missing.
+
+    Example: audioguide translate morning.yaml --language es
+    """
+    path = find_routine(routine)
+    if path.parent == BUNDLED_DIR:
+        raise click.ClickException(
+            f"{routine} is a bundled routine: copy it with `audioguide new NAME --from {routine}`"
+            ", then translate the copy"
+        )
+    target = RoutineSource.read(path).new_translation(language)
+    click.echo(
+        f"Wrote {target}: translate each line, then run: audioguide check {path} "
+        f"--language {language}"
+    )
+
+
+@cli.command()
 @click.option(
     "--lang",
+    "--language",
+    "lang",
     default=None,
-    metavar="PREFIX",
-    help="Only voices whose language starts with PREFIX, e.g. en.",
+    metavar="CODE",
+    help="Only the voices for this language: en, es, de or fr.",
 )
 def voices(lang: str | None) -> None:
-    """List the voice engines, which one is the default and why, and the voices available here.
+    """List the voice engines, which one is the default and why, and the male and female voices
+    for each language.
 
-    Example: audioguide voices --lang en
+    Example: audioguide voices --lang es
     """
     problem = natural_problem()
     default = default_engine()
@@ -382,17 +454,190 @@ def voices(lang: str | None) -> None:
     click.echo(f"Speech cache: {default_cache_dir()}")
     if problem is None:
         click.echo(
-            f"Natural voices: {NATURAL_VOICE} (--voice natural), or any Piper voice by path: "
-            f"--voice natural:/path/voice.onnx"
+            f"Natural voices: {NATURAL_VOICE} (--voice natural), any Piper voice by path "
+            f"(--voice natural:/path/voice.onnx), or a folder of them in ${PIPER_VOICES_ENV}"
         )
-    found = [
-        v
-        for v in list_system_voices()
-        if lang is None or any(code.startswith(lang) for code in v.languages)
+    code = language_code(lang) if lang else None
+    if lang and code is None:
+        raise click.BadParameter(
+            f"{lang!r}: use one of {', '.join(LANGUAGES)}", param_hint="--lang"
+        )
+    click.echo(
+        "Voices by language, use as --voice SPEC (--voice male or female picks by language):"
+    )
+    for language in [code] if code else LANGUAGES:
+        default = voice_for(language, None)
+        click.echo(f"{table(language).english} ({language}):")
+        for option in voice_options(language):
+            mark = "  [default]" if option.spec == default else ""
+            click.echo(f"  {option.spec:<24} {option.gender or '-':<7} {option.description}{mark}")
+
+
+# --- many clients: batch and program -----------------------------------------------------
+
+
+def _many_options(output: str) -> Callable[[F], F]:
+    """The clients file, and where and how to build: this machine's processes or a cluster."""
+    return functools.partial(_add_many_options, output=output)
+
+
+def _add_many_options(f: F, output: str) -> F:
+    options = [
+        click.option(
+            "-o",
+            "--output",
+            "folder",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help=output,
+        ),
+        click.option(
+            "--clients",
+            type=click.Path(dir_okay=False, path_type=Path),
+            required=True,
+            metavar="FILE",
+            help="The clients: a CSV with a header, or a YAML list; a 'name' column, and a column "
+            "per routine var.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 256),
+            default=None,
+            help="Processes to build with on this machine [default: one per core].",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            default=None,
+            help="Render on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+            "tcp://10.0.0.5:8786 (needs the 'cluster' extra) [default: this machine].",
+        ),
     ]
-    click.echo(f"System voices ({len(found)}), use as --voice system:ID:")
-    for v in found:
-        click.echo(f"  {v.id:<24} {v.name:<28} {', '.join(v.languages)}")
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _workers(workers: int | None, scheduler: str | None) -> int:
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers is for this machine: with --scheduler, the cluster's")
+    return workers or default_workers()
+
+
+def _built(finished: Finished) -> None:
+    click.echo(f"Built {finished.job.path} ({clock(finished.duration_s)})")
+
+
+def _summary(clients: int, folder: Path, report: RunReport) -> None:
+    summary = f"{report.built} built, {report.current} up to date"
+    if report.built:
+        summary += (
+            f"; speech: {plural(report.spoken, 'clip')} spoken, "
+            f"{report.cache_share:.0%} from the cache"
+        )
+    click.echo(f"{plural(clients, 'client')} in {folder}: {summary}")
+
+
+@cli.command()
+@build_options
+@encoding_options
+@_many_options("Folder to write, a folder per client in it [default: output/ROUTINE/].")
+def batch(
+    routine: str,
+    variables: dict[str, str],
+    options: Options,
+    clients: Path,
+    workers: int | None,
+    scheduler: str | None,
+    folder: Path | None,
+) -> None:
+    """Build ROUTINE for every client in a clients file, each in a folder of their own.
+
+    A client's folder holds their track, its transcript and chapters, the page, the handout
+    and the cover. A rerun builds only what changed.
+
+    Example: audioguide batch knee.yaml --clients clients.csv -o out/
+    """
+    path = find_routine(routine)
+    result = build_batch(
+        path,
+        read_roster(clients),
+        folder or Path("output") / path.stem,
+        options,
+        variables,
+        workers=_workers(workers, scheduler),
+        scheduler=scheduler,
+        on_track=_built,
+        on_warning=_warn,
+    )
+    _summary(result.clients, result.folder, result.report)
+    if result.report.failed:
+        raise Problems(result.report.failed)
+
+
+@cli.command()
+@functools.partial(build_options, argument="program")
+@encoding_options
+@_many_options("Folder to write the site in [default: output/PROGRAM/].")
+@click.option(
+    "--base-url",
+    required=True,
+    metavar="URL",
+    help="Where the folder will be served, e.g. https://clinic.example/p: every link in the "
+    "feeds starts with it.",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Release the sessions due by this day, to preview a later week [default: today].",
+)
+def program(
+    program: str,
+    variables: dict[str, str],
+    options: Options,
+    clients: Path,
+    workers: int | None,
+    scheduler: str | None,
+    folder: Path | None,
+    base_url: str,
+    today: Any,
+) -> None:
+    """Build a PROGRAM (sessions released over weeks) for every client in a clients file, as a
+    static site of private podcast feeds, one per client.
+
+    Upload the folder to any static host; send each client their page (its address is printed),
+    where one tap subscribes their podcast app. Run it again on a later day to release the next
+    sessions: only the feeds change.
+
+    Example: audioguide program knee-program.yaml --clients clients.csv -o site/ --base-url
+    https://clinic.example/p
+    """
+    path = Path(program)
+    result = build_program(
+        read_program(path),
+        read_roster(clients),
+        folder or Path("output") / path.stem,
+        base_url,
+        options,
+        variables,
+        today=today.date() if today else None,
+        workers=_workers(workers, scheduler),
+        scheduler=scheduler,
+        on_track=_built,
+        on_warning=_warn,
+    )
+    feeds = result.feeds
+    _summary(len(feeds), result.folder, result.report)
+    click.echo(f"Feeds on {result.today.isoformat()}; send each client their page:")
+    width = max(len(f.name) for f in feeds)
+    for feed in feeds:
+        click.echo(f"  {feed.name:<{width}}  {plural(feed.released, 'session')}  {feed.page_url}")
+    for name in result.revoked:
+        click.echo(f"  {name}: no longer on the list, their feed is now empty")
+    if result.report.failed:
+        raise Problems(result.report.failed)
 
 
 def _stage(report: Report, stage: str) -> Callable[[int, int], None]:
@@ -408,7 +653,7 @@ LOG_EVERY_S: Final = 10.0
 @contextmanager
 def _progress() -> Iterator[Report]:
     """Progress on stderr: a bar per stage on a terminal; elsewhere (a log, CI) a line
-    `Speaking: 12 of 34` once a stage has run QUIET_S, then every LOG_EVERY_S."""
+    `Mixing: 40%` once a stage has run QUIET_S, then every LOG_EVERY_S."""
     bars: dict[str, Any] = {}
     began: dict[str, float] = {}
     said: dict[str, float] = {}
@@ -421,7 +666,7 @@ def _progress() -> Iterator[Report]:
             due = said[stage] + LOG_EVERY_S if stage in said else began[stage] + QUIET_S
             if now >= due or (stage in said and done == total):
                 said[stage] = now
-                click.echo(f"{stage.capitalize()}: {done:,} of {total:,}", err=True)
+                click.echo(f"{stage.capitalize()}: {100 * done // max(total, 1)}%", err=True)
             return
         if stage not in bars:
             for other in bars.values():

@@ -1,57 +1,176 @@
-"""A clean generated cover: people pick a track in their player by its picture.
+"""A generated cover that reads as a thumbnail: people pick a track in their podcast app by it.
 
-1400 x 1400 pixels, the smallest square Apple Podcasts accepts; a calm two-tone background whose hue
-comes from the title (so different routines look different, the same routine always the same),
-the title in large type and the length below it. Pillow's bundled scalable font keeps it offline.
+1400 x 1400 pixels, the smallest square Apple Podcasts accepts, shown in apps at 60 to 200
+pixels. So the title is set as large as it fits (at most three lines, bold, about a fifth of
+the picture high) in near-black on a pale tint, a contrast of over 12:1; who it is for and from
+whom sit in a band below it. The hue comes from the title, so different routines look
+different and the same routine always the same.
+
+The type is DejaVu Sans Condensed Bold (Debian's fonts-dejavu-extra, which scripts/setup.sh
+installs; else DejaVu Sans Bold from fonts-dejavu-core): it has every letter of Spanish, German
+and French, and the condensed face sets a title larger in the same width. Pillow's bundled
+font, the fallback where DejaVu is missing, has no accented letters ("Liberación" would show a
+box for the ó).
 """
 
 from __future__ import annotations
 
 import colorsys
+import functools
 import io
-import textwrap
+import re
 import zlib
-from typing import Final
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from PIL.ImageDraw import ImageDraw
+    from PIL.ImageFont import FreeTypeFont
 
 SIZE: Final = 1400
-MARGIN: Final = 120
+MARGIN: Final = 110
+TITLE_MAX_PX: Final = 300
+"""The largest title type: a short title ("Tabata") fills the width at about this."""
+TITLE_MIN_PX: Final = 110
+"""The smallest: at a 100-pixel thumbnail it is still 8 pixels, the size of small print."""
+TITLE_MAX_LINES: Final = 3
+BAND_PX: Final = 330
+"""The band at the bottom holding up to two lines: who the track is for, and from whom."""
+LINE_PX: Final = 70
+FONTS: Final = (
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf"),  # Debian, Ubuntu
+    Path("/usr/share/fonts/dejavu-sans-fonts/DejaVuSansCondensed-Bold.ttf"),  # Fedora
+    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    Path("/Library/Fonts/Arial Bold.ttf"),  # macOS
+    Path("C:/Windows/Fonts/arialbd.ttf"),
+)
+"""Bold faces with the accented letters of every language audioguide writes, first found wins."""
 
 
-def cover_png(title: str, subtitle: str) -> bytes:
-    from PIL import Image, ImageDraw, ImageFont
+@dataclass(frozen=True)
+class Layout:
+    """Where and how big the title is set: what the thumbnail test measures."""
 
-    hue = (zlib.crc32(title.encode("utf-8")) % 360) / 360
-    top = _rgb(hue, 0.32, 0.30)
-    bottom = _rgb((hue + 0.08) % 1, 0.45, 0.18)
-    image = Image.new("RGB", (SIZE, SIZE), top)
+    title_px: int
+    lines: tuple[str, ...]
+    background: tuple[int, int, int]
+    ink: tuple[int, int, int]
+
+
+def cover_png(title: str, subtitle: str = "") -> bytes:
+    """The cover as a PNG: `title` large, `subtitle` (up to two lines, split at newlines) in the
+    band below it."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (SIZE, SIZE))
     draw = ImageDraw.Draw(image)
-    for y in range(SIZE):  # a vertical gradient, one line per row
-        f = y / (SIZE - 1)
-        draw.line(
-            [(0, y), (SIZE, y)],
-            fill=tuple(round(a + (b - a) * f) for a, b in zip(top, bottom, strict=True)),
+    layout = cover_layout(title, draw)
+    draw.rectangle([(0, 0), (SIZE, SIZE - BAND_PX)], fill=layout.background)
+    accent = _rgb(_hue(title), 0.55, 0.42)
+    draw.rectangle([(0, SIZE - BAND_PX), (SIZE, SIZE)], fill=accent)
+    font = _font(layout.title_px)
+    height = len(layout.lines) * _leading(layout.title_px)
+    y = (SIZE - BAND_PX - height) // 2
+    for line in layout.lines:
+        draw.text(
+            (MARGIN, y), line, font=font, fill=layout.ink, stroke_width=_stroke(layout.title_px)
         )
-    size = 150
-    lines = textwrap.wrap(title, width=12) or [""]
-    while size > 60:  # the largest type at which the title fits in the margins
-        font = ImageFont.load_default(size=size)
-        if max(draw.textlength(line, font=font) for line in lines) <= SIZE - 2 * MARGIN:
-            break
-        size -= 10
-    font = ImageFont.load_default(size=size)
-    y = MARGIN + 80
-    for line in lines[:5]:
-        draw.text((MARGIN, y), line, font=font, fill=(250, 250, 245))
-        y += int(size * 1.15)
-    draw.text(
-        (MARGIN, SIZE - MARGIN - 70),
-        subtitle,
-        font=ImageFont.load_default(size=64),
-        fill=(225, 235, 230),
-    )
+        y += _leading(layout.title_px)
+    small = _font(LINE_PX)
+    parts = [p for p in subtitle.split("\n") if p.strip()][:2]
+    y = SIZE - BAND_PX + (BAND_PX - len(parts) * int(LINE_PX * 1.35)) // 2
+    for part in parts:
+        text = _fit(draw, part, small)
+        draw.text((MARGIN, y), text, font=small, fill="white", stroke_width=_stroke(LINE_PX))
+        y += int(LINE_PX * 1.35)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def cover_layout(title: str, draw: ImageDraw | None = None) -> Layout:
+    """The largest title type at which the title, wrapped at spaces, fits in at most three
+    lines inside the margins (a word too long for a line is set smaller still)."""
+    if draw is None:
+        from PIL import Image, ImageDraw
+
+        draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    hue = _hue(title)
+    # A line may break at a space or after a hyphen ("Seven-" / "Minute Circuit").
+    words = re.findall(r"\S+?-(?=\S)|\S+", title) or [""]
+    width = SIZE - 2 * MARGIN
+    px = TITLE_MAX_PX
+    lines = _wrap(draw, words, _font(px), width)
+    while px > TITLE_MIN_PX and (
+        len(lines) > TITLE_MAX_LINES or len(lines) * _leading(px) > SIZE - BAND_PX - MARGIN
+    ):
+        px -= 10
+        lines = _wrap(draw, words, _font(px), width)
+    return Layout(px, tuple(lines[:TITLE_MAX_LINES]), _rgb(hue, 0.14, 0.97), _rgb(hue, 0.6, 0.16))
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """The WCAG contrast ratio of two colours (1 to 21)."""
+
+    def luminance(rgb: tuple[int, int, int]) -> float:
+        channels = [c / 255 for c in rgb]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _wrap(draw: ImageDraw, words: list[str], font: FreeTypeFont, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in words:
+        joined = (
+            f"{lines[-1]}{'' if lines and lines[-1].endswith('-') else ' '}{word}" if lines else ""
+        )
+        if lines and draw.textlength(joined, font=font) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(word)
+    if any(draw.textlength(line, font=font) > width for line in lines):
+        return [*lines, *[""] * TITLE_MAX_LINES]  # too wide: counts as too many lines
+    return lines
+
+
+def _fit(draw: ImageDraw, text: str, font: FreeTypeFont) -> str:
+    """The text, cut with an ellipsis where it would run past the margin."""
+    while text and draw.textlength(text, font=font) > SIZE - 2 * MARGIN:
+        text = text[:-2].rstrip() + "…"
+    return text
+
+
+def _font(px: int) -> FreeTypeFont:
+    from PIL import ImageFont
+
+    path = font_path()
+    if path is None:
+        return ImageFont.load_default(size=px)  # type: ignore[return-value]
+    return ImageFont.truetype(str(path), px)
+
+
+@functools.cache
+def font_path() -> Path | None:
+    """The bold face the cover is set in; None for Pillow's own (regular, no accents)."""
+    return next((p for p in FONTS if p.is_file()), None)
+
+
+def _stroke(px: int) -> int:
+    # Pillow's own face is regular: a stroke in the ink's colour makes it bold, so its strokes
+    # survive being scaled down to a thumbnail.
+    return 0 if font_path() else max(px // 30, 1)
+
+
+def _leading(px: int) -> int:
+    return int(px * 1.12)
+
+
+def _hue(title: str) -> float:
+    return (zlib.crc32(title.encode("utf-8")) % 360) / 360
 
 
 def _rgb(h: float, s: float, v: float) -> tuple[int, int, int]:

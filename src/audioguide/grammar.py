@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -448,7 +448,7 @@ def _read_include(r: Reader, raw: YMap, where: Where) -> tuple[Step, ...]:
                 at(raw, key, where),
             )
     f = fields_of(r, "include", raw["include"], YMap(), at(raw, "include", where))
-    name = r.text(f, "file", template=False)
+    name = r.text(f, "file", template=False, translate=False)
     path = r.local_file(f, "file", "included file")
     if path in r.including:
         chain = " -> ".join(p.name for p in (*r.including, path))
@@ -467,16 +467,13 @@ def _read_include(r: Reader, raw: YMap, where: Where) -> tuple[Step, ...]:
     except RoutineError as e:
         raise RoutineError(f"cannot include {name}: {e}", where) from None
     doc = parse_yaml(text, shown)
-    child = Reader(
-        shown,
-        path.parent,
-        r.variables,
-        (r.base_dir, *r.sound_dirs),
-        r.budget,
-        r.warnings,
-        r.pacer,
-        (*r.including, path),
-        r.side_names,
+    # Everything else is shared: the variables, budget, warnings, pacer, sides and translation.
+    child = replace(
+        r,
+        file=shown,
+        base_dir=path.parent,
+        sound_dirs=(r.base_dir, *r.sound_dirs),
+        including=(*r.including, path),
     )
     top = Where(shown, getattr(doc, "line", 1))
     if isinstance(doc, YMap):
@@ -499,7 +496,7 @@ ROUTINE_KEYS: Final[tuple[Key, ...]] = (
     Key("notes", "written notes for the page and handout; never spoken"),
     Key("cover", "the track's cover image, next to the routine"),
     Key("voice", "default voice settings: engine, name, rate"),
-    Key("language", "the language it is spoken and written in"),
+    Key("language", "the language it is spoken and written in: en, es, de or fr"),
     Key("vars", "named values for {name} in any value"),
     Key("words", "the phrases the tool speaks on its own, and side names"),
     Key("bed", "a background sound under the session"),
@@ -525,9 +522,18 @@ CLINIC_KEYS: Final = (
 )
 
 
+TRANSLATION_KEYS: Final = (
+    Key("lines", "each line as the routine writes it, and its translation"),
+    Key("vars", "the vars' defaults in this language"),
+    Key("words", "the phrases the tool speaks on its own, in this language"),
+    Key("voice", "the voice for this language: engine, name, rate"),
+)
+"""The keys of a translation, ROUTINE.LANG.yaml beside the routine (translation.py)."""
+
+
 def all_keys() -> set[str]:
     """Every key the routine language knows, at any level: what the docs must describe."""
-    tables = (ROUTINE_KEYS, VOICE_KEYS, BED_KEYS, CLINIC_KEYS)
+    tables = (ROUTINE_KEYS, VOICE_KEYS, BED_KEYS, CLINIC_KEYS, TRANSLATION_KEYS)
     return {
         *KINDS,
         *(key.name for kind in KINDS.values() for key in kind.keys),

@@ -10,12 +10,21 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .errors import RoutineError, Where
-from .grammar import BED_KEYS, CLINIC_KEYS, ROUTINE_KEYS, VOICE_KEYS, Key, read_steps
+from .errors import Problems, RoutineError, Where
+from .export import write_atomic
+from .grammar import (
+    BED_KEYS,
+    CLINIC_KEYS,
+    ROUTINE_KEYS,
+    TRANSLATION_KEYS,
+    VOICE_KEYS,
+    Key,
+    read_steps,
+)
 from .model import (
     BED_LEVEL_RANGE_DB,
     BUILTIN_BEDS,
@@ -24,14 +33,23 @@ from .model import (
     Clinic,
     Routine,
     VoiceSettings,
+    parse_duration,
+    preset_name,
 )
 from .reader import Fields, Reader, Var, suggest
-from .strings import ENGLISH_WORDS, WORD_FIELDS
+from .strings import ENGLISH_WORDS, LANGUAGES, WORD_FIELDS, base_language, language_code, table
+from .translation import (
+    Translation,
+    Translator,
+    needs_translation,
+    read_translation,
+    sidecar_paths,
+    sidecar_text,
+)
 from .yamlfile import YMap, parse_yaml, read_text, show
 
 _IMAGE_SUFFIXES: Final = (".png", ".jpg", ".jpeg")
 MAX_IMAGE_BYTES: Final = 5_000_000
-LANGUAGES: Final = ("en",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,8 @@ class RoutineSource:
     base_dir: Path
     doc: Any
     path: Path | None = None
+    _translations: dict[str, Translation] = field(default_factory=dict, compare=False, repr=False)
+    """Each sidecar read so far, by language: read once, like the routine."""
 
     @classmethod
     def read(cls, path: Path | str) -> RoutineSource:
@@ -73,19 +93,67 @@ class RoutineSource:
         *,
         variables_from: str = "--var",
         sound_dirs: Sequence[Path] = (),
+        language: str | None = None,
+        language_from: str = "--language",
     ) -> Routine:
         """Validate the routine; `variables` (named `variables_from` in messages: `--var`, a
         clients file's row) override its own `vars`. Sound files are read only from the routine's
         folder and the `sound_dirs` the user names, so a shared routine cannot make the tool read
-        any other file."""
-        try:
-            return _read_routine(self, variables or {}, variables_from, tuple(sound_dirs))
-        except RecursionError:
-            # MAX_NESTING stops steps well before this; other values have no depth of their own.
+        any other file.
+
+        `language` (named `language_from` in messages) is the language to build in, None for the
+        routine's own `language:`; in another language than its own, the routine's lines come
+        from its translation ROUTINE.LANG.yaml, and every line missing there is one error (all
+        raised together, as Problems)."""
+        code = None if language is None else _requested(language, language_from)
+        read = _read(self, variables or {}, variables_from, tuple(sound_dirs), code)
+        if read.problems:
+            raise Problems(read.problems)
+        return read.routine
+
+    def translation(self, language: str) -> Translation:
+        """The routine's translation into `language` (read once), from its sidecar file."""
+        if language not in self._translations:
+            found = (
+                [p for p in sidecar_paths(self.path, language) if p.is_file()] if self.path else []
+            )
+            if not found:
+                raise RoutineError(_no_translation(self, language), Where(self.name))
+            self._translations[language] = read_translation(found[0], language)
+        return self._translations[language]
+
+    def lines_to_translate(self, language: str) -> list[str]:
+        """Every text of the routine that its translation into `language` still lacks, in the
+        order the routine writes them: all of them when it has no translation yet."""
+        code = _requested(language, "--language")
+        if base_language(code) == base_language(_own_language(self)):
+            return []
+        found = [p for p in sidecar_paths(self.path, code) if p.is_file()] if self.path else []
+        name = str(sidecar_paths(self.path or Path(self.name), code)[-1])
+        translation = read_translation(found[0], code) if found else Translation(code, name)
+        read = _read(self, {}, "--var", (), code, translation)
+        return list(read.translator.missing) if read.translator else []
+
+    def new_translation(self, language: str) -> Path:
+        """Start the routine's translation into `language`: ROUTINE.LANG.yaml beside it, every
+        line to translate listed with an empty translation. Never over an existing file."""
+        code = _requested(language, "--language")
+        if self.path is None:
+            raise RoutineError(_no_translation(self, code), Where(self.name))
+        if base_language(code) == base_language(_own_language(self)):
             raise RoutineError(
-                "the routine nests too deeply; a routine needs only a few levels: flatten it",
-                Where(self.name, 1),
-            ) from None
+                f"the routine is written in {table(code).english} already: nothing to translate",
+                Where(self.name),
+            )
+        target = sidecar_paths(self.path, code)[0]
+        if target.exists():
+            raise RoutineError(
+                f"{target} exists already: `audioguide check {self.path} --language {code}` "
+                "lists the lines it still lacks",
+            )
+        text = sidecar_text(self.path.name, code, self.lines_to_translate(code))
+        write_atomic(target, text.encode("utf-8"))
+        return target
 
 
 def load_routine(
@@ -93,9 +161,11 @@ def load_routine(
     variables: Mapping[str, str] | None = None,
     *,
     sound_dirs: Sequence[Path] = (),
+    language: str | None = None,
 ) -> Routine:
-    """Read and validate a routine file; `variables` override the routine's own `vars`."""
-    return RoutineSource.read(path).routine(variables, sound_dirs=sound_dirs)
+    """Read and validate a routine file; `variables` override the routine's own `vars`; in
+    `language` when given (see RoutineSource.routine)."""
+    return RoutineSource.read(path).routine(variables, sound_dirs=sound_dirs, language=language)
 
 
 def parse_routine(
@@ -111,12 +181,40 @@ def parse_routine(
     return source.routine(variables, sound_dirs=sound_dirs)
 
 
+@dataclass(frozen=True)
+class _Read:
+    routine: Routine
+    translator: Translator | None = None
+    problems: tuple[RoutineError, ...] = ()
+    """Lines and vars a translation lacks, each its own error, so all are fixed in one go."""
+
+
+def _read(
+    source: RoutineSource,
+    overrides: Mapping[str, str],
+    overrides_from: str,
+    sound_dirs: tuple[Path, ...],
+    language: str | None,
+    translation: Translation | None = None,
+) -> _Read:
+    try:
+        return _read_routine(source, overrides, overrides_from, sound_dirs, language, translation)
+    except RecursionError:
+        # MAX_NESTING stops steps well before this; other values have no depth of their own.
+        raise RoutineError(
+            "the routine nests too deeply; a routine needs only a few levels: flatten it",
+            Where(source.name, 1),
+        ) from None
+
+
 def _read_routine(
     source: RoutineSource,
     overrides: Mapping[str, str],
     overrides_from: str,
     sound_dirs: tuple[Path, ...],
-) -> Routine:
+    language: str | None,
+    translation: Translation | None,
+) -> _Read:
     doc = source.doc
     top = Where(source.name, getattr(doc, "line", 1))
     if not isinstance(doc, YMap):
@@ -127,8 +225,20 @@ def _read_routine(
     f = Fields("the routine", doc, top)
     _known_keys(f, ROUTINE_KEYS, "routine keys")
     r = Reader(source.name, source.base_dir, sound_dirs=sound_dirs)
-    r.variables = _vars(f, overrides, overrides_from)
+    own = _language(r, f)
+    code = language or own
+    sidecar: Fields | None = None
+    if base_language(code) != base_language(own):
+        translation = translation or source.translation(code)
+        r.translator = Translator(translation)
+        sidecar = Fields("the translation", translation.doc, Where(translation.file, 1))
+        _known_keys(sidecar, TRANSLATION_KEYS, "translation keys")
+    r.variables = _vars(f, overrides, overrides_from, sidecar)
     words, side_names = _words(r, f)
+    voice = _voice(r, f)
+    if sidecar is not None:
+        # The routine's own voice speaks its own language: only its rate carries over.
+        words, side_names, voice = _translated_words(r, sidecar, words, side_names, voice)
     r.side_names = tuple(dict.fromkeys((*SIDES, *side_names)))
     title = r.text(f, "title")
     if "steps" not in doc:
@@ -137,13 +247,13 @@ def _read_routine(
     if source.path is not None:
         r.including = (source.path.resolve(),)
     steps = read_steps(r, doc["steps"], f.at("steps"), prefix="")
-    return Routine(
+    routine = Routine(
         title=title,
         steps=steps,
-        author=r.optional_text(f, "author"),
+        author=r.optional_text(f, "author", translate=False),
         description=r.optional_text(f, "description"),
-        voice=_voice(r, f),
-        language=_language(r, f),
+        voice=voice,
+        language=code,
         words=words,
         side_names=side_names,
         path=source.path,
@@ -152,9 +262,104 @@ def _read_routine(
         bed=_bed(r, f),
         pacer=r.pacer,
         pan_sides=r.choice(f, "pan", ("sides", "none"), "none", _PAN_HINT) == "sides",
-        clinic=_clinic(r, f),
-        warnings=tuple(r.warnings),
+        clinic=read_clinic(r, f),
+        warnings=tuple(r.warnings + (r.translator.stale() if r.translator else [])),
     )
+    if r.translator is None:
+        return _Read(routine)
+    problems = [*r.translator.problems(), *_untranslated_vars(r, r.translator, own, overrides_from)]
+    return _Read(routine, r.translator, tuple(problems))
+
+
+def _requested(language: str, language_from: str) -> str:
+    code = language_code(language)
+    if code is None:
+        raise RoutineError(
+            f"{language_from} {show(language)}: audioguide speaks and writes "
+            f"{_language_list()}; use one of those codes, optionally with a region (es-MX)",
+        )
+    return code
+
+
+def _language_list() -> str:
+    return ", ".join(f"{table(code).english} ({code})" for code in LANGUAGES)
+
+
+def _own_language(source: RoutineSource) -> str:
+    doc = source.doc
+    if not isinstance(doc, YMap):
+        return "en"
+    return _language(
+        Reader(source.name, source.base_dir), Fields("the routine", doc, Where(source.name))
+    )
+
+
+def _no_translation(source: RoutineSource, language: str) -> str:
+    own = table(_own_language(source)).english
+    target = table(language).english
+    if source.path is None:
+        return (
+            f"the routine is written in {own} and read from text, so no {target} translation "
+            "can lie beside it: save it to a file"
+        )
+    sidecar = sidecar_paths(source.path, language)[-1]
+    return (
+        f"the routine is written in {own}; to build it in {target}, translate its lines in "
+        f"{sidecar} (audioguide translate {source.path} --language {language} starts one)"
+    )
+
+
+def _translated_words(
+    r: Reader,
+    sidecar: Fields,
+    words: dict[str, str],
+    side_names: dict[str, str],
+    voice: VoiceSettings,
+) -> tuple[dict[str, str], dict[str, str], VoiceSettings]:
+    """The translation's own `words:` over the routine's (translated), and its `voice:`."""
+    plain = Reader(sidecar.where.file, r.base_dir, sound_dirs=r.sound_dirs)
+    own_words, own_sides = _words(plain, sidecar)
+    translated_voice = _voice(plain, sidecar) if "voice" in sidecar else VoiceSettings()
+    return (
+        {**words, **own_words},
+        {**side_names, **own_sides},
+        VoiceSettings(
+            translated_voice.engine,
+            translated_voice.name,
+            translated_voice.rate or voice.rate,
+        ),
+    )
+
+
+def _untranslated_vars(
+    r: Reader, translator: Translator, own: str, overrides_from: str
+) -> list[RoutineError]:
+    """A var a translated line speaks whose value is still the routine's own default, in its own
+    language ("friend"): one error each, at the routine's `vars:` line."""
+    out = []
+    target = translator.translation
+    for name in sorted(translator.text_vars):
+        var = r.variables.get(name)
+        if var is None or var.own_at is None or not _wordy(var.value):
+            continue
+        out.append(
+            RoutineError(
+                f"var '{name}' is {show(var.value)}, in {table(own).english}, and a translated "
+                f"line says {{{name}}}: give its {target.english} value under 'vars:' in "
+                f"{target.file}, or set it with {overrides_from}",
+                var.own_at,
+            )
+        )
+    return out
+
+
+def _wordy(value: str) -> bool:
+    """Whether a var's value is words (a name, an exercise), not a duration or a preset."""
+    try:
+        parse_duration(value)
+    except ValueError:
+        return needs_translation(value) and preset_name(value) is None
+    return False
 
 
 _PAN_HINT: Final = "sides (left-side cues from the left, right from the right) or none"
@@ -176,18 +381,24 @@ def _sub(r: Reader, f: Fields, key: str, keys: tuple[Key, ...], example: str) ->
     return sub
 
 
-def _vars(f: Fields, overrides: Mapping[str, str], overrides_from: str) -> dict[str, Var]:
-    raw = f.values.get("vars", YMap())
-    if not isinstance(raw, YMap):
-        raise RoutineError("'vars' maps names to values, e.g. vars: {client: friend}", f.at("vars"))
-    out: dict[str, Var] = {}
-    sub = Fields("vars", raw, f.at("vars"))
-    for key, value in raw.items():
-        if not re.fullmatch(r"\w+", key) or isinstance(value, dict | list) or value is None:
-            raise RoutineError(
-                f"var '{key}' needs a plain name and a value, e.g. client: friend", sub.at(key)
-            )
-        out[key] = Var(str(value), f"vars: at {sub.at(key)}")
+def _vars(
+    f: Fields, overrides: Mapping[str, str], overrides_from: str, translated: Fields | None = None
+) -> dict[str, Var]:
+    """The routine's vars, with a translation's defaults over its own and `overrides` over
+    both."""
+    out = {
+        key: Var(var.value, var.source, own_at=var.own_at)
+        for key, var in _var_defaults(f, "client: friend").items()
+    }
+    if translated is not None:
+        for key, var in _var_defaults(translated, "client: amigo").items():
+            if key not in out:
+                known = ", ".join(out) or "none"
+                raise RoutineError(
+                    f"the routine has no var '{key}' (its vars: {known}): remove it here",
+                    translated.at("vars"),
+                )
+            out[key] = Var(var.value, var.source)
     for key, value in overrides.items():
         if key not in out:
             known = ", ".join(out) or "none"
@@ -197,6 +408,21 @@ def _vars(f: Fields, overrides: Mapping[str, str], overrides_from: str) -> dict[
                 Where(f.where.file),
             )
         out[key] = Var(value, overrides_from)
+    return out
+
+
+def _var_defaults(f: Fields, example: str) -> dict[str, Var]:
+    raw = f.values.get("vars", YMap())
+    if not isinstance(raw, YMap):
+        raise RoutineError(f"'vars' maps names to values, e.g. vars: {{{example}}}", f.at("vars"))
+    out: dict[str, Var] = {}
+    sub = Fields("vars", raw, f.at("vars"))
+    for key, value in raw.items():
+        if not re.fullmatch(r"\w+", key) or isinstance(value, dict | list) or value is None:
+            raise RoutineError(
+                f"var '{key}' needs a plain name and a value, e.g. {example}", sub.at(key)
+            )
+        out[key] = Var(str(value), f"vars: at {sub.at(key)}", own_at=sub.at(key))
     return out
 
 
@@ -276,10 +502,14 @@ def _voice(r: Reader, f: Fields) -> VoiceSettings:
 def _language(r: Reader, f: Fields) -> str:
     if "language" not in f:
         return "en"
-    code = r.text(f, "language").lower()
-    if code not in LANGUAGES:
+    written = r.text(f, "language", translate=False)
+    code = language_code(written)
+    if code is None:
         raise r.fail(
-            f, "language", f"'language' is one of {', '.join(LANGUAGES)}, got {show(code)}"
+            f,
+            "language",
+            f"'language' is one of {_language_list()}, optionally with a region (es-MX), got "
+            f"{show(written)}",
         )
     return code
 
@@ -308,15 +538,16 @@ def _bed(r: Reader, f: Fields) -> Bed | None:
     return Bed(sound, level, f.at("bed"))
 
 
-def _clinic(r: Reader, f: Fields) -> Clinic | None:
+def read_clinic(r: Reader, f: Fields) -> Clinic | None:
+    """A `clinic:` block, in a routine or a program file."""
     if "clinic" not in f:
         return None
     c = _sub(r, f, "clinic", CLINIC_KEYS, "clinic: {name: Sam's Physio, contact: 555 0100}")
     if "name" not in c:
         raise RoutineError("'clinic' needs a name, e.g. clinic: {name: Sam's Physio}", c.where)
     return Clinic(
-        r.text(c, "name"),
-        r.optional_text(c, "contact"),
+        r.text(c, "name", translate=False),
+        r.optional_text(c, "contact", translate=False),
         _image(r, c, "logo") if "logo" in c else None,
     )
 

@@ -20,8 +20,6 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import minimum_filter1d
-from scipy.signal import sosfilt
 
 from .audio import SAMPLE_RATE, Samples, to_samples
 
@@ -214,6 +212,8 @@ class Meter:
                 self._add(waiting[start : start + _CHUNK_SAMPLES])
 
     def _add(self, frames: Samples) -> None:
+        from scipy.signal import sosfilt  # 1 s to import: only where something is measured
+
         weighted, self._zi = sosfilt(_K_WEIGHTING, frames.T, axis=-1, zi=self._zi)
         n = weighted.shape[1]
         head = min(n, _STEP_SAMPLES - self._partial_samples)
@@ -283,6 +283,8 @@ def clip_loudness(samples: Samples) -> float:
     frames = _frames(samples, _channels_of(samples))
     if len(frames) == 0:
         return -math.inf
+    from scipy.signal import sosfilt
+
     weighted = sosfilt(_K_WEIGHTING, frames.T, axis=-1)
     return _lufs(_sum_squares(weighted) / len(frames))
 
@@ -503,6 +505,8 @@ class Limiter:
         n, hold, window = len(need), self._hold, self._window
         held_in = np.concatenate([self._recent_need, need])
         self._recent_need = held_in[n:].copy()
+        from scipy.ndimage import minimum_filter1d
+
         # minimum_filter1d centres its window: a shift makes it the trailing one.
         held = minimum_filter1d(held_in, hold)[hold // 2 : hold // 2 + n]
         # The attenuations after the previous block's last window - 1, summed with a leading 0:

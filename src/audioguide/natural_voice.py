@@ -65,6 +65,8 @@ class PiperModel:
     fingerprint: str
     """The .onnx's size and a hash of the .onnx.json: cheap, and enough to tell voices apart
     (hashing the 63 MB network would cost ~0.1 s on every run, even a fully cached one)."""
+    language: str = ""
+    """What it speaks, from its config: `en-US`; "" when the config does not say."""
 
     @property
     def name(self) -> str:
@@ -86,7 +88,8 @@ class PiperModel:
             )
         try:
             raw = config.read_bytes()
-            sample_rate = json.loads(raw)["audio"]["sample_rate"]
+            settings = json.loads(raw)
+            sample_rate = settings["audio"]["sample_rate"]
             size = onnx.stat().st_size
         except FileNotFoundError:
             raise VoiceError(
@@ -109,7 +112,43 @@ class PiperModel:
                 f"voice's .onnx.json again"
             )
         fingerprint = f"{size}-{hashlib.sha256(raw).hexdigest()[:16]}"
-        return PiperModel(onnx, config, sample_rate, fingerprint)
+        return PiperModel(onnx, config, sample_rate, fingerprint, _config_language(settings))
+
+
+def _config_language(settings: object) -> str:
+    """A Piper config's language as a BCP 47 code: its `language.code` (`es_ES`), else the
+    espeak voice it phonemizes with (`es`)."""
+    code: object = ""
+    if isinstance(settings, dict):
+        language, espeak = settings.get("language"), settings.get("espeak")
+        if isinstance(language, dict) and isinstance(language.get("code"), str):
+            code = language["code"]
+        elif isinstance(espeak, dict) and isinstance(espeak.get("voice"), str):
+            code = espeak["voice"]
+    base, _, region = str(code).replace("_", "-").partition("-")
+    return f"{base.lower()}-{region.upper()}" if region else base.lower()
+
+
+PIPER_VOICES_ENV: Final = "AUDIOGUIDE_PIPER_VOICES"
+"""Folders of Piper voices (each an .onnx with its .onnx.json), separated like PATH: the natural
+voice for a language other than the bundled one's is the first voice there that speaks it."""
+
+
+def piper_voices() -> list[PiperModel]:
+    """The bundled voice, then every voice in the $AUDIOGUIDE_PIPER_VOICES folders by name."""
+    found = [] if bundled_natural_model() is None else [bundled_natural_model()]
+    for folder in filter(None, os.environ.get(PIPER_VOICES_ENV, "").split(os.pathsep)):
+        found += sorted(Path(folder).expanduser().glob("*.onnx"))
+    return [PiperModel.at(onnx) for onnx in dict.fromkeys(p for p in found if p is not None)]
+
+
+def natural_model_for(language: str) -> PiperModel | None:
+    """The first natural voice that speaks `language`: its own region first (es-MX), then any
+    region of it."""
+    voices = piper_voices()
+    base = language.split("-", 1)[0].lower()
+    exact = [v for v in voices if v.language.lower() == language.lower()]
+    return next(iter(exact or [v for v in voices if v.language.split("-")[0] == base]), None)
 
 
 def natural_problem() -> str | None:

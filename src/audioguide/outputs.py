@@ -1,10 +1,12 @@
 """What a build writes besides the MP3, one small writer each: companions, split parts, the share
-page, the handout. A new output is one function here and one row in OUTPUTS.
+page, the handout and its PDF. A new output is one function here and one row in OUTPUTS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -12,8 +14,11 @@ from typing import Final
 from .audio import Samples, to_seconds
 from .companions import m3u, write_companions
 from .export import Tags, export_split, write_atomic
+from .handout import handout_page
 from .model import Client, Routine, Timeline
-from .page import handout_page, share_page
+from .page import share_page
+from .pdf import html_to_pdf
+from .render import is_stereo
 
 
 @dataclass(frozen=True)
@@ -25,8 +30,8 @@ class Track:
     routine: Routine
     timeline: Timeline
     tags: Tags
-    audio: Callable[[], Samples]
-    """The mixed samples, for writers that encode more audio (made again on demand)."""
+    audio: Callable[[], Iterator[Samples]]
+    """The track's samples as blocks, mixed again on demand, for writers that encode more audio."""
     outputs: tuple[str, ...]
     bitrate_kbps: int
     client: Client | None = None
@@ -53,6 +58,8 @@ def _split(track: Track) -> list[Path]:
     parts = export_split(
         track.audio(),
         folder,
+        channels=2 if is_stereo(track.timeline) else 1,
+        n_samples=track.timeline.total_samples,
         tags=track.tags,
         chapters=track.timeline.chapters,
         bitrate_kbps=track.bitrate_kbps,
@@ -63,6 +70,12 @@ def _split(track: Track) -> list[Path]:
     return [*(p for p, _ in parts), playlist]
 
 
+def _day(track: Track) -> dt.date:
+    """The session's date: the client's (its release in a program), else the day it is built."""
+    client = track.client
+    return client.date if client is not None and client.date else dt.date.today()
+
+
 def _page(track: Track) -> list[Path]:
     html = share_page(
         track.timeline,
@@ -70,13 +83,34 @@ def _page(track: Track) -> list[Path]:
         mp3_name=track.path.name,
         cover_name=track.cover_name,
         handout_name="handout.html" if "handout" in track.outputs else None,
+        pdf_name="handout.pdf" if "pdf" in track.outputs else None,
+        client=track.client,
+        day=_day(track),
     )
     return _write(track, {"index.html": html.encode("utf-8"), track.cover_name: track.tags.cover})
 
 
+def _handout_html(track: Track) -> bytes:
+    html = handout_page(track.timeline, track.routine, client=track.client, day=_day(track))
+    return html.encode("utf-8")
+
+
 def _handout(track: Track) -> list[Path]:
-    html = handout_page(track.timeline, track.routine)
-    return _write(track, {"handout.html": html.encode("utf-8")})
+    return _write(track, {"handout.html": _handout_html(track)})
+
+
+def _pdf(track: Track) -> list[Path]:
+    """handout.pdf, printed by headless Chromium from the handout (written already, or made
+    here when the build writes no handout.html)."""
+    pdf = track.beside("handout.pdf")
+    if "handout" in track.outputs:
+        html_to_pdf(track.beside("handout.html"), pdf)
+        return [pdf]
+    with tempfile.TemporaryDirectory(prefix="audioguide-handout-") as work:
+        html = Path(work) / "handout.html"
+        html.write_bytes(_handout_html(track))
+        html_to_pdf(html, pdf)
+    return [pdf]
 
 
 def _write(track: Track, files: dict[str, bytes]) -> list[Path]:
@@ -92,5 +126,15 @@ OUTPUTS: Final[dict[str, Writer]] = {
     "split": _split,
     "page": _page,
     "handout": _handout,
+    "pdf": _pdf,
 }
 """Every output a build can write, by name, in the order they are written."""
+
+
+def write_outputs(track: Track) -> list[Path]:
+    """Every output the track asks for, in OUTPUTS' order: what a build writes beside its MP3."""
+    written: list[Path] = []
+    for name, write in OUTPUTS.items():
+        if name in track.outputs:
+            written += write(track)
+    return written

@@ -1,30 +1,70 @@
-"""The share page and the printable handout: self-contained HTML, no network requests.
+"""The share page: self-contained HTML in the routine's language, no network requests.
 
-The page is one file that works opened from disk or served by any static host: the player, the
-chapter list (click to seek), the transcript (the line being spoken is highlighted), and the
-routine's notes and safety lines. Everything is inline; the only other file it names is the MP3
-(and the cover image) beside it.
+The page is one file that works opened from disk or served by any static host: who it is for and
+from which clinic, the player, the chapter list (click to seek), the transcript with its counts
+folded in (the line being spoken is highlighted), the routine's notes and safety lines, and the
+client's feed to subscribe to. Everything is inline; the only other files it names are the MP3,
+the cover and the handout beside it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
 from html import escape
 
-from .companions import transcript
-from .model import Exercise, Hold, Routine, Step, Timeline, walk
-from .strings import clock
+from .companions import Line, transcript
+from .handout import clinic_block, for_line, section_list, subscribe
+from .model import Client, Routine, Timeline
+from .strings import clock, number_pattern, table, words
 
 
 @dataclass(frozen=True)
-class Handout:
-    """One exercise as the handout lists it."""
+class Folded:
+    """A transcript line with the counts that belong to it folded in ("Squeeze. 3, 2, 1")."""
 
-    title: str
-    how: tuple[str, ...]
-    dose: str
+    start_s: float
+    end_s: float
+    text: str
+
+
+def folded_transcript(timeline: Timeline, routine: Routine) -> list[Folded]:
+    """The transcript to read: a countdown's numbers join the line before them, a rep's number
+    the line after it, so "3", "2", "1" never take a line each."""
+    spoken = words(routine.language, routine.words)
+    count, rep = number_pattern(spoken["countdown"]), number_pattern(spoken["rep"])
+    out: list[Folded] = []
+    counted = False
+    """Whether the last line already has counts folded in."""
+    pending: Line | None = None
+    """A rep number, waiting for the line it starts."""
+    for line in transcript(timeline):
+        if count.fullmatch(line.text) and (out or pending):
+            if pending is not None:  # a rep that is only a counted hold: the number stands alone
+                out.append(Folded(pending.start_s, pending.end_s, pending.text))
+                pending, counted = None, False
+            last = out[-1]
+            text = f"{last.text}{', ' if counted else ' '}{line.text}"
+            out[-1], counted = Folded(last.start_s, line.end_s, text), True
+        elif _matches(rep, line.text):
+            if pending is not None:
+                out.append(Folded(pending.start_s, pending.end_s, pending.text))
+            pending = line
+        else:
+            start, text = line.start_s, line.text
+            if pending is not None:
+                start, text, pending = pending.start_s, f"{pending.text} {text}", None
+            out.append(Folded(start, line.end_s, text))
+            counted = False
+    if pending is not None:
+        out.append(Folded(pending.start_s, pending.end_s, pending.text))
+    return out
+
+
+def _matches(pattern: re.Pattern[str], text: str) -> bool:
+    return pattern.fullmatch(text) is not None
 
 
 def share_page(
@@ -34,43 +74,56 @@ def share_page(
     mp3_name: str,
     cover_name: str | None = None,
     handout_name: str | None = None,
+    pdf_name: str | None = None,
+    client: Client | None = None,
+    day: dt.date | None = None,
 ) -> str:
+    """The page, in the routine's language: `client` names who it is for (and their feed's QR
+    code), `day` the session's date (default: the client's, else today)."""
+    t = table(routine.language)
+    day = day or (client.date if client and client.date else dt.date.today())
+    lines = folded_transcript(timeline, routine)
     data = {
         "chapters": [{"title": c.title, "start": c.start_s} for c in timeline.chapters],
-        "lines": [
-            {"start": x.start_s, "end": x.end_s, "text": x.text} for x in transcript(timeline)
-        ],
+        "lines": [{"start": x.start_s, "end": x.end_s, "text": x.text} for x in lines],
     }
     chapters = "\n".join(
         f'<li><button type="button" data-start="{c.start_s:.3f}">'
         f'<span class="t">{clock(c.start_s)}</span> {escape(c.title)}</button></li>'
         for c in timeline.chapters
     )
-    lines = "\n".join(
+    spoken = "\n".join(
         f'<li data-start="{x.start_s:.3f}"><span class="t">{clock(x.start_s)}</span> '
         f"{escape(x.text)}</li>"
-        for x in transcript(timeline)
+        for x in lines
     )
     cover = (
         f'<img class="cover" src="{escape(cover_name)}" alt="" width="160" height="160">'
         if cover_name
         else ""
     )
-    handout = (
-        f'<p><a href="{escape(handout_name)}">Printable handout</a></p>' if handout_name else ""
-    )
+    links = [
+        f'<a href="{escape(name)}">{escape(t.label(key))}</a>'
+        for key, name in (("handout_link", handout_name), ("pdf_link", pdf_name))
+        if name
+    ]
     return _PAGE.format(
+        lang=escape(routine.language),
         title=escape(timeline.title),
-        author=escape(timeline.author),
-        length=clock(timeline.total_s),
+        meta=escape(" · ".join(filter(None, [timeline.author, clock(timeline.total_s)]))),
+        who=for_line(routine.language, client, day),
+        clinic=clinic_block(routine),
         description=_paragraph(routine.description),
         cover=cover,
         mp3=escape(mp3_name),
-        safety=_list("Safety", routine.safety),
-        notes=_list("Notes", routine.notes),
+        safety=section_list(t, "safety", routine.safety),
+        notes=section_list(t, "notes", routine.notes),
+        chapters_heading=escape(t.label("chapters")),
+        transcript_heading=escape(t.label("transcript")),
         chapters=chapters,
-        lines=lines,
-        handout=handout,
+        lines=spoken,
+        links=f'<p class="links">{" &middot; ".join(links)}</p>' if links else "",
+        subscribe=subscribe(routine.language, client),
         css=_CSS,
         # "</" would end the script element early; JSON allows escaping the slash.
         data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"),
@@ -78,57 +131,8 @@ def share_page(
     )
 
 
-def handout_items(steps: Sequence[Step]) -> list[Handout]:
-    """The exercises of a routine, in order, with how to do them and how much."""
-    return [
-        Handout(step.title, step.intro, _dose(step))
-        for step in walk(tuple(steps))
-        if isinstance(step, Exercise)
-    ]
-
-
-def handout_page(timeline: Timeline, routine: Routine) -> str:
-    rows = "\n".join(
-        f"<tr><th>{escape(item.title)}</th><td>{''.join(f'<p>{escape(h)}</p>' for h in item.how)}"
-        f"</td><td>{escape(item.dose)}</td></tr>"
-        for item in handout_items(routine.steps)
-    )
-    return _HANDOUT.format(
-        title=escape(timeline.title),
-        author=escape(timeline.author),
-        length=clock(timeline.total_s),
-        description=_paragraph(routine.description),
-        safety=_list("Safety", routine.safety),
-        notes=_list("Notes", routine.notes),
-        rows=rows,
-    )
-
-
-def _dose(ex: Exercise) -> str:
-    parts = []
-    if ex.sets > 1:
-        parts.append(f"{ex.sets} sets")
-    if ex.reps > 1:
-        parts.append(f"{ex.reps} reps")
-    holds = [s.duration_s for s in ex.body if isinstance(s, Hold)]
-    if holds:
-        parts.append("hold " + ", ".join(f"{h:g} s" for h in holds))
-    if ex.sides:
-        parts.append("each side (" + ", ".join(ex.sides) + ")")
-    if ex.rest_s:
-        parts.append(f"rest {ex.rest_s:g} s between sets")
-    return "; ".join(parts) or "once"
-
-
 def _paragraph(text: str) -> str:
     return f"<p>{escape(text)}</p>" if text else ""
-
-
-def _list(heading: str, items: Sequence[str]) -> str:
-    if not items:
-        return ""
-    lis = "".join(f"<li>{escape(i)}</li>" for i in items)
-    return f'<section class="{heading.lower()}"><h2>{heading}</h2><ul>{lis}</ul></section>'
 
 
 _CSS = """
@@ -152,6 +156,17 @@ ol, ul { padding-left: 1.2rem; }
 .transcript li { padding: .2rem .4rem; border-radius: 6px; cursor: pointer; }
 .transcript li.now { background: var(--hl); }
 .safety { border-left: 4px solid var(--accent); padding-left: 1rem; }
+.for { margin: .35rem 0 0; font-weight: 600; }
+.clinic { display: flex; gap: .75rem; align-items: center; margin-top: 1rem; }
+.clinic p { margin: 0; } .clinic-name { font-weight: 700; } .contact { opacity: .8; }
+.logo { max-height: 3rem; max-width: 8rem; }
+.subscribe { display: flex; gap: 1.25rem; align-items: center; flex-wrap: wrap;
+             border-top: 1px solid var(--hl); margin-top: 1.5rem; padding-top: .5rem; }
+.subscribe .qr { background: #fff; padding: .25rem; border-radius: 6px; line-height: 0; }
+.subscribe h2 { margin-top: 0; } .subscribe div:last-child { flex: 1 1 16rem; }
+.url { word-break: break-all; font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
+.links { margin-top: 1.5rem; }
+@media (max-width: 30rem) { header { flex-direction: column; align-items: flex-start; } }
 """
 
 _JS = """
@@ -188,7 +203,7 @@ audio.addEventListener("timeupdate", () => {
 """
 
 _PAGE = """<!doctype html>
-<html lang="en">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -196,53 +211,23 @@ _PAGE = """<!doctype html>
 <style>{css}</style>
 </head>
 <body>
-<header>{cover}<div><h1>{title}</h1><p class="meta">{author} &middot; {length}</p></div></header>
+<header>{cover}<div><h1>{title}</h1><p class="meta">{meta}</p>
+{who}</div></header>
+{clinic}
 <audio controls preload="metadata" src="{mp3}"></audio>
 {description}
 {safety}
-<section class="chapters"><h2>Chapters</h2><ol>
+<section class="chapters"><h2>{chapters_heading}</h2><ol>
 {chapters}
 </ol></section>
-<section class="transcript"><h2>Transcript</h2><ol>
+<section class="transcript"><h2>{transcript_heading}</h2><ol>
 {lines}
 </ol></section>
 {notes}
-{handout}
+{subscribe}
+{links}
 <script type="application/json" id="data">{data}</script>
 <script>{js}</script>
-</body>
-</html>
-"""
-
-_HANDOUT = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}: handout</title>
-<style>
-body {{ font: 12pt/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
-       max-width: 44rem; color: #111; }}
-h1 {{ margin-bottom: 0; }} .meta {{ margin-top: .2rem; color: #555; }}
-table {{ border-collapse: collapse; width: 100%; margin-top: 1rem; }}
-th, td {{ text-align: left; vertical-align: top; border-top: 1px solid #bbb; padding: .5rem; }}
-th {{ width: 22%; }} td p {{ margin: 0 0 .3rem; }}
-.safety {{ border: 2px solid #333; padding: .2rem 1rem; margin-top: 1rem; }}
-@media print {{ body {{ margin: 0; max-width: none; }} tr {{ break-inside: avoid; }}
-  a {{ color: inherit; text-decoration: none; }} }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p class="meta">{author} &middot; {length}</p>
-{description}
-{safety}
-<table>
-<thead><tr><th>Exercise</th><td><b>How</b></td><td><b>How much</b></td></tr></thead>
-<tbody>
-{rows}
-</tbody>
-</table>
-{notes}
 </body>
 </html>
 """

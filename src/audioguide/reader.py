@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from .errors import AudioguideError, RoutineError, SoundError, Where
 from .model import (
@@ -33,6 +33,9 @@ from .paths import resolve_inside
 from .strings import clock
 from .yamlfile import YList, YMap, at, scalar, show
 
+if TYPE_CHECKING:
+    from .translation import Translator
+
 _VAR: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 SOUND_FILE_SUFFIXES: Final = (".wav", ".mp3", ".ogg", ".flac")
 
@@ -44,6 +47,9 @@ class Var:
     value: str
     source: str
     """`--var`, `clients.csv:7`, or `vars: at routine.yaml:3`."""
+    own_at: Where | None = None
+    """Where the routine gives this default, in its own language (a translation needs its own);
+    None for a value set anywhere else."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Reader:
     including: tuple[Path, ...] = ()
     """The files being included, outermost first, to refuse a file that includes itself."""
     side_names: tuple[str, ...] = ("left", "right")
+    translator: Translator | None = None
+    """Looks up every text the routine speaks or shows when it is read in another language."""
 
     # --- errors ---
 
@@ -144,13 +152,20 @@ class Reader:
 
     # --- text ---
 
-    def text(self, f: Fields, key: str, *, template: bool = True) -> str:
-        return self.text_of(f.values.get(key), f.at(key), f.label(key), template=template)
+    def text(self, f: Fields, key: str, *, template: bool = True, translate: bool = True) -> str:
+        """The key's text; `translate` when it is spoken or shown (not a name or a file)."""
+        return self.text_of(
+            f.values.get(key), f.at(key), f.label(key), template=template, translate=translate
+        )
 
-    def text_of(self, value: Any, where: Where, what: str, *, template: bool = True) -> str:
+    def text_of(
+        self, value: Any, where: Where, what: str, *, template: bool = True, translate: bool = True
+    ) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
             raise RoutineError(f"'{what}' needs some text, got {show(value)}", where)
         text = " ".join(str(value).split())
+        if translate and self.translator is not None:
+            text = self.translator(text, where)
         text = self.fill(text, where) if template else text
         if len(text) > MAX_TEXT_CHARS:
             raise RoutineError(
@@ -160,8 +175,8 @@ class Reader:
             )
         return text
 
-    def optional_text(self, f: Fields, key: str) -> str:
-        return self.text(f, key) if key in f else ""
+    def optional_text(self, f: Fields, key: str, *, translate: bool = True) -> str:
+        return self.text(f, key, translate=translate) if key in f else ""
 
     def lines(self, f: Fields, key: str) -> tuple[str, ...]:
         """A text or a list of them. Each line is spoken at least once: counted before it is
@@ -194,7 +209,7 @@ class Reader:
         out = []
         for item, line in zip(raw, lines, strict=True):
             where = Where(f.where.file, line, f.where.step)
-            name = self.text_of(item, where, "sides").lower()
+            name = self.text_of(item, where, "sides", translate=False).lower()
             if name not in self.side_names:
                 close = difflib.get_close_matches(name, self.side_names, n=1)
                 hint = (
@@ -332,7 +347,7 @@ class Reader:
         return cast(PacerStyle, self.choice(f, key, PACER_STYLES, self.pacer, f"one of {options}"))
 
     def sound(self, f: Fields, key: str, builtins: Sequence[str], what: str = "sound") -> SoundRef:
-        ref = self.text(f, key, template=key != "bed")
+        ref = self.text(f, key, template=key != "bed", translate=False)
         try:
             return resolve_sound(ref, self.base_dir, self.sound_dirs, builtins=builtins, what=what)
         except AudioguideError as e:
@@ -340,7 +355,7 @@ class Reader:
 
     def local_file(self, f: Fields, key: str, what: str) -> Path:
         """A file the routine names (a cover, an include), which must lie in its folder."""
-        name = self.text(f, key, template=False)
+        name = self.text(f, key, template=False, translate=False)
         path = resolve_inside(name, self.base_dir, self.sound_dirs)
         if path is None:
             raise RoutineError(

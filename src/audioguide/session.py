@@ -5,7 +5,7 @@ length, another voice), each voice opened once and kept open. `build`, `share`, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
@@ -13,22 +13,32 @@ from typing import Final
 from .audio import Samples
 from .cover import cover_png
 from .errors import AudioguideError, RoutineError, VoiceError, Where
-from .export import DEFAULT_BITRATE_KBPS, Tags, export_mp3
+from .export import DEFAULT_BITRATE_KBPS, Tags, export_stream
 from .fit import fit_length
 from .load import RoutineSource
 from .model import BUILTIN_BEDS, Bed, Client, Routine, Timeline
-from .outputs import OUTPUTS, Track
+from .outputs import Track, write_outputs
 from .paths import resolve_inside
 from .reader import resolve_sound
-from .render import TARGET_LUFS, render
-from .strings import clock
+from .render import TARGET_LUFS, is_stereo, render_blocks
+from .strings import base_language, clock, table
 from .timeline import Progress, check_size, compile_timeline
-from .voices import DEFAULT_RATE, CachedVoice, EstimatedVoice, Voice, open_voice
+from .voices import (
+    DEFAULT_RATE,
+    CachedVoice,
+    EstimatedVoice,
+    Voice,
+    open_voice,
+    speaks,
+    voice_for,
+    voice_languages,
+)
 
 Report = Callable[[str, int, int], None]
-"""`report(stage, done, total)`: stage is "speaking", "mixing" or "encoding"."""
+"""`report(stage, done, total)`: stage is "speaking" or "mixing"."""
 
-STAGES: Final = ("speaking", "mixing", "encoding")
+STAGES: Final = ("speaking", "mixing")
+"""Mixing and encoding are one pass: the encoder takes each block as it is mixed."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,11 @@ class Options:
     """How to build: the command line's options, which a clients file may override per client."""
 
     voice: str | None = None
-    """`natural`, `system:en-us`, ...; None for the routine's `voice:` or the default."""
+    """`natural`, `system:en-us`, `female`, ...; None for the routine's `voice:` or the default
+    for the language (voices.voice_for)."""
+    language: str | None = None
+    """The language to build in (`es`, `es-MX`); None for the routine's `language:`. A routine
+    written in another language is read with its translation, ROUTINE.LANG.yaml beside it."""
     rate: int | None = None
     cache_dir: Path | None = None
     bed: str | None = None
@@ -109,7 +123,10 @@ class Session:
         warnings go to `on_warning`."""
         options = options or self.options
         routine = self.source.routine(
-            variables, variables_from=variables_from, sound_dirs=options.sound_dirs
+            variables,
+            variables_from=variables_from,
+            sound_dirs=options.sound_dirs,
+            language=options.language,
         )
         # A routine too big to build fails here, before its warnings: one line, the error alone.
         check_size(routine)
@@ -120,19 +137,30 @@ class Session:
 
     def voice(self, routine: Routine, options: Options | None = None) -> Voice:
         """The voice for the routine, opened once per session: the command line wins over the
-        routine's `voice:` block, which wins over the defaults."""
+        routine's `voice:` block, which wins over the default for the routine's language. A
+        voice that cannot speak that language is refused, naming where it was chosen."""
         options = options or self.options
         rate = options.rate or routine.voice.rate
-        spec = options.voice or _routine_voice(routine)
-        key = (spec, rate, options.cache_dir, routine.path)
-        if key not in self._voices:
-            try:
+        given = options.voice or _routine_voice(routine)
+        # A voice typed on the command line needs no place: the message names it.
+        where = None if options.voice or not given else Where(f"{routine.where}: voice")
+        try:
+            spec = voice_for(routine.language, given)
+            key = (spec, rate, options.cache_dir, routine.path)
+            if key not in self._voices:
                 self._voices[key] = open_voice(spec, rate=rate, cache_dir=options.cache_dir)
-            except VoiceError as e:
-                raise e.at(
-                    Where(f"{routine.where}: voice") if not options.voice else None
-                ) from None
-        return self._voices[key]
+        except VoiceError as e:
+            raise e.at(where) from None
+        voice = self._voices[key]
+        if not speaks(voice, routine.language):
+            language = table(routine.language).english
+            raise VoiceError(
+                f"The voice {spec} speaks {', '.join(voice_languages(voice))}, not {language} "
+                f"({routine.language}): leave the voice out to have a {language} one chosen, or "
+                f"pick one from `audioguide voices --lang {base_language(routine.language)}`",
+                where,
+            )
+        return voice
 
     def plan(
         self,
@@ -174,35 +202,35 @@ class Session:
             variables, variables_from=variables_from, options=options, progress=stage["speaking"]
         )
         voice = self.voice(plan.routine, options)
-        samples = render(
-            plan.timeline, voice, target_lufs=options.target_lufs, progress=stage["mixing"]
-        )
-        track_tags = track_tags_for(plan)
+        track_tags = track_tags_for(plan, client)
         if tags:
             track_tags = tags(track_tags)
-        export_mp3(
-            samples,
+
+        def audio() -> Iterator[Samples]:
+            return render_blocks(plan.timeline, voice, target_lufs=options.target_lufs)
+
+        export_stream(
+            render_blocks(
+                plan.timeline, voice, target_lufs=options.target_lufs, progress=stage["mixing"]
+            ),
             output,
+            channels=2 if is_stereo(plan.timeline) else 1,
+            n_samples=plan.timeline.total_samples,
             tags=track_tags,
             chapters=plan.timeline.chapters,
             bitrate_kbps=options.bitrate_kbps,
-            progress=stage["encoding"],
         )
         track = Track(
             output,
             plan.routine,
             plan.timeline,
             track_tags,
-            _keep(samples),
+            audio,
             tuple(outputs),
             options.bitrate_kbps,
             client,
         )
-        written: list[Path] = []
-        for name in OUTPUTS:
-            if name in outputs:
-                written += OUTPUTS[name](track)
-        return BuildResult(output, plan.timeline, tuple(written))
+        return BuildResult(output, plan.timeline, tuple(write_outputs(track)))
 
 
 def lay_out(
@@ -215,22 +243,27 @@ def lay_out(
     return Plan(fit.routine, fit.timeline)
 
 
-def track_tags_for(plan: Plan) -> Tags:
+def track_tags_for(plan: Plan, client: Client | None = None) -> Tags:
+    """The track's tags: the clinic (else the author) as artist; for a client, their name as the
+    album (a music player groups their tracks), in the comment and on the generated cover."""
     routine, timeline = plan.routine, plan.timeline
     artist = routine.clinic.name if routine.clinic else timeline.author
+    t = table(routine.language)
+    if client is None:
+        album, subtitle = "audioguide", " · ".join(filter(None, [clock(timeline.total_s), artist]))
+        comment = routine.description
+    else:
+        album = t.label("for_client", name=client.name)
+        subtitle = "\n".join(filter(None, [album, artist]))
+        dated = f"{album}, {t.date(client.date)}" if client.date else album
+        comment = "\n".join(filter(None, [dated, routine.description]))
     return Tags(
         title=timeline.title,
         artist=artist,
-        album="audioguide",
-        comment=routine.description,
-        cover=routine.cover.read_bytes()
-        if routine.cover
-        else cover_png(timeline.title, " · ".join(filter(None, [clock(timeline.total_s), artist]))),
+        album=album,
+        comment=comment,
+        cover=routine.cover.read_bytes() if routine.cover else cover_png(timeline.title, subtitle),
     )
-
-
-def _keep(samples: Samples) -> Callable[[], Samples]:
-    return lambda: samples
 
 
 def _stages(report: Report | None) -> dict[str, Progress | None]:

@@ -1,33 +1,145 @@
-"""Everything the tool says or writes in words: the spoken phrases per language, side names,
-clock text and plurals. A routine's `words:` block overrides its language's phrases.
+"""Everything the tool says or writes in words, per language: the string tables (data files in
+languages/, one per language), numbers, dates, durations, plurals and clock text.
+
+A routine's `words:` block overrides its language's spoken phrases; every label on the page,
+the handout and the cover comes from the table too, so a Spanish track has no English on it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import re
+import string
 from collections.abc import Mapping
-from typing import Final
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Final
 
-ENGLISH_WORDS: Final[Mapping[str, str]] = {
-    "exercise": "{name}.",
-    "side": "{side} side.",
-    "switch": "Switch sides.",
-    "set": "Set {n} of {total}.",
-    "rest": "Rest.",
-    "rep": "{n}.",
-    "halfway": "Halfway.",
-    "countdown": "{n}",
-    "inhale": "Breathe in.",
-    "hold": "Hold.",
-    "exhale": "Breathe out.",
-    "hold-empty": "Hold.",
-    "top-up": "More.",
-    "introduction": "Introduction",
-    "intervals": "Intervals",
-    "ready": "Get ready. First: {name}.",
-    "next": "Rest. Next: {name}.",
-    "round": "Rest. Next: round {n} of {total}.",
-    "done": "And stop. Well done.",
-}
+import yaml
+
+LANGUAGES: Final = ("en", "es", "de", "fr")
+"""The languages whose string tables ship with audioguide (languages/<code>.yaml)."""
+_CODE: Final = re.compile(r"([A-Za-z]{2})(?:[-_]([A-Za-z]{2}|\d{3}))?")
+"""A language, and optionally its region: `es`, `es-MX`, `es-419`, `en_GB`."""
+
+
+@dataclass(frozen=True)
+class Plural:
+    """A label that takes a count: `one` for a single thing, `other` for the rest."""
+
+    one: str
+    other: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One language's words: what the voice says on its own and every written label."""
+
+    language: str
+    name: str
+    """The language in itself: "Español"."""
+    english: str
+    """The language in English, for messages: "Spanish"."""
+    decimal: str
+    date_format: str
+    day_one: str
+    """How the first of the month is written: "1", or French "1er"."""
+    months: tuple[str, ...]
+    speech: Mapping[str, str]
+    sides: Mapping[str, str]
+    labels: Mapping[str, str | Plural]
+    subscribe: Mapping[str, str]
+    """The private feed's subscribe page (feed.subscribe_page's labels)."""
+
+    def label(self, key: str, **values: object) -> str:
+        text = self.labels[key]
+        assert isinstance(text, str), f"{key} takes a count: use count()"
+        return text.format(**values) if values else text
+
+    def count(self, key: str, n: int) -> str:
+        """`3 sets`, `1 serie`, `0 série` (French counts 0 as one)."""
+        forms = self.labels[key]
+        assert isinstance(forms, Plural), f"{key} takes no count: use label()"
+        one = n == 1 or (self.language == "fr" and n == 0)
+        return (forms.one if one else forms.other).format(n=self.number(n))
+
+    def number(self, x: float) -> str:
+        """`5`, `5.5` or `5,5`: at most one decimal, none when it is whole."""
+        x = round(float(x), 1)
+        text = f"{x:,.0f}" if x == int(x) else f"{x:,.1f}"
+        # Thousands are rare here (a 1,000-rep routine): a thin space reads in every language.
+        return text.replace(",", "\u202f").replace(".", self.decimal)
+
+    def duration(self, seconds: float) -> str:
+        """`30 s`, `1,5 s`, `2 min`, `2 min 30 s`: seconds up to two minutes, then minutes."""
+        if seconds < 120:
+            return self.label("seconds", n=self.number(seconds))
+        minutes, secs = divmod(round(seconds), 60)
+        if secs == 0:
+            return self.label("minutes", m=self.number(minutes))
+        return self.label("minutes_seconds", m=self.number(minutes), s=secs)
+
+    def date(self, day: dt.date) -> str:
+        """`4 March 2025`, `4 de marzo de 2025`, `4. März 2025`, `1er mars 2025`."""
+        return self.date_format.format(
+            day=self.day_one if day.day == 1 else day.day,
+            month=self.months[day.month - 1],
+            year=day.year,
+        )
+
+    def side(self, name: str, overrides: Mapping[str, str] = MappingProxyType({})) -> str:
+        """A side as written: the spoken side phrase without its full stop ("right side",
+        "lado derecho", "rechte Seite")."""
+        spoken = {**self.sides, **overrides}.get(name, name)
+        return self.speech["side"].format(side=spoken).rstrip(".")
+
+
+def language_code(value: str) -> str | None:
+    """`es`, `es-MX`, `es-419` as written in BCP 47 (`en_gb` -> `en-GB`), when a table exists
+    for its language; None otherwise."""
+    m = _CODE.fullmatch(value.strip())
+    if not m or m.group(1).lower() not in LANGUAGES:
+        return None
+    base, region = m.group(1).lower(), m.group(2)
+    return f"{base}-{region.upper()}" if region else base
+
+
+def base_language(code: str) -> str:
+    """`es` for `es-MX`: the string table a language code uses."""
+    return code.split("-", 1)[0].lower()
+
+
+@functools.cache
+def table(language: str) -> Table:
+    """The string table of `language` (a code `language_code` accepts, region ignored)."""
+    base = base_language(language)
+    if base not in LANGUAGES:
+        raise ValueError(f"no string table for language {language!r}")
+    raw = yaml.safe_load(
+        resources.files("audioguide").joinpath("languages", f"{base}.yaml").read_text("utf-8")
+    )
+    return Table(
+        language=base,
+        name=raw["name"],
+        english=raw["english"],
+        decimal=raw["decimal"],
+        date_format=raw["date"],
+        day_one=str(raw["day_one"]),
+        months=tuple(raw["months"]),
+        speech=MappingProxyType(dict(raw["speech"])),
+        sides=MappingProxyType(dict(raw["sides"])),
+        labels=MappingProxyType({k: _label(v) for k, v in raw["labels"].items()}),
+        subscribe=MappingProxyType(dict(raw["subscribe"])),
+    )
+
+
+def _label(value: Any) -> str | Plural:
+    return Plural(value["one"], value["other"]) if isinstance(value, dict) else str(value)
+
+
+ENGLISH_WORDS: Final[Mapping[str, str]] = table("en").speech
 """What the tool speaks on its own, by key; `{name}` fields are filled in when spoken."""
 
 WORD_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -42,17 +154,26 @@ WORD_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 """The placeholders each phrase may use; any other is refused when the routine is read."""
 
-ENGLISH_SIDES: Final[Mapping[str, str]] = {"left": "left", "right": "right"}
-
 
 def words(language: str, overrides: Mapping[str, str]) -> dict[str, str]:
     """The phrases a routine speaks: its language's, with the routine's own over them."""
-    return {**ENGLISH_WORDS, **overrides}
+    return {**table(language).speech, **overrides}
 
 
 def side_names(language: str, overrides: Mapping[str, str]) -> dict[str, str]:
     """Each side as spoken, by the name `sides:` uses."""
-    return {**ENGLISH_SIDES, **overrides}
+    return {**table(language).sides, **overrides}
+
+
+def placeholders(text: str) -> set[str]:
+    """The `{name}` fields of a phrase (`{{` and `}}` are literal braces)."""
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def number_pattern(phrase: str) -> re.Pattern[str]:
+    """A phrase with `{n}` as a pattern matching it spoken for any number: "3" for "{n}"."""
+    parts = [re.escape(part) for part in phrase.split("{n}")]
+    return re.compile(r"\d+".join(parts))
 
 
 def sentence(text: str) -> str:
@@ -75,5 +196,5 @@ def clock(seconds: float, *, tenths: bool = False) -> str:
 
 
 def plural(n: int, noun: str, plural_form: str | None = None) -> str:
-    """`1 chapter`, `0 chapters`, `2 chapters`."""
+    """`1 chapter`, `0 chapters`, `2 chapters` (the command line's own English)."""
     return f"{n:,} {noun if n == 1 else plural_form or noun + 's'}"

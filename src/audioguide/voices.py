@@ -1,8 +1,11 @@
-"""The voice stage: text in, mono float32 samples at SAMPLE_RATE out, cached on disk.
+"""The voice stage: text in, mono float32 samples at SAMPLE_RATE out, cached on disk; and which
+voice speaks which language.
 
 `open_voice("natural", rate=150)` gives the natural voice (natural_voice.py), `open_voice(
 "system:en-us")` the system voice (system_voice.py), each wrapped in the disk cache; `open_voice()`
-picks the natural voice where it is installed. `FakeVoice` is a deterministic stand-in for tests.
+picks the natural voice where it is installed. `voice_for(language, spec)` says which voice a
+language gets, `speaks` whether a voice can speak one. `FakeVoice` is a deterministic stand-in
+for tests (it speaks every language).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import hashlib
 import os
 import tempfile
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -25,8 +30,10 @@ from .clips import check_rate
 from .errors import VoiceError
 from .natural_voice import NATURAL_INSTALL as NATURAL_INSTALL
 from .natural_voice import NATURAL_VOICE as NATURAL_VOICE
+from .natural_voice import PIPER_VOICES_ENV as PIPER_VOICES_ENV
 from .natural_voice import NaturalVoice as NaturalVoice
 from .natural_voice import default_engine as default_engine
+from .natural_voice import natural_model_for, piper_voices
 from .natural_voice import natural_problem as natural_problem
 from .system_voice import SystemVoice as SystemVoice
 from .system_voice import list_system_voices as list_system_voices
@@ -80,8 +87,9 @@ class CachedVoice:
     def key(self) -> str:
         return self.inner.key
 
-    def path_for(self, text: str) -> Path:
-        h = hashlib.sha256("\0".join((CACHE_FORMAT, self.inner.key, text)).encode()).hexdigest()
+    def path_for(self, text: str, recipe: str = "") -> Path:
+        parts = (CACHE_FORMAT, self.inner.key, text, *((recipe,) if recipe else ()))
+        h = hashlib.sha256("\0".join(parts).encode()).hexdigest()
         return self.cache_dir / h[:2] / f"{h}.npy"
 
     def synthesize(self, text: str) -> Samples:
@@ -91,11 +99,26 @@ class CachedVoice:
             self.hits += 1
             return clip
         self.misses += 1
-        self._make_dir(path.parent)
         clip = self.inner.synthesize(text)
-        if clip.size:  # nothing to say is not worth a file (and reads back as damaged)
-            self._store(path, clip)
+        self._keep(path, clip)
         return clip
+
+    def derived(self, text: str, recipe: str, make: Callable[[Samples], Samples]) -> Samples:
+        """`make(clip)` for the text's clip, kept on disk beside it under `recipe` (which names
+        everything `make` depends on): render keeps each line levelled, so a warm build levels
+        nothing."""
+        path = self.path_for(text, recipe)
+        clip = _load_clip(path)
+        if clip is not None:
+            return clip
+        clip = make(self.synthesize(text))
+        self._keep(path, clip)
+        return clip
+
+    def _keep(self, path: Path, clip: Samples) -> None:
+        if clip.size:  # nothing to say is not worth a file (and reads back as damaged)
+            self._make_dir(path.parent)
+            self._store(path, clip)
 
     def close(self) -> None:
         self.inner.close()
@@ -191,9 +214,11 @@ def open_voice(
     engine, _, name = (spec or default_engine()).partition(":")
     engine, name = engine.strip().lower(), name.strip()
     rate = DEFAULT_RATE if rate is None else rate
+    cache_dir = default_cache_dir() if cache_dir is None else cache_dir
     voice: Voice
     if engine == "system":
-        voice = SystemVoice(name or None, rate)
+        known = cache_dir / "system-voices.json" if cache else None
+        voice = SystemVoice(name or None, rate, known_ids=known)
     elif engine == "natural":
         voice = NaturalVoice(_natural_model_path(name), rate)
     elif engine == "fake":
@@ -209,7 +234,7 @@ def open_voice(
         )
     if not cache:
         return voice
-    return CachedVoice(voice, default_cache_dir() if cache_dir is None else cache_dir)
+    return CachedVoice(voice, cache_dir)
 
 
 def _natural_model_path(name: str) -> Path | None:
@@ -217,3 +242,129 @@ def _natural_model_path(name: str) -> Path | None:
     if name in ("", NATURAL_VOICE):
         return None
     return Path(name).expanduser()
+
+
+# --- which voice speaks which language ----------------------------------------------------------
+
+GENDERS: Final = ("male", "female")
+"""`--voice male` and `--voice female` pick a voice of that gender for the routine's language."""
+FEMALE_VARIANT: Final = "+f3"
+"""espeak-ng's female variant ("female3"), added to a system voice's name: `system:en-us+f3` is
+the female English system voice. espeak-ng's voices themselves are male."""
+
+
+def system_voice_name(language: str) -> str:
+    """The espeak-ng voice for a language code: Latin American Spanish for a Spanish region
+    outside Spain, the language's own voice for a region espeak has none for; "" (the engine's
+    default) for plain English, as before languages existed."""
+    base, _, region = language.partition("-")
+    if base == "es":
+        return "es" if region.upper() in ("", "ES") else "es-419"
+    if base == "en" and not region:
+        return ""
+    return language.lower()
+
+
+def voice_for(language: str, spec: str | None) -> str:
+    """The voice spec to open for a routine in `language`: `spec` as given when it names a voice;
+    an engine alone (`system`, `natural`) or a gender (`male`, `female`) gets that engine's or
+    gender's voice for the language; None gets the language's default (the natural voice where
+    one speaks it, else the system voice)."""
+    base = language.split("-", 1)[0]
+    engine, _, name = (spec or "").partition(":")
+    engine = engine.strip().lower()
+    if name.strip() or engine == "fake":
+        return spec or ""
+    if engine == "female":
+        return f"system:{system_voice_name(language) or 'en-us'}{FEMALE_VARIANT}"
+    if engine in ("male", ""):
+        if base == "en":
+            return default_engine() if engine == "" else _english_male()
+        if engine == "" and (model := _natural_for(language)) is not None:
+            return f"natural:{model}"
+        return _system(language)
+    if engine == "natural" and base != "en":
+        model = _natural_for(language)
+        if model is None:
+            raise VoiceError(
+                f"No natural voice speaks {language} here: put a Piper voice for it (an .onnx "
+                f"with its .onnx.json) in a folder named by ${PIPER_VOICES_ENV}, give its path "
+                "as --voice natural:/path/voice.onnx, or use --voice system"
+            )
+        return f"natural:{model}"
+    if engine == "system":
+        return _system(language)
+    return spec or ""
+
+
+def _english_male() -> str:
+    # The bundled natural voice (en_US-joe-medium) is a man's.
+    return "natural" if natural_problem() is None else "system:en-us"
+
+
+def _system(language: str) -> str:
+    name = system_voice_name(language)
+    return f"system:{name}" if name else "system"
+
+
+def _natural_for(language: str) -> Path | None:
+    model = natural_model_for(language) if natural_problem() is None else None
+    return None if model is None else model.onnx
+
+
+def voice_languages(voice: Voice) -> tuple[str, ...]:
+    """The languages a voice speaks (`en-gb`); () for any: the fake voice, or an engine that
+    does not say."""
+    while isinstance(voice, CachedVoice | EstimatedVoice):
+        voice = voice.inner
+    if isinstance(voice, SystemVoice):
+        return voice.languages
+    if isinstance(voice, NaturalVoice) and voice.model.language:
+        return (voice.model.language,)
+    return ()
+
+
+def speaks(voice: Voice, language: str) -> bool:
+    """Whether the voice can speak `language` (any region of it: en-gb speaks en-US)."""
+    base = language.split("-", 1)[0].lower()
+    languages = voice_languages(voice)
+    return not languages or any(lang.split("-", 1)[0].lower() == base for lang in languages)
+
+
+@dataclass(frozen=True)
+class VoiceOption:
+    """A voice `audioguide voices` lists for a language."""
+
+    spec: str
+    """What --voice takes."""
+    gender: str
+    """`male`, `female`, or "" when the voice does not say."""
+    description: str
+
+
+def voice_options(language: str) -> list[VoiceOption]:
+    """Every voice here that speaks `language`: the natural voices, then each system voice as it
+    is (male, in espeak-ng) and with the female variant."""
+    base = language.split("-", 1)[0]
+    out = []
+    if natural_problem() is None:
+        for model in piper_voices():
+            if model.language.split("-")[0] == base:
+                bundled = model.name == NATURAL_VOICE
+                out.append(
+                    VoiceOption(
+                        "natural" if bundled else f"natural:{model.onnx}",
+                        "male" if bundled else "",
+                        f"{model.name}, a neural voice (Piper)",
+                    )
+                )
+    if system_voice_name(language) == "":
+        out.append(VoiceOption("system", "male", "the system's default English voice"))
+    for v in list_system_voices():
+        if any(lang.split("-")[0] == base for lang in v.languages):
+            short = v.id.rpartition("/")[2]
+            out.append(VoiceOption(f"system:{short}", "male", f"{v.name} (espeak-ng)"))
+            out.append(
+                VoiceOption(f"system:{short}{FEMALE_VARIANT}", "female", f"{v.name} (espeak-ng)")
+            )
+    return out

@@ -114,16 +114,17 @@ for _tag in ("binary", "set", "omap", "pairs"):
 _Loader.add_constructor(None, _Loader._refuse)  # any other tag, e.g. !!python/object
 
 
-def read_text(path: Path, what: str = "routine") -> str:
-    """The file's text: a regular, UTF-8 file of at most MAX_FILE_BYTES."""
+def read_text(path: Path, what: str = "routine", kinds: str = ".yaml") -> str:
+    """The file's text: a regular, UTF-8 file of at most MAX_FILE_BYTES; messages ask for a
+    `what` file of the `kinds` named (a clients list may be .csv or .yaml)."""
     where = Where(str(path))
     try:
         # Looked at before opening: opening a FIFO would wait for a writer forever.
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
-            raise RoutineError(f"is a folder; give a {what} .yaml file", where)
+            raise RoutineError(f"is a folder; give a {what} {kinds} file", where)
         if not stat.S_ISREG(mode):
-            raise RoutineError(f"not a regular file; give a {what} .yaml file", where)
+            raise RoutineError(f"not a regular file; give a {what} {kinds} file", where)
         with path.open("rb") as f:
             # One byte past the limit tells all; the size on disk can change under us.
             data = f.read(MAX_FILE_BYTES + 1)

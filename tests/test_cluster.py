@@ -1,0 +1,144 @@
+"""A batch on a real Dask cluster: a `dask scheduler` and two `dask worker` processes on
+127.0.0.1, one of them killed mid-batch, and every track still arrives whole, written once by
+the submitting side."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from audioguide.session import Options, Session
+from audiotools import decode_mp3
+from batchtools import KNEE
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("distributed")
+
+BIN = Path(sys.executable).parent
+START_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while text not in log.read_text(errors="replace"):
+        assert proc.poll() is None, log.read_text(errors="replace")
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.1)
+
+
+@contextmanager
+def cluster(
+    folder: Path, n_workers: int = 2
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and `n_workers` single-threaded workers without nannies (a killed worker
+    stays dead), all stopped and waited for on the way out, whatever happened."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+        log = folder / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(BIN / "dask"), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                cwd=folder,
+            )
+        started.append(proc)
+        return proc, log
+
+    try:
+        host, port = address.removeprefix("tcp://").split(":")
+        scheduler, log = start(
+            "scheduler", "scheduler", "--host", host, "--port", port, "--no-dashboard"
+        )
+        _wait_for(log, "Scheduler at:", scheduler)
+        workers = []
+        for i in range(n_workers):
+            worker, log = start(
+                f"worker-{i}",
+                *("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"),
+                *("--name", f"worker-{i}", "--host", host, "--local-directory", str(folder)),
+            )
+            workers.append((worker, log))
+        for worker, log in workers:
+            _wait_for(log, "Registered to:", worker)
+        yield address, [w for w, _ in workers]
+    finally:
+        for proc in reversed(started):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
+    routine = tmp_path / "knee.yaml"
+    routine.write_text(KNEE, encoding="utf-8")
+    names = [f"Client {n}" for n in range(1, 7)]
+    holds = [f"{2 + n % 3}s" for n in range(1, 7)]
+    clients = tmp_path / "clients.csv"
+    rows = [f"{n},{h}" for n, h in zip(names, holds, strict=True)]
+    clients.write_text("name,hold\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+
+    with cluster(tmp_path) as (address, workers):
+        batch = subprocess.Popen(
+            [
+                *(str(BIN / "audioguide"), "batch", str(routine), "--clients", str(clients)),
+                *("-o", str(out), "--voice", "fake", "--scheduler", address),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            assert batch.stdout is not None
+            first = batch.stdout.readline()
+            assert first.startswith("Built "), first + batch.communicate(timeout=60)[1]
+            built_before = len(list(out.glob("*/*.mp3")))
+            os.kill(workers[0].pid, signal.SIGKILL)  # mid-batch: its tasks must run again
+            rest, errors = batch.communicate(timeout=300)
+        finally:
+            if batch.poll() is None:
+                os.killpg(batch.pid, signal.SIGKILL)
+                batch.wait(timeout=20)
+        assert workers[0].wait(timeout=20) == -signal.SIGKILL
+
+    assert batch.returncode == 0, errors
+    assert built_before < len(names)
+    lines = (first + rest).splitlines()
+    assert len([line for line in lines if line.startswith("Built ")]) == len(names), lines
+    assert lines[-1].startswith(f"6 clients in {out}: 6 built, 0 up to date; speech: "), lines
+    with Session.open(routine, Options(voice="fake")) as session:
+        for name, hold in zip(names, holds, strict=True):
+            folder = name.lower().replace(" ", "-")
+            track = out / folder / f"knee-{folder}.mp3"
+            plan = session.plan({"client": name, "hold": hold}).timeline
+            assert len(decode_mp3(track)) == plan.total_samples, track  # whole
+            for beside in (".vtt", ".chapters.json"):
+                assert track.with_suffix(beside).is_file()
+            assert (out / folder / "index.html").is_file()
+    assert list(out.rglob("*.part")) == []
