@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -93,25 +92,26 @@ class Bench:
         return run([*command, "--cache-dir", str(self.tmp / cache), *extra])
 
 
+MEASURE = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(code)"
+)
+"""Runs a command from a parent of its own, so the peak RSS reported is the command's: a child
+forked from this process would start with this process's memory counted as its own."""
+
+
 def run(command: list[str], stdin: bytes | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one command."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    proc = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], input=stdin, capture_output=True
     )
-    if stdin is not None:
-        assert proc.stdin is not None
-        proc.stdin.write(stdin)
-        proc.stdin.close()
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    if status != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{err.decode(errors='replace')}")
-    return wall, usage.ru_maxrss / 1024
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{err}")
+    return wall, int(err.strip().splitlines()[-1]) / 1024
 
 
 def encode_floor(track: Path, out: Path) -> float:

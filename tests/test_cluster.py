@@ -96,42 +96,49 @@ def cluster(
 def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
     routine = tmp_path / "knee.yaml"
     routine.write_text(KNEE, encoding="utf-8")
-    names = [f"Client {n}" for n in range(1, 7)]
-    holds = [f"{2 + n % 3}s" for n in range(1, 7)]
+    names = [f"Client {n}" for n in range(1, 9)]
+    holds = [f"{2 + n % 3}s" for n in range(1, 9)]
     clients = tmp_path / "clients.csv"
     rows = [f"{n},{h}" for n, h in zip(names, holds, strict=True)]
     clients.write_text("name,hold\n" + "\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
 
     with cluster(tmp_path) as (address, workers):
-        batch = subprocess.Popen(
-            [
-                *(str(BIN / "audioguide"), "batch", str(routine), "--clients", str(clients)),
-                *("-o", str(out), "--voice", "fake", "--scheduler", address),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        errors_log = tmp_path / "batch.err"
+        with errors_log.open("w", encoding="utf-8") as errors_file:
+            batch = subprocess.Popen(
+                [
+                    *(str(BIN / "audioguide"), "batch", str(routine), "--clients", str(clients)),
+                    *("-o", str(out), "--voice", "fake", "--scheduler", address),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=errors_file,
+                text=True,
+                start_new_session=True,
+            )
         try:
             assert batch.stdout is not None
             first = batch.stdout.readline()
-            assert first.startswith("Built "), first + batch.communicate(timeout=60)[1]
+            assert first.startswith("Built "), first + errors_log.read_text(encoding="utf-8")
             built_before = len(list(out.glob("*/*.mp3")))
             os.kill(workers[0].pid, signal.SIGKILL)  # mid-batch: its tasks must run again
-            rest, errors = batch.communicate(timeout=300)
+            # Read on from the same buffered stream: readline may hold the next lines already.
+            rest = batch.stdout.read()
+            batch.wait(timeout=300)
         finally:
             if batch.poll() is None:
                 os.killpg(batch.pid, signal.SIGKILL)
                 batch.wait(timeout=20)
+            if batch.stdout:
+                batch.stdout.close()
         assert workers[0].wait(timeout=20) == -signal.SIGKILL
+        errors = errors_log.read_text(encoding="utf-8")
 
     assert batch.returncode == 0, errors
     assert built_before < len(names)
     lines = (first + rest).splitlines()
     assert len([line for line in lines if line.startswith("Built ")]) == len(names), lines
-    assert lines[-1].startswith(f"6 clients in {out}: 6 built, 0 up to date; speech: "), lines
+    assert lines[-1].startswith(f"8 clients in {out}: 8 built, 0 up to date; speech: "), lines
     with Session.open(routine, Options(voice="fake")) as session:
         for name, hold in zip(names, holds, strict=True):
             folder = name.lower().replace(" ", "-")

@@ -1,8 +1,8 @@
 """The printed handout's machinery: QR codes that scan, and Chromium printing that never leaves a
 half-written file or a running browser behind.
 
-The fast tests stand a shell script in for Chromium; the integration ones use the real browser,
-poppler and zbar (see tests/chromium.py for what to install).
+The fast tests stand a script in for Chromium (one that speaks its DevTools pipe); the integration
+ones use the real browser, poppler and zbar (see tests/chromium.py for what to install).
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +25,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from audioguide.errors import ExportError
-from audioguide.pdf import BASE_FLAGS, find_chromium, html_to_pdf, html_to_png
+from audioguide.pdf import BASE_FLAGS, close_browser, find_chromium, html_to_pdf, html_to_png
 from audioguide.qr import MIN_MODULE_MM, QUIET_ZONE_MODULES, SYMBOL_MM, qr_svg
 from chromium import (
     decode_qr,
@@ -193,48 +195,100 @@ def test_a_missing_page_is_not_printed(fake_bin: Path, tmp_path: Path) -> None:
     assert not (fake_bin / "args").exists()
 
 
+FAKE_CDP: Final = """#!{python}
+import base64, json, os, sys
+open({args!r}, "w").write("\\n".join(sys.argv[1:]) + "\\n")
+if {behaviour!r} == "exit":
+    sys.stderr.write("[1:2:ERROR:dbus/bus.cc:405] Failed to connect to the bus\\n")
+    sys.stderr.write("[1:2:ERROR:headless.cc:266] Cannot start: No space left on device\\n")
+    sys.exit(3)
+buffer = b""
+while chunk := os.read(3, 65536):
+    buffer += chunk
+    while b"\\0" in buffer:
+        raw, _, buffer = buffer.partition(b"\\0")
+        message = json.loads(raw)
+        method, replies = message["method"], []
+        reply = {{"id": message["id"], "result": {{}}}}
+        if method == "Target.createTarget":
+            reply["result"] = {{"targetId": "T1"}}
+        elif method == "Target.attachToTarget":
+            reply["result"] = {{"sessionId": "S1"}}
+        elif method == "Page.navigate":
+            replies.append({{"method": "Page.loadEventFired", "sessionId": "S1", "params": {{}}}})
+        elif method == "Page.printToPDF" and {behaviour!r} == "error":
+            reply = {{"id": message["id"], "error": {{"message": "Printing failed"}}}}
+        elif method == "Page.printToPDF":
+            reply["result"] = {{"data": base64.b64encode({payload!r}).decode()}}
+        for out in (reply, *replies):
+            os.write(4, json.dumps(out).encode() + b"\\0")
+"""
+"""A browser that speaks just enough of the DevTools protocol, over the same pipe."""
+A4_PDF: Final = b"%PDF-1.4 /MediaBox [0 0 594.96 841.92] fake"
+
+
+def _fake_cdp(folder: Path, behaviour: str = "print", payload: bytes = A4_PDF) -> Path:
+    folder.mkdir(exist_ok=True)
+    script = folder / "chromium"
+    script.write_text(
+        FAKE_CDP.format(
+            python=sys.executable, args=str(folder / "args"), behaviour=behaviour, payload=payload
+        ),
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.fixture(autouse=True)
+def _no_browser_left() -> Iterator[None]:
+    # Each test starts its own printing browser, and leaves none running for the next.
+    close_browser()
+    yield
+    close_browser()
+
+
 def test_chromium_runs_headless_offline_with_a_throwaway_profile(
     fake_bin: Path, page: Path
 ) -> None:
-    _fake_chromium(fake_bin, 'printf "%%PDF-1.4 /MediaBox [0 0 594.96 841.92] fake" > "$out"')
+    _fake_cdp(fake_bin)
     target = page.with_suffix(".pdf")
     html_to_pdf(page, target)
-    assert target.read_bytes() == b"%PDF-1.4 /MediaBox [0 0 594.96 841.92] fake"
+    html_to_pdf(page, target)  # the same browser prints again
+    assert target.read_bytes() == A4_PDF
     args = (fake_bin / "args").read_text(encoding="utf-8").splitlines()
     assert set(BASE_FLAGS) <= set(args)
-    assert "--no-pdf-header-footer" in args
-    assert args[-1] == page.resolve().as_uri()
+    assert "--remote-debugging-pipe" in args
     profile = Path(next(a for a in args if a.startswith("--user-data-dir=")).split("=", 1)[1])
-    assert not profile.exists() and not profile.parent.exists()
+    assert profile.parent.exists()  # kept for the next print...
+    close_browser()
+    assert not profile.parent.exists()  # ...and gone with the browser
     assert _left(page.parent) == {"handout.html", "handout.pdf"}
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("behaviour", "payload", "message"),
     [
         (
-            'echo "[1:2:ERROR:dbus/bus.cc:405] Failed to connect to the bus" >&2\n'
-            'echo "[1:2:ERROR:headless.cc:266] Failed to write file: No space left" >&2\n'
-            'echo "[1:2:ERROR:dbus/object_proxy.cc:572] Failed to call method" >&2\n'
-            "exit 3",
-            r"could not print .*\(exit code 3: Failed to write file: No space left\); check",
+            "exit",
+            A4_PDF,
+            r"could not print .*it stopped \(exit code 3: Cannot start: No space left on "
+            r"device\); check",
         ),
+        ("error", A4_PDF, r"\(Page.printToPDF: Printing failed\); check"),
+        ("print", b"<html>", r"made something that is not a PDF"),
         (
-            'echo "[1:2:ERROR:x.cc:1] Page load failed: net::ERR_FILE_NOT_FOUND" >&2',
-            r"it wrote no file \(Page load failed: net::ERR_FILE_NOT_FOUND\)",
-        ),
-        ('echo "<html>" > "$out"', r"wrote something that is not the file asked for"),
-        (
-            'printf "%%PDF-1.4 /MediaBox [0 0 612 792]" > "$out"',
+            "print",
+            b"%PDF-1.4 /MediaBox [0 0 612 792]",
             r"on 612 x 792 pt paper, not A4: give the page the CSS rule @page \{size: A4\}",
         ),
     ],
-    ids=["exit-code", "no-file", "not-a-pdf", "letter-paper"],
+    ids=["browser-quits", "print-fails", "not-a-pdf", "letter-paper"],
 )
 def test_a_failed_print_leaves_the_old_pdf_untouched(
-    fake_bin: Path, page: Path, body: str, message: str
+    fake_bin: Path, page: Path, behaviour: str, payload: bytes, message: str
 ) -> None:
-    _fake_chromium(fake_bin, body)
+    _fake_cdp(fake_bin, behaviour, payload)
     target = page.with_suffix(".pdf")
     target.write_bytes(b"%PDF the handout printed last week")
     with pytest.raises(ExportError, match=message) as caught:

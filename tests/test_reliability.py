@@ -314,10 +314,14 @@ def _write(path: Path, text: str) -> Path:
 def test_stale_temp_files_of_the_same_track_are_removed(tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that no longer runs
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)  # exited, not reaped: as a killed worker waits for a slow init
     live = os.getppid()
     out = tmp_path / "t.mp3"
     names = {
         f".t.mp3.{gone.pid}-0000000a.part": True,  # its build was killed
+        f".t.mp3.{zombie.pid}-00000011.part": True,  # killed, and not yet reaped
         f".t.mp3.{live}-0000000b.part": False,  # a build of the same track still running
         f".t.mp3.{live}-0000000c.part": True,  # "running", but untouched for two hours
         ".t.mp3.0000000d.part": False,  # audioguide 0.1 named them without the pid
@@ -336,6 +340,7 @@ def test_stale_temp_files_of_the_same_track_are_removed(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         n for n, stale in names.items() if not stale
     )
+    zombie.wait()
 
 
 # --- long sessions --------------------------------------------------------------------------------

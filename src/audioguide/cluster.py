@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,12 +62,18 @@ def run_on_cluster(address: str, jobs: Sequence[Job], done: Callable[[Job, Resul
     futures: dict[Any, Job] = {}
     # Writing a result here (its pages, a PDF through Chromium) takes as long as a worker takes
     # to render one: done one at a time, it would hold the whole cluster to this machine's pace.
+    # Each writer reports its own track as soon as it is written, under a lock, as `done` is not
+    # made for two threads at once.
     writing = ThreadPoolExecutor(WRITERS, thread_name_prefix="audioguide-write")
-    written: dict[Future[Result], Job] = {}
+    written: list[Future[None]] = []
+    reporting = threading.Lock()
 
-    def report(finished: Iterable[Future[Result]]) -> None:
-        for write in finished:
-            done(written.pop(write), write.result())
+    def report(job: Job, result: Result) -> None:
+        with reporting:
+            done(job, result)
+
+    def write(job: Job, rendered: Rendered) -> None:
+        report(job, write_rendered(job, rendered))
 
     try:
         # pure=False: two clients with the same vars are still two tracks to render.
@@ -81,11 +88,11 @@ def run_on_cluster(address: str, jobs: Sequence[Job], done: Callable[[Job, Resul
                     "memory and logs, then run again"
                 )
             if isinstance(rendered, Failed):
-                done(job, rendered)
+                report(job, rendered)
             else:
-                written[writing.submit(write_rendered, job, rendered)] = job
-            report([w for w in written if w.done()])
-        report(as_completed(list(written)))
+                written.append(writing.submit(write, job, rendered))
+        for writer in as_completed(written):
+            writer.result()  # what a writer raised, raised here
     finally:
         for future in futures:
             future.cancel()

@@ -284,7 +284,13 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # another user's process
-    return True
+    # A killed worker whose parent died too stays a zombie until init reaps it, and in a
+    # container init may take its time: a zombie writes nothing more.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): signal 0 is all there is to go on
+    return state != "Z"
 
 
 def _sync(part: Path) -> None:

@@ -13,11 +13,15 @@ across block edges (the old per-block limiter stepped by 0.17 of full scale at o
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import math
+import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, assert_never
 
 import numpy as np
@@ -29,6 +33,7 @@ from .loudness import Limiter, clip_loudness, limit, true_peak_db
 from .model import (
     Bed,
     BreathCue,
+    BuiltinSound,
     Cue,
     HoldCue,
     PacerStyle,
@@ -36,6 +41,7 @@ from .model import (
     RestCue,
     SilenceCue,
     SoundCue,
+    SoundFile,
     SoundRef,
     Speech,
     Timeline,
@@ -87,6 +93,8 @@ CUT_FADE_S: Final = 0.03
 BLOCK_SAMPLES: Final = to_samples(1.0)
 """A second at a time: the limiter's per-call cost (0.1 ms) is then nothing, and the encoder's
 pipe always has the next block ready."""
+MEASURE_RECIPE: Final = "loudness-v1"
+"""Names how sounds are measured, in the loudness memo's keys."""
 LEVEL_RECIPE: Final = "levelled-v1"
 """Names how a spoken clip is levelled, in the disk cache's key: change it when _level_speech
 changes what it makes."""
@@ -187,26 +195,51 @@ class Clips:
     target_lufs: float = TARGET_LUFS
     _speech: OrderedDict[str, Clip] = field(default_factory=OrderedDict)
     _speech_bytes: int = 0
+    _measured: dict[str, float] | None = None
 
     def of(self, cue: Cue) -> Clip:
         match cue:
             case Speech(text=text):
                 return self.speech(text)
             case SoundCue(sound=sound):
-                return _levelled(sound, self.target_lufs + SOUND_LEVEL_LU)
+                return self.sound(sound, self.target_lufs + SOUND_LEVEL_LU)
             case WorkCue(tone=tone):
                 if tone is None:
                     return _SILENT
-                clip = _levelled(tone, self.target_lufs + TONE_LEVEL_LU)
+                clip = self.sound(tone, self.target_lufs + TONE_LEVEL_LU)
                 if len(clip.samples) <= cue.n_samples:
                     return clip
                 return Clip(fade_out(clip.samples[: cue.n_samples], CUT_FADE_S), clip.peak)
             case BreathCue(phase=phase, pacer=pacer):
-                return _pacer(phase, cue.n_samples, pacer, self.target_lufs)
+                inhale = functools.partial(breath_sound, "inhale", to_samples(4.0), style=pacer)
+                # One gain per style, set on a 4-second inhale, so its phases keep their balance.
+                loudness = self.measured(f"pacer:{pacer}", inhale)
+                level = self.target_lufs + PACER_LEVEL_LU
+                return _pacer(phase, cue.n_samples, pacer, _gain(loudness, level))
             case HoldCue() | RestCue() | SilenceCue():
                 return _SILENT
             case _:
                 assert_never(cue)
+
+    def sound(self, ref: SoundRef, lufs: float) -> Clip:
+        loudness = self.measured(_identity(ref), lambda: sound_samples(ref))
+        return _levelled(ref, _gain(loudness, lufs))
+
+    def measured(self, key: str, samples: Callable[[], Samples]) -> float:
+        """The loudness of a sound that does not change (a built-in, a file as it is now, a
+        pacer style, a bed), measured once and remembered beside the speech cache: a warm build
+        measures nothing (and never loads the meter's filters: a second of imports)."""
+        if self._measured is None:
+            self._measured = _read_memo(self._memo_path())
+        entry = f"{MEASURE_RECIPE}|{key}"
+        if entry not in self._measured:
+            self._measured[entry] = clip_loudness(samples())
+            _write_memo(self._memo_path(), self._measured)
+        return self._measured[entry]
+
+    def _memo_path(self) -> Path | None:
+        voice = self.voice
+        return voice.cache_dir / "loudness.json" if isinstance(voice, CachedVoice) else None
 
     def speech(self, text: str) -> Clip:
         """The spoken clip at the target loudness, its peaks under SPEECH_PEAK_DBTP."""
@@ -257,38 +290,68 @@ def _limited(clip: Samples, gain_db: float) -> Samples:
     return limit(out, SPEECH_PEAK_DBTP) if true_peak_db(out) > SPEECH_PEAK_DBTP else out
 
 
-def _gain_to(clip: Samples, lufs: float) -> float:
-    loudness = clip_loudness(clip)
+def _gain(loudness: float, lufs: float) -> float:
+    """What brings something measuring `loudness` to `lufs`; 0 for silence."""
     return 10 ** ((lufs - loudness) / 20) if math.isfinite(loudness) else 0.0
 
 
 @functools.lru_cache(maxsize=16)
-def _levelled(ref: SoundRef, lufs: float) -> Clip:
-    """A sound at `lufs`, its peaks limited to the mix ceiling if levelling pushed them over."""
-    raw = sound_samples(ref)
-    out = raw * np.float32(_gain_to(raw, lufs))
+def _levelled(ref: SoundRef, gain: float) -> Clip:
+    """A sound times `gain`, its peaks limited to the mix ceiling if that pushed them over."""
+    out = sound_samples(ref) * np.float32(gain)
     if true_peak_db(out) > SPEECH_PEAK_DBTP:
         out = limit(out, SPEECH_PEAK_DBTP)
     out.flags.writeable = False
     return Clip(out, 10 ** (true_peak_db(out) / 20) if out.any() else 0.0)
 
 
-@functools.lru_cache(maxsize=4)
-def _pacer_gain(style: PacerStyle, lufs: float) -> float:
-    """One gain per style, set on a 4-second inhale, so a style's phases keep their balance."""
-    return _gain_to(breath_sound("inhale", to_samples(4.0), style=style), lufs)
-
-
 @functools.lru_cache(maxsize=8)
-def _pacer(phase: Phase, n_samples: int, style: PacerStyle, target_lufs: float) -> Clip:
+def _pacer(phase: Phase, n_samples: int, style: PacerStyle, gain: float) -> Clip:
     """A breathing routine repeats the same few phases hundreds of times: each is made once. The
     cache is small because a phase may last minutes (10 MB a minute)."""
     raw = breath_sound(phase, n_samples, style=style)
     if not raw.any():
         return _SILENT
-    out = raw * np.float32(_pacer_gain(style, target_lufs + PACER_LEVEL_LU))
+    out = raw * np.float32(gain)
     out.flags.writeable = False
     return Clip(out, 10 ** (true_peak_db(out) / 20))
+
+
+def _identity(ref: SoundRef) -> str:
+    """A sound's key in the memo: a file as it is now (edited, it is measured again)."""
+    match ref:
+        case BuiltinSound(name=name):
+            return f"builtin:{name}"
+        case SoundFile(path=path):
+            try:
+                stat = path.stat()
+            except OSError:
+                return f"file:{path}"  # sound_samples says what is wrong with it
+            return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+        case _:
+            assert_never(ref)
+
+
+def _read_memo(path: Path | None) -> dict[str, float]:
+    if path is None:
+        return {}
+    try:
+        memo = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(memo, dict):
+        return {}
+    return {k: float(v) for k, v in memo.items() if isinstance(v, int | float)}
+
+
+def _write_memo(path: Path | None, memo: dict[str, float]) -> None:
+    if path is None:
+        return
+    with contextlib.suppress(OSError):  # a memo: not remembering costs a measurement, no more
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(memo, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- the mixer
@@ -377,7 +440,8 @@ class _BedLayer:
         self.loop = bed_loop(bed.sound)
         self.total = timeline.total_samples
         # The loop measures BED_RMS_DBFS; its loudness sets the gain, as the voice's does.
-        self.level = _gain_to(self.loop, clips.target_lufs + bed.level_db)
+        loudness = clips.measured(f"bed:{_identity(bed.sound)}", lambda: self.loop)
+        self.level = _gain(loudness, clips.target_lufs + bed.level_db)
         self.loop_peak = 10 ** (true_peak_db(self.loop) / 20)
         self.ducks = _ducks(timeline, clips, self.loop, bed.level_db)
         attack, release = to_samples(DUCK_ATTACK_S), to_samples(DUCK_RELEASE_S)
