@@ -435,6 +435,53 @@ def test_cached_system_voice_asks_the_engine_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def test_a_cold_cache_is_filled_by_two_engines_that_speak_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [f"Hold the stretch for {n} slow breaths." for n in range(1, 13)]
+    twins: list[SystemVoice] = []
+    by_twin: list[str] = []
+
+    def twin(voice: voices.Voice) -> voices.Voice | None:
+        made = real_twin(voice)
+        assert isinstance(made, SystemVoice)
+        speak = made.synthesize
+
+        def synthesize(text: str) -> Samples:
+            by_twin.append(text)
+            return speak(text)
+
+        made.synthesize = synthesize  # type: ignore[method-assign]
+        twins.append(made)
+        return made
+
+    real_twin = voices._twin
+    monkeypatch.setattr(voices, "_twin", twin)
+    both = open_voice("system", cache_dir=tmp_path / "both")
+    progress: list[tuple[int, int]] = []
+    try:
+        assert isinstance(both, CachedVoice)
+        lengths = both.speak_all(texts, lambda done, total: progress.append((done, total)))
+        assert (both.misses, both.hits) == (len(texts), 0)
+        assert [done for done, _ in progress] == list(range(1, len(texts) + 1))
+        assert 0 < len(by_twin) < len(texts)  # the two shared the work
+        assert twins[0].worker_pid is None  # and the second engine is stopped
+        assert twins[0].key == both.key  # the same voice id and rate
+        one = open_voice("system", cache_dir=tmp_path / "one")
+        try:
+            for text in texts:  # one engine, one line at a time
+                # espeak-ng itself varies by a few ms from one utterance of a line to the next.
+                alone, shared = one.synthesize(text), both.synthesize(text)
+                assert len(shared) == lengths[text]
+                assert abs(len(alone) - len(shared)) < to_samples(0.01), text
+        finally:
+            one.close()
+        assert (both.misses, both.hits) == (len(texts), len(texts))  # then from the cache
+    finally:
+        both.close()
+
+
+@pytest.mark.integration
 def test_a_warm_build_never_starts_the_engine(tmp_path: Path) -> None:
     first = open_voice("system", cache_dir=tmp_path)
     try:

@@ -271,23 +271,26 @@ def _level_speech(raw: Samples, target_lufs: float) -> Samples:
     # Limiting a peaky line takes some of its loudness (espeak-ng's loudest lose 2 dB), so the
     # gain is found by the secant method on (gain, loudness after limiting): two or three passes.
     gain_db, slope = target_lufs - start, 1.0
-    out = _limited(clip, gain_db)
-    loudness = clip_loudness(out)
+    out, loudness = _limited(clip, gain_db, start)
     for _ in range(LEVEL_PASSES):
         shortfall = target_lufs - loudness
         if abs(shortfall) <= LEVEL_TOLERANCE_LU:
             break
         step = shortfall / slope
-        out = _limited(clip, gain_db + step)
-        measured = clip_loudness(out)
+        out, measured = _limited(clip, gain_db + step, start)
         slope = min(1.0, max(0.2, (measured - loudness) / step))
         gain_db, loudness = gain_db + step, measured
     return out
 
 
-def _limited(clip: Samples, gain_db: float) -> Samples:
+def _limited(clip: Samples, gain_db: float, loudness: float) -> tuple[Samples, float]:
+    """The clip at `gain_db`, limited if that puts its peaks over the ceiling, and its loudness
+    (measured again only when limited: a gain alone adds its dB to the clip's `loudness`)."""
     out = clip * np.float32(10 ** (gain_db / 20))
-    return limit(out, SPEECH_PEAK_DBTP) if true_peak_db(out) > SPEECH_PEAK_DBTP else out
+    if true_peak_db(out) <= SPEECH_PEAK_DBTP:
+        return out, loudness + gain_db
+    out = limit(out, SPEECH_PEAK_DBTP)
+    return out, clip_loudness(out)
 
 
 def _gain(loudness: float, lufs: float) -> float:

@@ -119,6 +119,14 @@ class SystemVoice:
         clip = trim_silence(np.concatenate(parts), wav_rate)
         return fade_edges(resample(clip, wav_rate))
 
+    def twin(self) -> SystemVoice:
+        """Another engine process speaking exactly as this one does: the same voice id, rate."""
+        other = SystemVoice(
+            self.name, self.rate, timeout_s=self.timeout_s, known_ids=self.known_ids
+        )
+        other._voice_id, other._languages = self.voice_id, self._languages
+        return other
+
     def close(self) -> None:
         with self._lock:
             self._stop_worker()

@@ -45,7 +45,7 @@ from .model import (
 )
 from .sounds import sound_samples
 from .strings import clock, sentence, side_names, words
-from .voices import Voice
+from .voices import CachedVoice, Voice
 
 # --- compile ----------------------------------------------------------------------------------
 
@@ -123,11 +123,14 @@ def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None =
     expander = _Expander(routine)
     items = expander.expand(routine.steps)
     texts = spoken_texts(items)
-    lengths: dict[str, int] = {}
-    for i, text in enumerate(texts, start=1):
-        lengths[text] = len(voice.synthesize(text))
-        if progress:
-            progress(i, len(texts))
+    if isinstance(voice, CachedVoice):
+        lengths = voice.speak_all(texts, progress)  # two lines at a time where it can
+    else:
+        lengths = {}
+        for i, text in enumerate(texts, start=1):
+            lengths[text] = len(voice.synthesize(text))
+            if progress:
+                progress(i, len(texts))
     return _place(routine, items, lengths, expander.tops, expander.words["introduction"])
 
 
