@@ -85,7 +85,7 @@ def cover_png(title: str, subtitle: str = "") -> bytes:
         draw.text((MARGIN, y), text, font=small, fill="white", stroke_width=_stroke(LINE_PX))
         y += int(LINE_PX * 1.35)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG")  # optimize=True: 4% smaller, twice as long (130 ms)
     return out.getvalue()
 
 
