@@ -269,3 +269,19 @@ def test_an_interrupted_batch_resumes_where_it_stopped(knee: Path, tmp_path: Pat
     assert {t: t.stat().st_mtime_ns for t in kept} == kept  # the finished ones left alone
     assert len(list(out.glob("*/*.mp3"))) == len(rows)
     assert list(out.rglob("*.part")) == []
+
+
+@pytest.mark.usefixtures("no_pdf")
+def test_the_album_tag_is_in_the_routines_language(runner: CliRunner, tmp_path: Path) -> None:
+    routine = tmp_path / "rodilla.yaml"
+    routine.write_text(
+        "title: Rodilla\nlanguage: es\nvars: {client: amiga}\n"
+        "steps:\n  - say: Hola, {client}.\n  - hold: 2s\n",
+        encoding="utf-8",
+    )
+    clients = tmp_path / "clients.csv"
+    clients.write_text("name\nAna Ruiz\n", encoding="utf-8")
+    code, output = batch(runner, routine, "--clients", clients, "-o", tmp_path / "out")
+    assert code == 0, output
+    tags = ID3(tmp_path / "out" / "ana-ruiz" / "rodilla-ana-ruiz.mp3")
+    assert str(tags["TALB"]) == "Para Ana Ruiz"

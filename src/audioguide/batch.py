@@ -1,6 +1,5 @@
-"""Many tracks at once: every row of a clients file checked before anything renders, the jobs
-it makes (one per client and routine) with the content hash that decides whether a rerun must
-build them, and the local process pool that builds them, speaking each distinct line once.
+"""Many tracks at once: a clients file checked whole before anything renders, its jobs with the
+hashes that decide what a rerun builds, and the local pool that speaks each line once.
 
 `build_batch` is one routine for every client; program.py builds a program's sessions with the
 same parts. The jobs themselves are in jobs.py, the manifest in manifest.py, Dask in cluster.py.
@@ -40,6 +39,7 @@ from .outputs import OUTPUTS
 from .paths import distinct_slugs, slug
 from .roster import CLIENT_VAR, NAME, OPTION_COLUMNS, RESERVED, ClientRow, Roster, RosterError
 from .session import Options, Session
+from .strings import table
 from .timeline import speech_of
 from .voices import default_engine
 
@@ -460,7 +460,9 @@ def build_batch(
                 folder=own,
                 track=f"{stem}-{client.slug}.mp3",
                 client=Client(name),
-                album=f"{client.routines[0].title} for {name}",
+                album=table(client.routines[0].language).label(
+                    "album", title=client.routines[0].title, name=name
+                ),
             )
         )
         routines.append(client.routines[0])

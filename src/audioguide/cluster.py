@@ -1,6 +1,8 @@
-"""Beyond one machine: jobs sent to a Dask distributed cluster (the optional extra `cluster`).
+"""Beyond one machine: jobs rendered on a Dask distributed cluster (the optional extra `cluster`),
+each result written here once, atomically, with the files beside it.
+
 Each worker renders a track into a temp file of its own and returns the MP3's bytes with its
-plan; this side writes each result once, atomically, and writes the files beside it itself.
+plan.
 
 Dask runs a task again elsewhere when its worker dies, and a task's result arrives here once,
 so nothing is lost or written twice. Workers read the routine, and every sound, bed, cover and

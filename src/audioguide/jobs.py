@@ -1,6 +1,5 @@
-"""A job: one track for one client, as plain data that runs the same in this process, in a pool
-process or on a Dask worker; and what each of those processes keeps to run them (a Session per
-routine file, so each voice is opened once).
+"""A job: one track for one client, as plain data that runs the same here, in a pool process or
+on a Dask worker; and what a process keeps to run them (a Session per routine file).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The manifest: each client's folder records what was built in it (content hashes, sizes,
-lengths), so a rerun builds only what changed and a feed can be written without decoding a track.
+"""The manifest: what was built in each client's folder (content hashes, sizes, lengths), so a
+rerun builds only what changed and a feed is written without decoding a track.
+
 Only the submitting process writes it, atomically, after each finished track.
 """
 

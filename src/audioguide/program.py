@@ -1,6 +1,5 @@
-"""A program: sessions released over weeks (one routine, or one each, with their own vars, title
-and notes), read from a YAML file with its lines kept; its schedule; and building it for every
-client on a roster into a static site of private podcast feeds (site.py writes the feeds).
+"""A program: sessions released over weeks, read from a YAML file with its lines kept; its
+schedule; and building it for every client into a static site of private feeds (see site.py).
 
     title: Knee program, three weeks
     routine: knee.yaml
@@ -45,6 +44,7 @@ from .site import (
     write_client_feed,
     write_site_root,
 )
+from .strings import table
 from .yamlfile import YList, YMap, parse_yaml, read_text, show
 
 MAX_SESSIONS: Final = 520
@@ -306,7 +306,9 @@ def build_program(
                     folder=own,
                     track=f"{number}/{stem}-{number}.mp3",
                     client=Client(client.row.name, feed_url, released),
-                    album=f"{program.title} for {client.row.name}",
+                    album=table(client.routines[i].language).label(
+                        "album", title=program.title, name=client.row.name
+                    ),
                 )
             )
             routines.append(client.routines[i])

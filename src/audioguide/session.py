@@ -1,6 +1,5 @@
-"""The library's front door: a routine loaded once and built many times (other variables, another
-length, another voice), each voice opened once and kept open. `build`, `share`, `plan` and
-`check` are thin commands over this.
+"""The library's front door: a routine loaded once and built many times (other variables, length,
+voice), each voice kept open; `build`, `share`, `plan` and `check` are thin commands over it.
 """
 
 from __future__ import annotations
