@@ -44,9 +44,9 @@ ENGINES: Final = ("system", "fake", "natural")
 
 CACHE_ENV: Final = "AUDIOGUIDE_CACHE_DIR"
 CACHE_FORMAT: Final = "audioguide-speech-v1"
+"""Part of every cache key: bump it when the post-processing changes what a clip holds."""
 TWIN_MIN_CLIPS: Final = 8
 """New clips worth a second engine process for: starting one costs about 0.2 s."""
-"""Part of every cache key: bump it when the post-processing changes what a clip holds."""
 
 
 class FakeVoice:
@@ -114,6 +114,7 @@ class CachedVoice:
         total)` after each. The system voice speaks in two engine processes at once when enough
         lines are new (an engine uses one core, so a cold build speaks in about half the time);
         the natural voice already uses every core for one line."""
+        texts = list(dict.fromkeys(texts))
         lengths: dict[str, int] = {}
         todo: list[str] = []
         for text in texts:
