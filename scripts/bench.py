@@ -10,16 +10,20 @@ noisy: only ratios measured side by side mean anything).
           pydub) against a warm build, at 60 minutes; slow: about 15 minutes
   bed     the voice's loudness and crest factor with and without a bed, the bed in the silences
   levels  spoken cues against each other, sounds, tones and the pacer against the voice
+  peaks   what MP3 encoding adds to the peaks of every bundled routine's spoken lines, mono and
+          panned, at 32 to 256 kbps, against the headroom the mix leaves for it; about 13 minutes
   batch   8 clients x 3 sessions: 1 and 2 local workers, and a 2-worker local Dask cluster
           (scripts/bench_batch.py, which also runs on its own)
 
-Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels batch] [--voice system]
-       [--rounds 2] [--peer-minutes 60]      (no section: all but peer and batch, the slow ones)
+Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch]
+       [--voice system] [--rounds 2] [--peer-minutes 60]
+       (no section: all but peer, peaks and batch, the slow ones)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -34,11 +38,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from audioguide.loudness import clip_loudness, integrated_loudness, true_peak_db  # noqa: E402
+from audioguide.export import TRUE_PEAK_DBTP, Tags, export_mp3, peak_ceiling_dbtp  # noqa: E402
+from audioguide.library import bundled_routines  # noqa: E402
+from audioguide.loudness import clip_loudness, integrated_loudness, limit, true_peak_db  # noqa: E402
+from audioguide.model import Speech  # noqa: E402
+from audioguide.render import SPEECH_PEAK_DBTP, Clips, pan_gains  # noqa: E402
+from audioguide.session import Options, Session  # noqa: E402
+from audioguide.voices import Voice  # noqa: E402
 from audiotools import crest_db, decode_mp3, joined, quiet_gaps, spans  # noqa: E402
 
 BIN = Path(sys.executable).parent / "audioguide"
-SECTIONS = ("speed", "memory", "peer", "bed", "levels", "batch")
+SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch")
 
 
 def make_routine(minutes: float) -> str:
@@ -383,6 +393,76 @@ def levels(bench: Bench) -> None:
     table(["", "spoken cues", "sounds (-4)", "work tones (-6)", "pacer (-12)"], rows)
 
 
+PEAK_BITRATES = (32, 48, 64, 96, 128, 160, 192, 256)
+PEAK_PAN = 0.6
+"""How far the bundled routines pan a side's cues; the worst case measured (a hard pan leaves
+the other channel silent, and its bits to the voice)."""
+
+
+def peaks(bench: Bench, rounds: int) -> None:
+    print("Peaks: what MP3 encoding adds to the true peak of every bundled routine's spoken lines")
+    spoken: list[tuple[Voice, str]] = []
+    with contextlib.ExitStack() as stack:
+        for path in bundled_routines().values():
+            options = Options(voice=bench.voice, cache_dir=bench.tmp / "cache")
+            session = stack.enter_context(Session.open(path, options))
+            plan = session.plan()
+            voice = session.voice(plan.routine)
+            texts = dict.fromkeys(c.text for c in plan.timeline.cues if isinstance(c, Speech))
+            spoken += [(voice, t) for t in texts]
+        rows = [
+            peak_row(bench, spoken, bitrate, channels, rounds)
+            for bitrate in PEAK_BITRATES
+            for channels in (1, 2)
+        ]
+    header = ["", "measured", "added: median", "99.9%", "most", "headroom", "decoded peak"]
+    table(header, rows)
+    print(f"bar: the decoded peak <= {TRUE_PEAK_DBTP:g} dBTP; the most added under the headroom\n")
+
+
+def peak_row(
+    bench: Bench, spoken: list[tuple[Voice, str]], bitrate: int, channels: int, rounds: int
+) -> list[str]:
+    """One bitrate and layout: every line levelled as a build of it levels them and limited to
+    its ceiling, then encoded and decoded, each line's true peak compared."""
+    ceiling = peak_ceiling_dbtp(bitrate, channels)
+    clips = {v: Clips(v, speech_peak_dbtp=min(SPEECH_PEAK_DBTP, ceiling)) for v, _ in spoken}
+    lines = [x for x in (clips[v].speech(t).samples for v, t in spoken) if x.size]
+    rng = np.random.default_rng(bitrate)
+    added: list[float] = []
+    decoded_peaks: list[float] = []
+    for _ in range(rounds):
+        # Every line once with a random gap after it: each round, a line meets the encoder's
+        # frames at another offset, which is what moves what encoding adds to it.
+        gaps = rng.integers(11025, 11025 + 1152, len(lines))
+        starts = np.concatenate([[0], np.cumsum([len(x) for x in lines] + gaps)[:-1]])
+        track = np.zeros(int(starts[-1] + len(lines[-1]) + gaps[-1]), np.float32)
+        for x, at in zip(lines, starts, strict=True):
+            track[at : at + len(x)] = x
+        if channels == 2:  # every other line to the other side
+            left, right = pan_gains(PEAK_PAN)
+            track = np.stack([track * left, track * right], 1)
+            for x, at in zip(lines[1::2], starts[1::2], strict=True):
+                track[at : at + len(x)] = track[at : at + len(x), ::-1]
+        track = limit(track, ceiling)
+        mp3 = bench.tmp / "peaks.mp3"
+        export_mp3(track, mp3, tags=Tags("peaks"), bitrate_kbps=bitrate)
+        decoded = decode_mp3(mp3, channels=channels)
+        for x, at in zip(lines, starts, strict=True):
+            after = true_peak_db(decoded[at : at + len(x) + 2000])  # and the decoder's ringing
+            added.append(after - true_peak_db(track[at : at + len(x)]))
+            decoded_peaks.append(after)
+    return [
+        f"{bitrate} kbps {'mono' if channels == 1 else 'panned'}",
+        f"{len(added)}",
+        f"{np.median(added):.2f}",
+        f"{np.percentile(added, 99.9):.2f}",
+        f"{max(added):.2f}",
+        f"{TRUE_PEAK_DBTP - ceiling:.1f}",
+        f"{max(decoded_peaks):.2f}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sections", nargs="*", choices=SECTIONS, default=[])
@@ -390,7 +470,7 @@ def main() -> None:
     parser.add_argument("--voice", default="system")
     parser.add_argument("--peer-minutes", type=float, default=60.0)
     args = parser.parse_args()
-    chosen = args.sections or [s for s in SECTIONS if s not in ("peer", "batch")]
+    chosen = args.sections or [s for s in SECTIONS if s not in ("peer", "peaks", "batch")]
     with tempfile.TemporaryDirectory() as tmp_name:
         bench = Bench(Path(tmp_name), args.voice)
         for section in chosen:
@@ -404,6 +484,8 @@ def main() -> None:
                 bed(bench)
             elif section == "levels":
                 levels(bench)
+            elif section == "peaks":
+                peaks(bench, args.rounds)
             elif section == "batch":
                 sys.path.insert(0, str(ROOT / "scripts"))
                 import bench_batch

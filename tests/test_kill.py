@@ -24,7 +24,7 @@ from audioguide.audio import Samples
 from audioguide.export import part_pattern
 from audioguide.load import load_routine
 from audioguide.model import CueKind
-from audioguide.render import LEVEL_RECIPE, TARGET_LUFS, _level_speech
+from audioguide.render import LEVEL_RECIPE, SPEECH_PEAK_DBTP, TARGET_LUFS, _level_speech
 from audioguide.timeline import compile_timeline
 from audioguide.voices import CachedVoice, FakeVoice
 from batchtools import session_processes
@@ -97,7 +97,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     timeline = compile_timeline(load_routine(routine), FakeVoice())
     texts = {c.text for c in timeline.cues if c.kind is CueKind.SPEECH and c.text}
     namer = CachedVoice(FakeVoice(), Path("."))
-    recipe = f"{LEVEL_RECIPE}:{TARGET_LUFS:g}"
+    recipe = f"{LEVEL_RECIPE}:{TARGET_LUFS:g}:{SPEECH_PEAK_DBTP:g}"
     clips = {namer.path_for(t): FakeVoice().synthesize(t) for t in texts}
     clips |= {
         namer.path_for(t, recipe): _level_speech(clips[namer.path_for(t)], TARGET_LUFS)

@@ -12,6 +12,7 @@ import pytest
 
 from audioguide.audio import Samples, to_samples
 from audioguide.beds import BED_RMS_DBFS, bed_loop
+from audioguide.export import DEFAULT_BITRATE_KBPS, peak_ceiling_dbtp
 from audioguide.loudness import clip_loudness, integrated_loudness, true_peak_db
 from audioguide.model import (
     Bed,
@@ -28,7 +29,6 @@ from audioguide.render import (
     BED_UNDER_CUE_DB,
     BED_UNDER_SPEECH_DB,
     BLOCK_SAMPLES,
-    CEILING_DBTP,
     DUCK_ATTACK_S,
     DUCK_RELEASE_S,
     PACER_LEVEL_LU,
@@ -132,7 +132,7 @@ def test_the_voice_measures_the_target_with_or_without_a_bed(target: float) -> N
         out = render(timeline, VOICE, target_lufs=target)
         speech = np.concatenate([window(out, c) for c in speech_cues(timeline)])
         assert abs(integrated_loudness(speech) - target) <= 0.3
-        assert true_peak_db(out) <= CEILING_DBTP + 0.05
+        assert true_peak_db(out) <= peak_ceiling_dbtp(DEFAULT_BITRATE_KBPS, 1) + 0.05
 
 
 def test_sounds_tones_and_the_pacer_sit_at_their_levels_under_the_voice() -> None:

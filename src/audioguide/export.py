@@ -410,6 +410,26 @@ def lame_scale(bitrate_kbps: int) -> float:
     return {192: 0.97, 224: 0.98}.get(bitrate_kbps, 0.95)
 
 
+TRUE_PEAK_DBTP: Final = -1.0
+"""The decoded track's true peak at most: Apple Podcasts' spec for what listeners receive."""
+
+
+def peak_ceiling_dbtp(bitrate_kbps: int, channels: int) -> float:
+    """The true peak to limit the mix to, so that the decoded MP3 stays under TRUE_PEAK_DBTP.
+
+    LAME's quantisation noise adds to the peaks of a synthetic voice's spiky glottal pulses: more
+    at low bitrates, and in stereo, where a panned voice shares the bits with the other channel.
+    The headrooms hold the decoded peak of every bundled routine's lines at -1.6 dBTP or under
+    in `scripts/bench.py peaks`; encoding added at most 0.4 dB to a line at 128 kbps mono, and
+    2.3 dB to a voice panned to one side."""
+    mono, stereo = next(h for kbps, *h in _HEADROOM_DB if bitrate_kbps >= kbps)
+    return TRUE_PEAK_DBTP - (mono if channels == 1 else stereo)
+
+
+_HEADROOM_DB: Final = ((192, 0.5, 1.0), (128, 1.0, 2.5), (96, 2.5, 4.5), (0, 4.5, 5.0))
+"""(lowest bitrate, mono dB, stereo dB), highest bitrates first; docs/sound.md has the figures."""
+
+
 PIPE_BYTES: Final = 1 << 20
 """The encoder's input pipe, widened from Linux's 64 kB: six seconds of audio in flight, so the
 mixer and the encoder each keep working while the other has a slow block."""

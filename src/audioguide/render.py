@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from .audio import Samples, fade_edges, fade_out, mean_square, to_samples
 from .beds import bed_loop
+from .export import DEFAULT_BITRATE_KBPS, peak_ceiling_dbtp
 from .loudness import Limiter, clip_loudness, limit, true_peak_db
 from .model import (
     Bed,
@@ -54,13 +55,10 @@ from .voices import CachedVoice, Voice
 
 TARGET_LUFS: Final = -16.0
 """The voice's loudness: Apple Podcasts' spoken-word target, which a listener sets the volume by."""
-TRUE_PEAK_DBTP: Final = -1.0
-CEILING_DBTP: Final = -1.5
-"""The mix limiter's ceiling: 0.5 dB under the spec leaves room for what MP3 encoding adds to
-inter-sample peaks (measured: under 0.3 dB on speech at 128 kbps)."""
 SPEECH_PEAK_DBTP: Final = -2.0
-"""Each spoken clip's peaks are limited to this before mixing, so the mix limiter only catches
-what another sound adds on top of a word."""
+"""Each spoken clip's peaks are limited to this, or to the mix's ceiling when that is lower,
+before mixing: the mix limiter then only catches what another sound adds on top of a word, and
+what limiting takes from a line's loudness is made up when it is levelled."""
 SOUND_LEVEL_LU: Final = -4.0
 """A `sound:` step (bell, chime, gong, tick, a file) against the voice: a clear marker, never
 louder than the teacher (it was 4 to 7 LU over)."""
@@ -98,7 +96,6 @@ MEASURE_RECIPE: Final = "loudness-v1"
 LEVEL_RECIPE: Final = "levelled-v1"
 """Names how a spoken clip is levelled, in the disk cache's key: change it when _level_speech
 changes what it makes."""
-_SPEECH_PEAK: Final = 10 ** (SPEECH_PEAK_DBTP / 20)
 SPEECH_CACHE_BYTES: Final = 16 << 20
 """Levelled clips kept in memory (about a minute and a half of speech): a routine repeats its
 counts and cues, mostly close together, and a clip dropped is read again from the disk cache."""
@@ -109,11 +106,16 @@ def render(
     voice: Voice,
     *,
     target_lufs: float = TARGET_LUFS,
+    ceiling_dbtp: float | None = None,
     progress: Progress | None = None,
 ) -> Samples:
     """The whole track in one array: mono (n,), or stereo (n, 2) when any cue is panned. For
     tests and small tracks; a build streams `render_blocks` into the encoder instead."""
-    blocks = list(render_blocks(timeline, voice, target_lufs=target_lufs, progress=progress))
+    blocks = list(
+        render_blocks(
+            timeline, voice, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp, progress=progress
+        )
+    )
     channels = 2 if is_stereo(timeline) else 1
     empty = np.zeros((0, 2) if channels == 2 else 0, dtype=np.float32)
     return np.concatenate(blocks) if blocks else empty
@@ -128,13 +130,17 @@ def render_blocks(
     voice: Voice,
     *,
     target_lufs: float = TARGET_LUFS,
+    ceiling_dbtp: float | None = None,
     progress: Progress | None = None,
 ) -> Iterator[Samples]:
-    """The track, mixed, limited, a block at a time: exactly timeline.total_samples samples."""
-    clips = Clips(voice, target_lufs)
-    mixer = _Mixer(timeline, clips)
-    stereo = is_stereo(timeline)
-    limiter = Limiter(CEILING_DBTP, 2 if stereo else 1)
+    """The track, mixed, a block at a time: exactly timeline.total_samples samples. Its true
+    peak is limited to `ceiling_dbtp`, by default what leaves the MP3 encoder room at the default
+    bitrate (export.peak_ceiling_dbtp)."""
+    channels = 2 if is_stereo(timeline) else 1
+    if ceiling_dbtp is None:
+        ceiling_dbtp = peak_ceiling_dbtp(DEFAULT_BITRATE_KBPS, channels)
+    mixer = _Mixer(timeline, Clips(voice, target_lufs, min(SPEECH_PEAK_DBTP, ceiling_dbtp)))
+    limiter = Limiter(ceiling_dbtp, channels)
     delay = limiter.latency
     total = timeline.total_samples
     for lo in range(0, total, BLOCK_SAMPLES):
@@ -193,6 +199,7 @@ class Clips:
 
     voice: Voice
     target_lufs: float = TARGET_LUFS
+    speech_peak_dbtp: float = SPEECH_PEAK_DBTP
     _speech: OrderedDict[str, Clip] = field(default_factory=OrderedDict)
     _speech_bytes: int = 0
     _measured: dict[str, float] | None = None
@@ -242,16 +249,18 @@ class Clips:
         return voice.cache_dir / "loudness.json" if isinstance(voice, CachedVoice) else None
 
     def speech(self, text: str) -> Clip:
-        """The spoken clip at the target loudness, its peaks under SPEECH_PEAK_DBTP."""
+        """The spoken clip at the target loudness, its peaks under `speech_peak_dbtp`."""
         if text in self._speech:
             self._speech.move_to_end(text)
             return self._speech[text]
-        level = functools.partial(_level_speech, target_lufs=self.target_lufs)
+        peak = self.speech_peak_dbtp
+        level = functools.partial(_level_speech, target_lufs=self.target_lufs, peak_dbtp=peak)
         if isinstance(self.voice, CachedVoice):
-            samples = self.voice.derived(text, f"{LEVEL_RECIPE}:{self.target_lufs:g}", level)
+            recipe = f"{LEVEL_RECIPE}:{self.target_lufs:g}:{peak:g}"
+            samples = self.voice.derived(text, recipe, level)
         else:
             samples = level(self.voice.synthesize(text))
-        clip = Clip(samples, _SPEECH_PEAK if samples.size else 0.0)
+        clip = Clip(samples, 10 ** (peak / 20) if samples.size else 0.0)
         self._speech[text] = clip
         self._speech_bytes += clip.samples.nbytes
         while self._speech_bytes > SPEECH_CACHE_BYTES and len(self._speech) > 1:
@@ -260,8 +269,8 @@ class Clips:
         return clip
 
 
-def _level_speech(raw: Samples, target_lufs: float) -> Samples:
-    """The clip at the target loudness, its true peak at most SPEECH_PEAK_DBTP."""
+def _level_speech(raw: Samples, target_lufs: float, peak_dbtp: float = SPEECH_PEAK_DBTP) -> Samples:
+    """The clip at the target loudness, its true peak at most `peak_dbtp`."""
     if len(raw) == 0 or not raw.any():
         return raw[:0]
     clip = fade_edges(raw, SPEECH_EDGE_FADE_S)
@@ -271,25 +280,27 @@ def _level_speech(raw: Samples, target_lufs: float) -> Samples:
     # Limiting a peaky line takes some of its loudness (espeak-ng's loudest lose 2 dB), so the
     # gain is found by the secant method on (gain, loudness after limiting): two or three passes.
     gain_db, slope = target_lufs - start, 1.0
-    out, loudness = _limited(clip, gain_db, start)
+    out, loudness = _limited(clip, gain_db, start, peak_dbtp)
     for _ in range(LEVEL_PASSES):
         shortfall = target_lufs - loudness
         if abs(shortfall) <= LEVEL_TOLERANCE_LU:
             break
         step = shortfall / slope
-        out, measured = _limited(clip, gain_db + step, start)
+        out, measured = _limited(clip, gain_db + step, start, peak_dbtp)
         slope = min(1.0, max(0.2, (measured - loudness) / step))
         gain_db, loudness = gain_db + step, measured
     return out
 
 
-def _limited(clip: Samples, gain_db: float, loudness: float) -> tuple[Samples, float]:
+def _limited(
+    clip: Samples, gain_db: float, loudness: float, peak_dbtp: float
+) -> tuple[Samples, float]:
     """The clip at `gain_db`, limited if that puts its peaks over the ceiling, and its loudness
     (measured again only when limited: a gain alone adds its dB to the clip's `loudness`)."""
     out = clip * np.float32(10 ** (gain_db / 20))
-    if true_peak_db(out) <= SPEECH_PEAK_DBTP:
+    if true_peak_db(out) <= peak_dbtp:
         return out, loudness + gain_db
-    out = limit(out, SPEECH_PEAK_DBTP)
+    out = limit(out, peak_dbtp)
     return out, clip_loudness(out)
 
 

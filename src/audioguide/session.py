@@ -12,7 +12,7 @@ from typing import Final
 from .audio import Samples
 from .cover import cover_png
 from .errors import AudioguideError, RoutineError, VoiceError, Where
-from .export import DEFAULT_BITRATE_KBPS, Tags, export_stream
+from .export import DEFAULT_BITRATE_KBPS, Tags, export_stream, peak_ceiling_dbtp
 from .fit import fit_length
 from .load import RoutineSource
 from .model import BUILTIN_BEDS, Bed, Client, Routine, Timeline
@@ -205,15 +205,21 @@ class Session:
         if tags:
             track_tags = tags(track_tags)
 
-        def audio() -> Iterator[Samples]:
-            return render_blocks(plan.timeline, voice, target_lufs=options.target_lufs)
+        channels = 2 if is_stereo(plan.timeline) else 1
+
+        def audio(progress: Progress | None = None) -> Iterator[Samples]:
+            return render_blocks(
+                plan.timeline,
+                voice,
+                target_lufs=options.target_lufs,
+                ceiling_dbtp=peak_ceiling_dbtp(options.bitrate_kbps, channels),
+                progress=progress,
+            )
 
         export_stream(
-            render_blocks(
-                plan.timeline, voice, target_lufs=options.target_lufs, progress=stage["mixing"]
-            ),
+            audio(stage["mixing"]),
             output,
-            channels=2 if is_stereo(plan.timeline) else 1,
+            channels=channels,
             n_samples=plan.timeline.total_samples,
             tags=track_tags,
             chapters=plan.timeline.chapters,
