@@ -131,21 +131,23 @@ def test_cover_and_companions_match_the_plan(psoas: tuple[Path, dict]) -> None: 
     assert "]Welcome, Sam." in lrc
 
 
-def in_the_voice(sample: int, plan: dict, voice: str) -> bool:  # type: ignore[type-arg]
-    """Whether a jump at `sample` is the voice's own (a plosive Piper makes as sharply as a
-    click), there in the spoken clip before anything was mixed: then it is not a click the mix
-    made."""
+def in_the_voice(audio: np.ndarray, sample: int, plan: dict, voice: str) -> bool:  # type: ignore[type-arg]
+    """Whether a jump at `sample` is the voice's own (a plosive is made as sharply as a click):
+    the spoken clip, before anything was mixed, jumps at least half as far within 1 ms of it.
+    Its size, not the click test run again on the clip: encoding moves a jump the voice makes
+    near that test's bar to either side of it (CI saw one land over it)."""
     t = sample / SAMPLE_RATE
     spoken = [c for c in plan["cues"] if c["kind"] == "speech" and c["start_s"] <= t < c["end_s"]]
     channels = 2 if any(c.get("pan", 0) for c in plan["cues"]) else 1
     ceiling = peak_ceiling_dbtp(DEFAULT_BITRATE_KBPS, channels)
     clips = Clips(open_voice(voice), speech_peak_dbtp=min(SPEECH_PEAK_DBTP, ceiling))
+    heard = float(np.abs(np.diff(audio[sample : sample + 2].max(axis=1)))[0])
     for cue in spoken:
         clip = clips.speech(cue["text"]).samples
         at = sample - round(cue["start_s"] * SAMPLE_RATE)
-        lo = max(0, at - 2205)
         # The plan gives times to the millisecond: 44 samples.
-        if any(abs(lo + i - at) <= 48 for i in clicks(clip[lo : at + 2205], [])):
+        near = clip[max(0, at - 48) : at + 50]
+        if len(near) > 1 and np.abs(np.diff(near)).max() >= heard / 2:
             return True
     return False
 
@@ -169,6 +171,6 @@ def test_every_bundled_routine_builds_to_spec(name: str, voice: str, tmp_path: P
     assert max(cues) - np.median(cues) <= 1.0 and np.median(cues) - min(cues) <= 1.0
     assert true_peak_db(audio) <= TRUE_PEAK_DBTP
     edges = [round(c[k] * SAMPLE_RATE) for c in plan["cues"] for k in ("start_s", "end_s")]
-    assert [i for i in clicks(audio, edges) if not in_the_voice(i, plan, voice)] == []
+    assert [i for i in clicks(audio, edges) if not in_the_voice(audio, i, plan, voice)] == []
     panned = any(cue.get("pan", 0) for cue in plan["cues"])
     assert np.array_equal(audio[:, 0], audio[:, 1]) is not panned
