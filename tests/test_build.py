@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from mutagen.id3 import ID3
 
-from audioguide.audio import SAMPLE_RATE, to_samples
+from audioguide.audio import SAMPLE_RATE, Samples, to_samples
 from audioguide.cli import cli
 from audioguide.export import DEFAULT_BITRATE_KBPS, TRUE_PEAK_DBTP, peak_ceiling_dbtp
 from audioguide.library import bundled_routines
@@ -131,7 +131,7 @@ def test_cover_and_companions_match_the_plan(psoas: tuple[Path, dict]) -> None: 
     assert "]Welcome, Sam." in lrc
 
 
-def in_the_voice(audio: np.ndarray, sample: int, plan: dict, voice: str) -> bool:  # type: ignore[type-arg]
+def in_the_voice(audio: Samples, sample: int, plan: dict, voice: str) -> bool:  # type: ignore[type-arg]
     """Whether a jump at `sample` is the voice's own (a plosive is made as sharply as a click):
     the spoken clip, before anything was mixed, jumps at least half as far within 1 ms of it.
     Its size, not the click test run again on the clip: encoding moves a jump the voice makes
