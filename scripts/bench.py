@@ -38,13 +38,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from audioguide.export import TRUE_PEAK_DBTP, Tags, export_mp3, peak_ceiling_dbtp  # noqa: E402
-from audioguide.library import bundled_routines  # noqa: E402
-from audioguide.loudness import clip_loudness, integrated_loudness, limit, true_peak_db  # noqa: E402
-from audioguide.model import Speech  # noqa: E402
-from audioguide.render import SPEECH_PEAK_DBTP, Clips, pan_gains  # noqa: E402
-from audioguide.session import Options, Session  # noqa: E402
-from audioguide.voices import Voice  # noqa: E402
+from audioguide.cues import Speech  # noqa: E402
+from audioguide.language.library import bundled_routines  # noqa: E402
+from audioguide.options import Options  # noqa: E402
+from audioguide.publish.mp3 import export_mp3  # noqa: E402
+from audioguide.publish.tags import Tags  # noqa: E402
+from audioguide.session import Session  # noqa: E402
+from audioguide.sound.levels import SPEECH_PEAK_DBTP, TRUE_PEAK_DBTP, Clips, peak_ceiling_dbtp  # noqa: E402
+from audioguide.sound.meter import clip_loudness, integrated_loudness  # noqa: E402
+from audioguide.sound.mix import pan_gains  # noqa: E402
+from audioguide.sound.peaks import limit, true_peak_db  # noqa: E402
+from audioguide.voices.clips import Voice  # noqa: E402
 from audiotools import crest_db, decode_mp3, joined, quiet_gaps, spans  # noqa: E402
 
 BIN = Path(sys.executable).parent / "audioguide"
@@ -141,7 +145,7 @@ def probe(track: Path) -> str:
 
 SPEECH_ALONE = """
 import json, sys, time
-from audioguide.voices import open_voice
+from audioguide.voices.choose import open_voice  # noqa: E402
 texts = json.load(open(sys.argv[1]))
 voice = open_voice(sys.argv[2], cache=False)
 t0 = time.perf_counter()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audioguide import batch
+from audioguide.clients import planner as batch
 
 KNEE = """\
 title: Knee

@@ -14,7 +14,7 @@ from typing import Final
 
 import pytest
 
-from audioguide.pdf import find_chromium, html_to_png
+from audioguide.publish.pdf import find_chromium, html_to_png
 
 CHROMIUM: Final = find_chromium()
 PDFTOTEXT: Final = shutil.which("pdftotext")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audioguide.voices import FakeVoice
+from audioguide.voices.fake import FakeVoice
 
 
 @pytest.fixture(autouse=True)

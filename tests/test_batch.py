@@ -18,11 +18,12 @@ from click.testing import CliRunner
 from mutagen.id3 import ID3
 
 from audioguide.cli import cli
-from audioguide.jobs import RoutineRef, session_for
-from audioguide.manifest import STATE_FILE
-from audioguide.session import Options, Session
+from audioguide.clients.jobs import RoutineRef, session_for
+from audioguide.clients.manifest import STATE_FILE
+from audioguide.options import Options
+from audioguide.session import Session
 from audioguide.strings import clock
-from audioguide.timeline import speech_of
+from audioguide.timing.compile import speech_of
 from batchtools import KNEE, session_processes, without_pdf
 
 AUDIOGUIDE = Path(sys.executable).with_name("audioguide")

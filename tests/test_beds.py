@@ -9,7 +9,11 @@ from click.testing import CliRunner
 from scipy.signal import welch
 
 from audioguide.audio import SAMPLE_RATE
-from audioguide.beds import (
+from audioguide.cli import cli
+from audioguide.errors import SoundError
+from audioguide.language.reader import resolve_sound
+from audioguide.model import BUILTIN_BEDS, BuiltinSound, SoundFile, SoundRef
+from audioguide.sound.beds import (
     BED_CROSSFADE_S,
     BED_LOOP_S,
     BED_RMS_DBFS,
@@ -17,10 +21,6 @@ from audioguide.beds import (
     OCEAN_SWELL_S,
     bed_loop,
 )
-from audioguide.cli import cli
-from audioguide.errors import SoundError
-from audioguide.model import BUILTIN_BEDS, BuiltinSound, SoundFile, SoundRef
-from audioguide.reader import resolve_sound
 from audiotools import rms_db
 from test_sounds import write_wav
 

@@ -12,12 +12,13 @@ from mutagen.id3 import ID3
 
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
 from audioguide.cli import cli
-from audioguide.export import DEFAULT_BITRATE_KBPS, TRUE_PEAK_DBTP, peak_ceiling_dbtp
-from audioguide.library import bundled_routines
-from audioguide.loudness import clip_loudness, integrated_loudness, true_peak_db
-from audioguide.render import SPEECH_PEAK_DBTP, Clips
-from audioguide.timeline import LEAD_IN_S
-from audioguide.voices import open_voice
+from audioguide.language.library import bundled_routines
+from audioguide.options import DEFAULT_BITRATE_KBPS
+from audioguide.sound.levels import SPEECH_PEAK_DBTP, TRUE_PEAK_DBTP, Clips, peak_ceiling_dbtp
+from audioguide.sound.meter import clip_loudness, integrated_loudness
+from audioguide.sound.peaks import true_peak_db
+from audioguide.timing.size import LEAD_IN_S
+from audioguide.voices.choose import open_voice
 from audiotools import MP3_FRAME, clicks, decode_mp3, decoder_errors, joined, rms_db, spans
 from conftest import WriteRoutine
 

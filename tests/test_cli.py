@@ -150,7 +150,7 @@ def test_routine_voice_block_errors_name_the_file(
 def test_new_copies_a_routine_to_edit_and_never_overwrites(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audioguide.library import bundled_routines
+    from audioguide.language.library import bundled_routines
 
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["new", "morning", "--from", "psoas-stretch"])

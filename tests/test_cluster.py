@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from audioguide.session import Options, Session
+from audioguide.options import Options
+from audioguide.session import Session
 from audiotools import decode_mp3
 from batchtools import KNEE
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import json
 
-from audioguide.companions import chapter_lines, chapters_json, lrc, m3u, transcript, webvtt
-from audioguide.load import parse_routine
-from audioguide.model import CueKind, Timeline
-from audioguide.timeline import compile_timeline
-from audioguide.voices import FakeVoice
+from audioguide.cues import CueKind, Timeline
+from audioguide.language.load import parse_routine
+from audioguide.publish.companions import chapter_lines, chapters_json, lrc, m3u, transcript, webvtt
+from audioguide.timing.compile import compile_timeline
+from audioguide.voices.fake import FakeVoice
 
 ROUTINE = """
 title: T

@@ -9,10 +9,10 @@ import click
 import pytest
 
 from audioguide.cli import cli
-from audioguide.grammar import KINDS, all_keys
-from audioguide.load import parse_routine
-from audioguide.timeline import compile_timeline
-from audioguide.voices import FakeVoice
+from audioguide.language.grammar import KINDS, all_keys
+from audioguide.language.load import parse_routine
+from audioguide.timing.compile import compile_timeline
+from audioguide.voices.fake import FakeVoice
 
 ROOT = Path(__file__).parent.parent
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from mutagen.id3 import ID3, CTOCFlags
 
-from audioguide import export
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
+from audioguide.cues import Chapter
 from audioguide.errors import ExportError
-from audioguide.export import Tags, encoder_version, export_mp3
-from audioguide.model import Chapter
+from audioguide.publish import mp3 as export
+from audioguide.publish.mp3 import encoder_version, export_mp3
+from audioguide.publish.tags import Tags
 from audiotools import MP3_FRAME, decode_mp3, decoder_errors, onset_s, rms_db, tone
 
 integration = pytest.mark.integration

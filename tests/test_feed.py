@@ -29,19 +29,17 @@ import podcastparser
 import pytest
 from mutagen.mp3 import MP3
 
-from audioguide.feed import (
+from audioguide.publish.feed import (
     ATOM_NS,
     GOOGLEPLAY_NS,
     ITUNES_NS,
     PODCAST_NS,
-    SUBSCRIBE_LABELS_EN,
     Episode,
     Feed,
     FeedError,
-    app_links,
     feed_xml,
-    subscribe_page,
 )
+from audioguide.publish.subscribe import SUBSCRIBE_LABELS_EN, app_links, subscribe_page
 from podcast_client import GPO, GPO_MISSING, run_gpo, serve, subscribe_and_download
 
 FEED_URL = "https://feeds.example.com/clients/sam/feed.xml?token=Ab+c/d=&week=6"
@@ -261,7 +259,7 @@ def test_same_feed_gives_the_same_bytes(site: Site) -> None:
     assert feed_xml(elsewhere) == first
     # Built from scratch in another process, with another local time zone.
     script = (
-        "import sys, pickle; from audioguide.feed import feed_xml; "
+        "import sys, pickle; from audioguide.publish.feed import feed_xml; "
         "sys.stdout.buffer.write(feed_xml(pickle.loads(sys.stdin.buffer.read())))"
     )
     other = subprocess.run(

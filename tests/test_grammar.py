@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
-from audioguide.load import parse_routine
-from audioguide.voices import FakeVoice
+from audioguide.language.load import parse_routine
+from audioguide.voices.fake import FakeVoice
 from conftest import WriteRoutine
 
 

@@ -13,18 +13,18 @@ from typing import Final
 
 import pytest
 
-from audioguide.cover import TITLE_MIN_PX, contrast, cover_layout, cover_png, font_path
-from audioguide.handout import handout_page, handout_rows
-from audioguide.library import bundled_routines
-from audioguide.load import RoutineSource, parse_routine
+from audioguide.language.library import bundled_routines
+from audioguide.language.load import RoutineSource, parse_routine
 from audioguide.model import Breathe, Client, Countdown, Exercise, Hold, Interval, walk
-from audioguide.outputs import OUTPUTS, Track
-from audioguide.page import folded_transcript, share_page
-from audioguide.pdf import html_to_pdf, html_to_png
+from audioguide.publish.cover import TITLE_MIN_PX, contrast, cover_layout, cover_png, font_path
+from audioguide.publish.handout import handout_page, handout_rows
+from audioguide.publish.outputs import OUTPUTS, Track
+from audioguide.publish.page import folded_transcript, share_page
+from audioguide.publish.pdf import html_to_pdf, html_to_png
 from audioguide.session import Plan, track_tags_for
 from audioguide.strings import number_pattern, table
-from audioguide.timeline import compile_timeline
-from audioguide.voices import FakeVoice
+from audioguide.timing.compile import compile_timeline
+from audioguide.voices.fake import FakeVoice
 from chromium import (
     decode_qr,
     needs_chromium,

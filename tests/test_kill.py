@@ -21,12 +21,14 @@ import numpy as np
 import pytest
 
 from audioguide.audio import Samples
-from audioguide.export import part_pattern
-from audioguide.load import load_routine
-from audioguide.model import CueKind
-from audioguide.render import LEVEL_RECIPE, SPEECH_PEAK_DBTP, TARGET_LUFS, _level_speech
-from audioguide.timeline import compile_timeline
-from audioguide.voices import CachedVoice, FakeVoice
+from audioguide.cues import CueKind
+from audioguide.files import part_pattern
+from audioguide.language.load import load_routine
+from audioguide.options import TARGET_LUFS
+from audioguide.sound.levels import LEVEL_RECIPE, SPEECH_PEAK_DBTP, _level_speech
+from audioguide.timing.compile import compile_timeline
+from audioguide.voices.cache import CachedVoice
+from audioguide.voices.fake import FakeVoice
 from batchtools import session_processes
 
 pytestmark = pytest.mark.integration

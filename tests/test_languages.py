@@ -11,15 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
+from audioguide.cues import Speech
 from audioguide.errors import Problems, RoutineError
-from audioguide.feed import SUBSCRIBE_LABELS_EN
-from audioguide.handout import handout_page
-from audioguide.load import RoutineSource, parse_routine
-from audioguide.model import Speech
-from audioguide.natural_voice import bundled_natural_model
-from audioguide.page import share_page
-from audioguide.plan import format_plan
-from audioguide.session import Options, Session
+from audioguide.language.load import RoutineSource, parse_routine
+from audioguide.options import Options
+from audioguide.publish.handout import handout_page
+from audioguide.publish.page import share_page
+from audioguide.publish.subscribe import SUBSCRIBE_LABELS_EN
+from audioguide.session import Session
 from audioguide.strings import (
     ENGLISH_WORDS,
     LANGUAGES,
@@ -29,15 +28,11 @@ from audioguide.strings import (
     placeholders,
     table,
 )
-from audioguide.timeline import compile_timeline
-from audioguide.voices import (
-    FakeVoice,
-    NaturalVoice,
-    natural_problem,
-    open_voice,
-    speaks,
-    voice_for,
-)
+from audioguide.timing.compile import compile_timeline
+from audioguide.timing.plan import format_plan
+from audioguide.voices.choose import open_voice, speaks, voice_for
+from audioguide.voices.fake import FakeVoice
+from audioguide.voices.natural import NaturalVoice, bundled_natural_model, natural_problem
 
 ROUTINE = """\
 title: Knee at home

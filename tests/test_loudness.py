@@ -21,16 +21,11 @@ import numpy.typing as npt
 import pytest
 from scipy.signal import butter, sosfilt
 
-from audioguide import loudness
 from audioguide.audio import SAMPLE_RATE, Samples, resample
-from audioguide.loudness import (
-    Limiter,
-    Meter,
-    clip_loudness,
-    integrated_loudness,
-    limit,
-    true_peak_db,
-)
+from audioguide.sound import meter as loudness
+from audioguide.sound import peaks
+from audioguide.sound.meter import Meter, clip_loudness, integrated_loudness
+from audioguide.sound.peaks import Limiter, limit, true_peak_db
 
 CEILING_DB = -1.5
 LOOKAHEAD_SAMPLES = 221  # the default 5 ms look-ahead, the gain's ramp
@@ -351,7 +346,7 @@ def _reference_true_peak_db(samples: Samples) -> float:
     interleaved), in float64, silence either side; the larger of that and the sample peak."""
     taps = np.zeros(48)
     for phase in range(4):
-        taps[phase::4] = loudness._TRUE_PEAK_PHASES[phase]
+        taps[phase::4] = peaks._TRUE_PEAK_PHASES[phase]
     columns = samples.reshape(len(samples), -1).astype(np.float64)
     peak = float(np.abs(columns).max())
     for channel in columns.T:
@@ -365,8 +360,8 @@ def _peaks_on_the_seams() -> Samples:
     """Quiet noise with spikes either side of the internal chunk and stack boundaries, and at
     both ends of the array."""
     rng = np.random.default_rng(9)
-    x = (rng.standard_normal(3 * loudness._CHUNK_SAMPLES + 777) * 0.01).astype(np.float32)
-    for at in (0, loudness._CHUNK_SAMPLES - 1, 2 * loudness._CHUNK_SAMPLES + 3, 2048 * 7 - 6):
+    x = (rng.standard_normal(3 * peaks.CHUNK_SAMPLES + 777) * 0.01).astype(np.float32)
+    for at in (0, peaks.CHUNK_SAMPLES - 1, 2 * peaks.CHUNK_SAMPLES + 3, 2048 * 7 - 6):
         x[at : at + 2] = [0.6, 0.62]  # two like samples: a peak between them
     x[-1] = -0.3
     return x
@@ -394,7 +389,7 @@ def test_true_peak_does_not_depend_on_the_blocks(
     samples = _peaks_on_the_seams()
     stereo = np.stack([samples, np.roll(samples, 5000) * np.float32(0.9)], axis=1)
     expected = true_peak_db(samples), true_peak_db(stereo)
-    monkeypatch.setattr(loudness, "_CHUNK_SAMPLES", chunk)
+    monkeypatch.setattr(peaks, "CHUNK_SAMPLES", chunk)
     assert true_peak_db(samples) == pytest.approx(expected[0], abs=1e-5)
     assert true_peak_db(stereo) == pytest.approx(expected[1], abs=1e-5)
 
@@ -558,14 +553,14 @@ def test_peak_bound_on_quiet_blocks_gives_the_same_output(monkeypatch: pytest.Mo
     assert sum(b is not None for b in bounds) >= 35
 
     measured: list[int] = []
-    window_peaks = loudness._window_peaks
+    window_peaks = peaks._window_peaks
 
     def counting(signal: Samples, start: int, stop: int, floor: float) -> npt.NDArray[np.float32]:
         measured.append(stop - start)
         return window_peaks(signal, start, stop, floor)
 
     without = _streamed(samples, blocks)
-    monkeypatch.setattr(loudness, "_window_peaks", counting)
+    monkeypatch.setattr(peaks, "_window_peaks", counting)
     with_bounds = _streamed(samples, blocks, bounds)
     np.testing.assert_array_equal(with_bounds, without)
     # A bounded block oversamples only the 13 windows that read the block before it.

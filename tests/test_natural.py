@@ -16,11 +16,13 @@ from click.testing import CliRunner
 from pocketsphinx import Decoder
 from scipy.signal import resample_poly
 
-from audioguide import natural_voice as voices
 from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.cli import cli
 from audioguide.errors import VoiceError
-from audioguide.natural_voice import (
+from audioguide.voices import natural as voices
+from audioguide.voices.cache import CachedVoice
+from audioguide.voices.choose import open_voice
+from audioguide.voices.natural import (
     NATURAL_INSTALL,
     NATURAL_INSTALL_CLONE,
     NATURAL_PEAK_DBFS,
@@ -31,7 +33,7 @@ from audioguide.natural_voice import (
     default_engine,
     natural_problem,
 )
-from audioguide.voices import CachedVoice, SystemVoice, open_voice
+from audioguide.voices.system import SystemVoice
 from audiotools import decode_mp3
 from conftest import WriteRoutine
 
@@ -203,7 +205,7 @@ def test_clips_are_bit_identical_between_voices_and_processes() -> None:
         [
             sys.executable,
             "-c",
-            "import hashlib, sys; from audioguide.voices import NaturalVoice; "
+            "import hashlib, sys; from audioguide.voices.natural import NaturalVoice; "
             "print(hashlib.sha256(NaturalVoice().synthesize(sys.argv[1]).tobytes()).hexdigest())",
             SENTENCE,
         ],

@@ -25,8 +25,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from audioguide.errors import ExportError
-from audioguide.pdf import BASE_FLAGS, close_browser, find_chromium, html_to_pdf, html_to_png
-from audioguide.qr import MIN_MODULE_MM, QUIET_ZONE_MODULES, SYMBOL_MM, qr_svg
+from audioguide.publish.pdf import (
+    BASE_FLAGS,
+    close_browser,
+    find_chromium,
+    html_to_pdf,
+    html_to_png,
+)
+from audioguide.publish.qr import MIN_MODULE_MM, QUIET_ZONE_MODULES, SYMBOL_MM, qr_svg
 from chromium import (
     decode_qr,
     needs_chromium,

@@ -18,9 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
-from audioguide.feed import ITUNES_NS
-from audioguide.program import program_keys
-from audioguide.session import Options, Session
+from audioguide.language.program import program_keys
+from audioguide.options import Options
+from audioguide.publish.feed import ITUNES_NS
+from audioguide.session import Session
 from audiotools import decode_mp3
 from batchtools import KNEE, without_pdf
 from podcast_client import GPO, GPO_MISSING, serve, subscribe_and_download

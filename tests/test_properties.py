@@ -20,13 +20,15 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from audioguide.audio import Samples, to_samples
+from audioguide.cues import Cue, CueKind, Timeline
 from audioguide.errors import AudioguideError
-from audioguide.grammar import all_keys
-from audioguide.load import load_routine, parse_routine
-from audioguide.model import BUILTIN_SOUNDS, Cue, CueKind, Routine, Timeline
+from audioguide.language.grammar import all_keys
+from audioguide.language.load import load_routine, parse_routine
+from audioguide.model import BUILTIN_SOUNDS, Routine
 from audioguide.strings import ENGLISH_WORDS
-from audioguide.timeline import LEAD_IN_S, SPEECH_GAP_S, TAIL_S, compile_timeline, routine_size
-from audioguide.voices import FakeVoice
+from audioguide.timing.compile import compile_timeline
+from audioguide.timing.size import LEAD_IN_S, SPEECH_GAP_S, TAIL_S, routine_size
+from audioguide.voices.fake import FakeVoice
 
 EXAMPLES = 200
 settings.register_profile(

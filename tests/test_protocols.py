@@ -15,23 +15,22 @@ from click.testing import CliRunner
 
 from audioguide.audio import SAMPLE_RATE, to_samples
 from audioguide.cli import cli
+from audioguide.cues import Cue, CueKind, Timeline
 from audioguide.errors import RoutineError
-from audioguide.fit import at, fit_length
-from audioguide.library import bundled_routines, find_routine
-from audioguide.load import load_routine, parse_routine
+from audioguide.language.library import bundled_routines, find_routine
+from audioguide.language.load import load_routine, parse_routine
 from audioguide.model import (
     BREATH_PRESETS,
     MAX_BREATH_HOLD_S,
     PAN_SIDES,
     Bed,
     BuiltinSound,
-    Cue,
-    CueKind,
     Stretch,
-    Timeline,
 )
-from audioguide.timeline import compile_timeline, routine_size
-from audioguide.voices import FakeVoice
+from audioguide.timing.compile import compile_timeline
+from audioguide.timing.fit import at, fit_length
+from audioguide.timing.size import routine_size
+from audioguide.voices.fake import FakeVoice
 from conftest import WriteRoutine
 
 TABATA = """

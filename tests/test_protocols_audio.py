@@ -15,7 +15,7 @@ from scipy.signal import correlate
 from audioguide.audio import SAMPLE_RATE, to_samples
 from audioguide.cli import cli
 from audioguide.model import BuiltinSound
-from audioguide.sounds import sound_samples
+from audioguide.sound.sounds import sound_samples
 from audiotools import MP3_FRAME, decode_mp3
 from conftest import WriteRoutine
 

@@ -18,11 +18,12 @@ from click.testing import CliRunner
 from audioguide.audio import SAMPLE_RATE
 from audioguide.cli import cli
 from audioguide.errors import RoutineError, SoundError
-from audioguide.export import remove_stale_parts
-from audioguide.load import load_routine, parse_routine
+from audioguide.files import remove_stale_parts
+from audioguide.language.load import load_routine, parse_routine
 from audioguide.model import MAX_CUES, MAX_FILE_BYTES, Sound, SoundFile
-from audioguide.timeline import compile_timeline, routine_size
-from audioguide.voices import FakeVoice
+from audioguide.timing.compile import compile_timeline
+from audioguide.timing.size import routine_size
+from audioguide.voices.fake import FakeVoice
 from audiotools import MP3_FRAME
 
 CORPUS = Path(__file__).parent / "bad_routines"

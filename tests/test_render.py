@@ -11,38 +11,28 @@ import numpy as np
 import pytest
 
 from audioguide.audio import Samples, to_samples
-from audioguide.beds import BED_RMS_DBFS, bed_loop
-from audioguide.export import DEFAULT_BITRATE_KBPS, peak_ceiling_dbtp
-from audioguide.loudness import clip_loudness, integrated_loudness, true_peak_db
-from audioguide.model import (
-    Bed,
-    BreathCue,
-    BuiltinSound,
-    Cue,
-    PacerStyle,
-    SoundCue,
-    Speech,
-    Timeline,
-    WorkCue,
-)
-from audioguide.render import (
+from audioguide.cues import BreathCue, Cue, SoundCue, Speech, Timeline, WorkCue
+from audioguide.model import Bed, BuiltinSound, PacerStyle
+from audioguide.options import DEFAULT_BITRATE_KBPS, TARGET_LUFS
+from audioguide.sound.beds import BED_RMS_DBFS, bed_loop
+from audioguide.sound.ducking import (
     BED_UNDER_CUE_DB,
     BED_UNDER_SPEECH_DB,
-    BLOCK_SAMPLES,
     DUCK_ATTACK_S,
     DUCK_RELEASE_S,
+)
+from audioguide.sound.levels import (
     PACER_LEVEL_LU,
     SOUND_LEVEL_LU,
     SPEECH_PEAK_DBTP,
-    TARGET_LUFS,
     TONE_LEVEL_LU,
     Clips,
-    mix,
-    pan_gains,
-    render,
-    render_blocks,
+    peak_ceiling_dbtp,
 )
-from audioguide.voices import FakeVoice
+from audioguide.sound.meter import clip_loudness, integrated_loudness
+from audioguide.sound.mix import BLOCK_SAMPLES, mix, pan_gains, render, render_blocks
+from audioguide.sound.peaks import true_peak_db
+from audioguide.voices.fake import FakeVoice
 from audiotools import rms_db
 
 GAP_S = 6.0

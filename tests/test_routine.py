@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from audioguide.errors import RoutineError
-from audioguide.load import load_routine
+from audioguide.language.load import load_routine
 from audioguide.model import (
     Breathe,
     BuiltinSound,

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
-from audioguide.library import bundled_routines
+from audioguide.language.library import bundled_routines
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 CASES = [(name, []) for name in bundled_routines()] + [("psoas-relax", ["--length", "7m"])]

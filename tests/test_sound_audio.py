@@ -14,8 +14,9 @@ from scipy.io import wavfile
 
 from audioguide.audio import SAMPLE_RATE, to_samples
 from audioguide.cli import cli
-from audioguide.export import TRUE_PEAK_DBTP
-from audioguide.loudness import clip_loudness, integrated_loudness, true_peak_db
+from audioguide.sound.levels import TRUE_PEAK_DBTP
+from audioguide.sound.meter import clip_loudness, integrated_loudness
+from audioguide.sound.peaks import true_peak_db
 from audiotools import decode_mp3, decoder_errors, joined, spans
 from conftest import WriteRoutine
 

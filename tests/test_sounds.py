@@ -8,11 +8,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from audioguide import reader
 from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.errors import SoundError
+from audioguide.language import reader as reader
 from audioguide.model import BUILTIN_SOUNDS, PACER_STYLES, BuiltinSound, SoundFile, SoundRef
-from audioguide.sounds import BREATH_LEVEL_DBFS, PACER_BELL_HZ, breath_sound, sound_samples
+from audioguide.sound.sounds import BREATH_LEVEL_DBFS, PACER_BELL_HZ, breath_sound, sound_samples
 
 
 def resolve_sound(ref: str, base_dir: Path, allowed: tuple[Path, ...] | None = None) -> SoundRef:

@@ -5,12 +5,13 @@ import itertools
 import pytest
 
 from audioguide.audio import to_samples
+from audioguide.cues import CueKind
 from audioguide.errors import RoutineError
-from audioguide.load import load_routine, parse_routine
-from audioguide.model import CueKind
-from audioguide.plan import format_plan, plan_dict
-from audioguide.timeline import LEAD_IN_S, SPEECH_GAP_S, TAIL_S, compile_timeline
-from audioguide.voices import FakeVoice
+from audioguide.language.load import load_routine, parse_routine
+from audioguide.timing.compile import compile_timeline
+from audioguide.timing.plan import format_plan, plan_dict
+from audioguide.timing.size import LEAD_IN_S, SPEECH_GAP_S, TAIL_S
+from audioguide.voices.fake import FakeVoice
 from conftest import WriteRoutine
 
 

@@ -13,21 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audioguide import voices
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
-from audioguide.clips import check_clip, split_text, trim_silence
 from audioguide.errors import VoiceError
-from audioguide.voices import (
-    CACHE_ENV,
-    DEFAULT_RATE,
-    CachedVoice,
-    FakeVoice,
-    SystemVoice,
-    VoiceInfo,
-    default_cache_dir,
-    list_system_voices,
-    open_voice,
-)
+from audioguide.options import DEFAULT_RATE
+from audioguide.voices import choose as voices
+from audioguide.voices.cache import CACHE_ENV, CachedVoice, default_cache_dir
+from audioguide.voices.choose import open_voice
+from audioguide.voices.clips import VoiceInfo, check_clip, split_text, trim_silence
+from audioguide.voices.fake import FakeVoice
+from audioguide.voices.system import SystemVoice, list_system_voices
 
 SENTENCE = "Lie on your back, knees bent, feet hip-width apart."
 
@@ -248,7 +242,7 @@ def test_missing_pyttsx3_or_espeak_says_what_to_install() -> None:
     # In a child process: this one must never load the engine.
     result = _run_python("""
         import ctypes, sys
-        from audioguide.system_voice import _open_pyttsx3
+        from audioguide.voices.system_worker import _open_pyttsx3
         from audioguide.errors import VoiceError
         sys.modules["pyttsx3"] = None
         try:
@@ -339,7 +333,7 @@ def test_the_engine_applies_every_rate_change() -> None:
     result = _run_python(f"""
         import tempfile
         from pathlib import Path
-        from audioguide.system_voice import _Engine
+        from audioguide.voices.system_worker import _Engine
         with tempfile.TemporaryDirectory() as tmp:
             engine = _Engine(Path(tmp))
             for i in range(20):
@@ -552,7 +546,7 @@ def test_the_worker_stops_on_close_and_at_exit_and_the_parent_never_loads_the_en
     script.write_text(
         textwrap.dedent("""
         import sys
-        from audioguide.voices import SystemVoice
+        from audioguide.voices.system import SystemVoice
         voice = SystemVoice()
         print(len(voice.synthesize("Hello.")) > 0, voice.worker_pid, "pyttsx3" in sys.modules)
     """)

@@ -2,7 +2,7 @@
 
 A routine is loaded once and built as often as you like::
 
-    from audioguide import Options, Session
+    from . import Options, Session
 
     with Session.open("my.yaml", Options(voice="system", rate=150)) as session:
         session.build(Path("output/sam.mp3"), {"client": "Sam"}, outputs=["companions", "page"])
@@ -18,24 +18,32 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cues import Chapter, Cue, CueKind, Timeline
     from .errors import AudioguideError, ExportError, RoutineError, SoundError, VoiceError
-    from .export import Tags, export_mp3
-    from .load import RoutineSource, load_routine, parse_routine
-    from .model import Chapter, Cue, CueKind, Routine, Timeline
-    from .render import render
-    from .session import BuildResult, Options, Plan, Session
-    from .timeline import compile_timeline
-    from .voices import Voice, open_voice
+    from .language.load import RoutineSource, load_routine, parse_routine
+    from .model import Routine
+    from .options import Options
+    from .publish.mp3 import export_mp3
+    from .publish.tags import Tags
+    from .session import BuildResult, Plan, Session
+    from .sound.mix import render
+    from .timing.compile import compile_timeline
+    from .voices.choose import open_voice
+    from .voices.clips import Voice
 
 _HOMES = {
+    "cues": ("Chapter", "Cue", "CueKind", "Timeline"),
     "errors": ("AudioguideError", "ExportError", "RoutineError", "SoundError", "VoiceError"),
-    "export": ("Tags", "export_mp3"),
-    "load": ("RoutineSource", "load_routine", "parse_routine"),
-    "model": ("Chapter", "Cue", "CueKind", "Routine", "Timeline"),
-    "render": ("render",),
-    "session": ("BuildResult", "Options", "Plan", "Session"),
-    "timeline": ("compile_timeline",),
-    "voices": ("Voice", "open_voice"),
+    "language.load": ("RoutineSource", "load_routine", "parse_routine"),
+    "model": ("Routine",),
+    "options": ("Options",),
+    "publish.mp3": ("export_mp3",),
+    "publish.tags": ("Tags",),
+    "session": ("BuildResult", "Plan", "Session"),
+    "sound.mix": ("render",),
+    "timing.compile": ("compile_timeline",),
+    "voices.choose": ("open_voice",),
+    "voices.clips": ("Voice",),
 }
 """Where each public name lives. Imported on first use: the system voice's worker process
 imports one module of the package, and should not pay for all of them (scipy alone is 1 s)."""

@@ -3,6 +3,8 @@
 Everything between the voice and the encoder is mono float32 in [-1, 1] at SAMPLE_RATE.
 """
 
+from __future__ import annotations
+
 from typing import Final
 
 import numpy as np
@@ -13,6 +15,11 @@ from .model import SAMPLE_RATE as SAMPLE_RATE
 FADE_S: Final = 0.005
 
 Samples = npt.NDArray[np.float32]
+Float64s = npt.NDArray[np.float64]
+CHUNK_SAMPLES: Final = 1 << 16
+"""Samples handled per step of a long array, so temporaries (the float64 filter output, the 4x
+oversampled rows) stay small: for the oversampling 64 Ki measured fastest (2 Ki to 32 Ki pay
+for the calls: 1.6 to 6 times as long; 128 Ki gains nothing)."""
 
 
 def to_samples(seconds: float) -> int:
@@ -83,3 +90,23 @@ def fade_out(clip: Samples, fade_s: float) -> Samples:
     if n:
         out[-n:] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
     return out
+
+
+def as_frames(samples: Samples, channels: int) -> Samples:
+    """`samples` as float32 (n, channels): a view when it already is."""
+    block = np.asarray(samples, dtype=np.float32)
+    if channels == 1 and block.ndim == 1:
+        return block.reshape(-1, 1)
+    if block.ndim == 2 and block.shape[1] == channels and channels > 1:
+        return block
+    wanted = "(n,)" if channels == 1 else f"(n, {channels})"
+    raise ValueError(f"expected {wanted} samples for {channels} channel(s), got {block.shape}")
+
+
+def channels_of(samples: Samples) -> int:
+    return 1 if samples.ndim == 1 else int(samples.shape[1])
+
+
+def check_channels(channels: int) -> None:
+    if channels not in (1, 2):
+        raise ValueError(f"mono or stereo only (the BS.1770 weights of both are 1), not {channels}")

@@ -18,30 +18,30 @@ from typing import Any, Final, TypeVar
 import click
 
 from . import __version__
-from .batch import RunReport, build_batch, default_workers
+from .clients.batch import build_batch
+from .clients.manifest import Finished
+from .clients.program import build_program
+from .clients.roster import read_roster
+from .clients.run import RunReport, default_workers
+from .cues import Speech
 from .errors import AudioguideError, Problems
-from .export import BITRATES_KBPS, DEFAULT_BITRATE_KBPS
-from .library import BUNDLED_DIR, bundled_routines, find_routine, new_routine
-from .load import RoutineSource
-from .manifest import Finished
-from .model import Client, Speech, parse_duration
-from .pdf import INSTALL_CHROMIUM, find_chromium
-from .plan import format_plan, plan_dict
-from .program import build_program, read_program
-from .render import TARGET_LUFS
-from .roster import read_roster
-from .session import Options, Report, Session
+from .language.library import BUNDLED_DIR, bundled_routines, find_routine, new_routine
+from .language.load import RoutineSource
+from .language.program import read_program
+from .model import Client, parse_duration
+from .options import BITRATES_KBPS, DEFAULT_BITRATE_KBPS, DEFAULT_RATE, TARGET_LUFS, Options
+from .publish.pdf import INSTALL_CHROMIUM, find_chromium
+from .session import Report, Session
 from .strings import LANGUAGES, clock, language_code, plural, table
-from .voices import (
-    DEFAULT_RATE,
+from .timing.plan import format_plan, plan_dict
+from .voices.cache import default_cache_dir
+from .voices.choose import voice_for, voice_options
+from .voices.natural import (
     NATURAL_INSTALL,
     NATURAL_VOICE,
     PIPER_VOICES_ENV,
-    default_cache_dir,
     default_engine,
     natural_problem,
-    voice_for,
-    voice_options,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])

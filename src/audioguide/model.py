@@ -9,9 +9,8 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal, assert_never
+from typing import Any, Final, Literal, assert_never
 
 from .errors import Where
 
@@ -406,113 +405,14 @@ class Routine:
         return Where(str(self.path) if self.path else "<routine>")
 
 
-# --- the timeline ------------------------------------------------------------------------------
-
-
-class CueKind(StrEnum):
-    SPEECH = "speech"
-    SOUND = "sound"
-    BREATH = "breath"
-    HOLD = "hold"
-    REST = "rest"
-    SILENCE = "silence"
-    WORK = "work"
-
-
-@dataclass(frozen=True)
-class _Timed:
-    start_sample: int
-    n_samples: int
-
-    @property
-    def end_sample(self) -> int:
-        return self.start_sample + self.n_samples
-
-
-@dataclass(frozen=True)
-class Speech(_Timed):
-    text: str
-    pan: float = 0.0
-    """Where the cue sits, from -1 (left) through 0 (centre) to 1 (right)."""
-    kind: ClassVar[CueKind] = CueKind.SPEECH
-
-
-@dataclass(frozen=True)
-class SoundCue(_Timed):
-    sound: SoundRef
-    pan: float = 0.0
-    kind: ClassVar[CueKind] = CueKind.SOUND
-
-
-@dataclass(frozen=True)
-class BreathCue(_Timed):
-    phase: Phase
-    pacer: PacerStyle = "tone"
-    pan: float = 0.0
-    kind: ClassVar[CueKind] = CueKind.BREATH
-
-
-@dataclass(frozen=True)
-class HoldCue(_Timed):
-    """A timed hold: silent itself; the speech inside it is cues of its own."""
-
-    pan: float = 0.0
-    kind: ClassVar[CueKind] = CueKind.HOLD
-
-
-@dataclass(frozen=True)
-class RestCue(_Timed):
-    kind: ClassVar[CueKind] = CueKind.REST
-
-
-@dataclass(frozen=True)
-class SilenceCue(_Timed):
-    kind: ClassVar[CueKind] = CueKind.SILENCE
-
-
-@dataclass(frozen=True)
-class WorkCue(_Timed):
-    """A work period of an `interval` step, started by its tone."""
-
-    exercise: str
-    tone: SoundRef | None = None
-    kind: ClassVar[CueKind] = CueKind.WORK
-
-
-Cue = Speech | SoundCue | BreathCue | HoldCue | RestCue | SilenceCue | WorkCue
-
-
-def pan_of(cue: Cue) -> float:
-    """Where a cue sits; the kinds that carry no pan are centred."""
-    return cue.pan if isinstance(cue, Speech | SoundCue | BreathCue | HoldCue) else 0.0
-
-
-@dataclass(frozen=True)
-class Chapter:
-    title: str
-    start_sample: int
-    end_sample: int
-
-    @property
-    def start_s(self) -> float:
-        return self.start_sample / SAMPLE_RATE
-
-    @property
-    def end_s(self) -> float:
-        return self.end_sample / SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class Timeline:
-    title: str
-    author: str
-    total_samples: int
-    cues: tuple[Cue, ...]
-    chapters: tuple[Chapter, ...]
-    bed: Bed | None = None
-    """The background laid under the whole track, ducked under the voice."""
-    language: str = "en"
-
-    @property
-    def total_s(self) -> float:
-        return self.total_samples / SAMPLE_RATE
+def breath_phases(b: Breathe) -> list[tuple[Phase, str, float]]:
+    """One cycle of a breathe step: (phase, word, seconds) for each phase that lasts. A sigh's
+    second inhale is an inhale to the pacer, with its own spoken cue."""
+    phases: list[tuple[Phase, str, float]] = [
+        (phase, phase, seconds)
+        for phase, seconds in zip(BREATH_PHASES, b.pattern, strict=True)
+        if seconds > 0
+    ]
+    if b.top_up_s > 0:
+        phases.insert(1, ("inhale", "top-up", b.top_up_s))
+    return phases

@@ -10,54 +10,32 @@ from pathlib import Path
 from typing import Final
 
 from .audio import Samples
-from .cover import cover_png
+from .cues import Progress, Timeline
 from .errors import AudioguideError, RoutineError, VoiceError, Where
-from .export import DEFAULT_BITRATE_KBPS, Tags, export_stream, peak_ceiling_dbtp
-from .fit import fit_length
-from .load import RoutineSource
-from .model import BUILTIN_BEDS, Bed, Client, Routine, Timeline
-from .outputs import Track, write_outputs
+from .language.load import RoutineSource
+from .language.reader import resolve_sound
+from .model import BUILTIN_BEDS, Bed, Client, Routine
+from .options import DEFAULT_RATE, Options
 from .paths import resolve_inside
-from .reader import resolve_sound
-from .render import TARGET_LUFS, is_stereo, render_blocks
+from .publish.cover import cover_png
+from .publish.mp3 import export_stream
+from .publish.outputs import Track, write_outputs
+from .publish.tags import Tags
+from .sound.levels import peak_ceiling_dbtp
+from .sound.mix import is_stereo, render_blocks
 from .strings import base_language, clock, table
-from .timeline import Progress, check_size, compile_timeline
-from .voices import (
-    DEFAULT_RATE,
-    CachedVoice,
-    EstimatedVoice,
-    Voice,
-    open_voice,
-    speaks,
-    voice_for,
-    voice_languages,
-)
+from .timing.compile import compile_timeline
+from .timing.fit import fit_length
+from .timing.size import check_size
+from .voices.cache import CachedVoice, EstimatedVoice
+from .voices.choose import open_voice, speaks, voice_for, voice_languages
+from .voices.clips import Voice
 
 Report = Callable[[str, int, int], None]
 """`report(stage, done, total)`: stage is "speaking" or "mixing"."""
 
 STAGES: Final = ("speaking", "mixing")
 """Mixing and encoding are one pass: the encoder takes each block as it is mixed."""
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to build: the command line's options, which a clients file may override per client."""
-
-    voice: str | None = None
-    """`natural`, `system:en-us`, `female`, ...; None for the routine's `voice:` or the default
-    for the language (voices.voice_for)."""
-    language: str | None = None
-    """The language to build in (`es`, `es-MX`); None for the routine's `language:`. A routine
-    written in another language is read with its translation, ROUTINE.LANG.yaml beside it."""
-    rate: int | None = None
-    cache_dir: Path | None = None
-    bed: str | None = None
-    """A built-in bed, a file (any path: the user typed it), or "none"; None for the routine's."""
-    length_s: float | None = None
-    target_lufs: float = TARGET_LUFS
-    bitrate_kbps: int = DEFAULT_BITRATE_KBPS
-    sound_dirs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,244 @@
+"""Planning a batch or a program: the clients file checked whole against every routine before
+anything renders, and one job per client and track.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import AudioguideError, Problems, RoutineError, Where
+from ..model import Client, Routine
+from ..options import Options
+from ..paths import distinct_slugs
+from ..publish.outputs import OUTPUTS
+from ..session import Session
+from .digest import job_digest
+from .jobs import (
+    Job,
+    RoutineRef,
+    session_for,
+)
+from .roster import CLIENT_VAR, NAME, OPTION_COLUMNS, RESERVED, ClientRow, Roster, RosterError
+
+# --- what to build --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One track every client gets: a routine, with a program session's vars (where written)."""
+
+    ref: RoutineRef
+    variables: Mapping[str, str] = field(default_factory=dict)
+    where: Where | None = None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A client whose row passed: their folder name, options and routines (one per part)."""
+
+    row: ClientRow
+    slug: str
+    options: Options
+    routines: tuple[Routine, ...]
+
+
+def client_outputs() -> tuple[str, ...]:
+    """What each client gets beside a track: every output but split parts (one track is one
+    file for a client), including any added since (a PDF handout)."""
+    return tuple(name for name in OUTPUTS if name != "split")
+
+
+def check_roster(
+    roster: Roster,
+    parts: Sequence[Part],
+    options: Options,
+    variables: Mapping[str, str],
+    on_warning: Callable[[str], None] | None = None,
+) -> list[Checked]:
+    """Every client's routines, validated with their row's variables and options; every problem
+    in every row found before any is built, raised together as Problems."""
+    problems: list[AudioguideError] = list(roster.problems)
+    warned: dict[str, None] = {}
+
+    def warn(message: str) -> None:
+        warned[message] = None
+
+    sessions = [replace(session_for(p.ref), on_warning=warn) for p in parts]
+    declared = [set(s.source.var_names) for s in sessions]
+    known = set().union(*declared)
+    for name in variables:
+        if name not in known:
+            problems.append(RoutineError(f"--var {name}: {_no_var(name, parts, sessions)}"))
+    usable = []
+    for part, session, names in zip(parts, sessions, declared, strict=True):
+        usable.append(_check_part(part, session, names, options, variables, problems))
+    problems += _column_problems(roster, parts, sessions, known)
+    checked = []
+    for row, folder in zip(roster.rows, distinct_slugs(r.name for r in roster.rows), strict=True):
+        try:
+            row_options = row.options(options)
+        except RosterError as e:
+            problems.append(e)
+            continue
+        routines = []
+        for part, session, names, ok in zip(parts, sessions, declared, usable, strict=True):
+            if not ok:
+                continue
+            given = _row_vars(row, names)
+            base = _declared({**variables, **part.variables}, names)
+            try:
+                routines.append(
+                    session.routine(
+                        {**base, **given}, variables_from=str(row.where), options=row_options
+                    )
+                )
+            except AudioguideError as e:
+                problems.append(_row_problem(e, row, session, base, given, options))
+                break
+        else:
+            checked.append(Checked(row, folder, row_options, tuple(routines)))
+    if problems:
+        # The clients file's own lines in order, after what is wrong elsewhere.
+        in_file = [p for p in problems if p.where and p.where.file == roster.file]
+        others = [p for p in problems if p not in in_file]
+        raise Problems(others + sorted(in_file, key=lambda p: p.where.line if p.where else 0))
+    for warning in warned:
+        if on_warning:
+            on_warning(warning)
+    return checked
+
+
+def _check_part(
+    part: Part,
+    session: Session,
+    names: set[str],
+    options: Options,
+    variables: Mapping[str, str],
+    problems: list[AudioguideError],
+) -> bool:
+    """The routine with the command line's vars, then with the part's own: a mistake there is
+    named where it is written, and not again for every row."""
+    try:
+        session.routine(_declared(variables, names), options=options)
+        if part.variables:
+            session.routine(
+                _declared({**variables, **part.variables}, names),
+                variables_from=str(part.where),
+                options=options,
+            )
+    except AudioguideError as e:
+        problems.append(e)
+        return False
+    return True
+
+
+def _column_problems(
+    roster: Roster, parts: Sequence[Part], sessions: Sequence[Session], known: set[str]
+) -> list[AudioguideError]:
+    first: dict[str, Where] = {}
+    for row in roster.rows:
+        for column, where in row.column_where.items():
+            first.setdefault(column, where)
+    problems: list[AudioguideError] = []
+    for column, where in first.items():
+        if column in RESERVED:
+            continue
+        if column not in known:
+            problems.append(
+                RosterError(
+                    f"column '{column}': {_no_var(column, parts, sessions)}; rename the column, "
+                    "or add the var under 'vars:'",
+                    where,
+                )
+            )
+        for part in parts:
+            if column in part.variables:
+                problems.append(
+                    RosterError(
+                        f"column '{column}': the program's session {part.where} sets "
+                        f"'{column}' too: set it in one place",
+                        where,
+                    )
+                )
+                break
+    return problems
+
+
+def _no_var(name: str, parts: Sequence[Part], sessions: Sequence[Session]) -> str:
+    routines = {
+        p.ref.path.name: ", ".join(s.source.var_names) or "none"
+        for p, s in zip(parts, sessions, strict=True)
+    }
+    listed = "; ".join(f"{file}'s vars: {names}" for file, names in routines.items())
+    return f"no routine here has a var '{name}' ({listed})"
+
+
+def _declared(variables: Mapping[str, str], names: set[str]) -> dict[str, str]:
+    return {k: v for k, v in variables.items() if k in names}
+
+
+def _row_vars(row: ClientRow, names: set[str]) -> dict[str, str]:
+    """The row's variables this routine declares; the name fills `client` unless a column does."""
+    given = _declared(row.variables(), names)
+    if CLIENT_VAR in names and CLIENT_VAR not in given:
+        given[CLIENT_VAR] = row.name
+    return given
+
+
+def _row_problem(
+    error: AudioguideError,
+    row: ClientRow,
+    session: Session,
+    base: dict[str, str],
+    given: dict[str, str],
+    options: Options,
+) -> AudioguideError:
+    """The error as the row's, naming the column to fix: the first whose value fails alone
+    (an option column with the command line's options, a var with the command line's vars)."""
+    for column in OPTION_COLUMNS:
+        if column not in row.cells:
+            continue
+        alone = replace(row, cells={column: row.cells[column]}).options(options)
+        try:
+            session.routine(base, options=alone)
+        except AudioguideError as e:
+            # Checked as if typed on the command line: `--bed` says nothing about this row.
+            typed = e.where is None or str(e.where).startswith("--")
+            return row.error(column, e.message if typed else str(e))
+    for var, value in given.items():
+        try:
+            session.routine({**base, var: value}, variables_from=str(row.where), options=options)
+        except AudioguideError:
+            column = NAME if var == CLIENT_VAR and CLIENT_VAR not in row.cells else var
+            return row.error(column, str(error))
+    return RosterError(str(error), row.where)
+
+
+def client_job(
+    checked: Checked,
+    index: int,
+    part: Part,
+    variables: Mapping[str, str],
+    *,
+    folder: Path,
+    track: str,
+    client: Client,
+    album: str,
+) -> Job:
+    """The job that builds `part` (the client's `index`th routine) for a checked client."""
+    names = set(session_for(part.ref).source.var_names)
+    given = {**_declared({**variables, **part.variables}, names), **_row_vars(checked.row, names)}
+    job = Job(
+        folder=folder,
+        track=track,
+        ref=part.ref,
+        variables=given,
+        variables_from=str(checked.row.where),
+        options=checked.options,
+        client=client,
+        album=album,
+        outputs=client_outputs(),
+    )
+    return replace(job, digest=job_digest(job, checked.routines[index]))

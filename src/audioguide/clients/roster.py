@@ -1,0 +1,248 @@
+"""The clients file: a CSV (with a header) or YAML list, one row a client, read into rows that
+remember their line; the reserved columns and what each row's cells mean for a build.
+
+Every column but the reserved ones is a routine variable. A cell left empty is not set: the
+routine's own value (or the command line's) stands for that client.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+from ..errors import AudioguideError, Where
+from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
+from ..model import parse_duration
+from ..options import Options
+
+NAME: Final = "name"
+CLIENT_VAR: Final = "client"
+"""The routine var the `name` column fills, when the routine declares it and no column does."""
+OPTION_COLUMNS: Final = ("language", "voice", "rate", "bed", "length", "loudness")
+"""Build options a row may set for its client, over the command line's (`--language`,
+`--voice`, `--rate`, `--bed`, `--length`, `--loudness`)."""
+RESERVED: Final = (NAME, "start", *OPTION_COLUMNS)
+"""Columns that are never routine variables; `start` is the client's own program start date."""
+MAX_CLIENTS: Final = 10_000
+
+
+class RosterError(AudioguideError):
+    """The clients file cannot be read as a list of clients, or a row's cell is unusable."""
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    name: str
+    where: Where
+    """The row, as messages name it: `clients.csv:7`."""
+    cells: Mapping[str, str]
+    """Every cell that holds something, by column, `name` left out."""
+    column_where: Mapping[str, Where]
+    """Where each column is named for this row: the header line of a CSV, the key in YAML."""
+
+    def variables(self) -> dict[str, str]:
+        """The cells that are routine variables."""
+        return {k: v for k, v in self.cells.items() if k not in RESERVED}
+
+    @property
+    def start(self) -> dt.date | None:
+        """The `start` cell as a date; checked by `options`."""
+        return _date(self.cells["start"]) if "start" in self.cells else None
+
+    def options(self, base: Options) -> Options:
+        """The build options for this client: `base` with this row's option columns over it."""
+        cells, options = self.cells, base
+        if "start" in cells and _date(cells["start"]) is None:
+            raise self.error("start", f"{show(cells['start'])} is not a date like 2026-12-07")
+        if "language" in cells:
+            options = replace(options, language=cells["language"])
+        if "voice" in cells:
+            options = replace(options, voice=cells["voice"])
+        if "bed" in cells:
+            options = replace(options, bed=cells["bed"])
+        if "rate" in cells:
+            rate = self._number("rate", 60, 400, "a speaking rate in words per minute")
+            options = replace(options, rate=int(rate))
+        if "loudness" in cells:
+            lufs = self._number("loudness", -30, -10, "a loudness in LUFS")
+            options = replace(options, target_lufs=lufs)
+        if "length" in cells:
+            options = replace(options, length_s=self._length())
+        return options
+
+    def error(self, column: str, message: str) -> RosterError:
+        return RosterError(f"column '{column}': {message}", self.where)
+
+    def _number(self, column: str, lo: float, hi: float, what: str) -> float:
+        text = self.cells[column]
+        try:
+            value = float(text) if column == "loudness" else int(text)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise self.error(column, f"{show(text)} is not {what} from {lo:g} to {hi:g}")
+        return value
+
+    def _length(self) -> float:
+        text = self.cells["length"]
+        try:
+            seconds = parse_duration(text)
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds <= 6 * 3600:
+            raise self.error("length", f"{show(text)} is not a length like 15m, 900s or 1:05:00")
+        return seconds
+
+
+@dataclass(frozen=True)
+class Roster:
+    file: str
+    rows: tuple[ClientRow, ...]
+    """The rows that name a client."""
+    problems: tuple[RosterError, ...] = ()
+    """Rows that cannot be read (no name, too many cells), reported with the batch's others."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column some row fills, in the order first met."""
+        return tuple(dict.fromkeys(c for row in self.rows for c in row.column_where))
+
+
+def read_roster(path: Path) -> Roster:
+    """Read a clients file: `.yaml`/`.yml` as a YAML list of mappings, anything else as CSV.
+    Problems with the file's shape raise RosterError; problems with one row's cells are for the
+    batch to find, with every other row's, before anything is built."""
+    text = read_text(path, what="clients list", kinds=".csv or .yaml")
+    name = str(path)
+    read = _yaml_rows if path.suffix.lower() in (".yaml", ".yml") else _csv_rows
+    rows: list[ClientRow] = []
+    problems: list[RosterError] = []
+    for row in read(text, name):
+        if isinstance(row, RosterError):
+            problems.append(row)
+        else:
+            rows.append(row)
+    if not rows and not problems:
+        raise RosterError("no clients: add one row per client under the header", Where(name, 1))
+    if len(rows) > MAX_CLIENTS:
+        raise RosterError(
+            f"{len(rows):,} clients, over the {MAX_CLIENTS:,} one file may list: split it",
+            Where(name),
+        )
+    return Roster(name, tuple(rows), tuple(problems))
+
+
+Rows = list[ClientRow | RosterError]
+
+
+def _csv_rows(text: str, name: str) -> Rows:
+    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise RosterError("the file is empty: its first line names the columns", Where(name))
+        columns = [c.strip() for c in header]
+        header_where = Where(name, 1)
+        _check_header(columns, header_where)
+        rows: Rows = []
+        line = reader.line_num
+        for record in reader:
+            where = Where(name, line + 1)
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) > len(columns):
+                rows.append(
+                    RosterError(
+                        f"this row has {len(record)} cells for {len(columns)} columns: put a "
+                        'cell that holds a comma in quotes, e.g. "Li, Ann"',
+                        where,
+                    )
+                )
+                continue
+            cells = {c: v.strip() for c, v in zip(columns, record, strict=False) if c}
+            rows.append(_row(cells, where, dict.fromkeys(columns, header_where)))
+    except csv.Error as e:
+        raise RosterError(
+            f"not a CSV file the way it is quoted here ({e}); close the quote", Where(name, line)
+        ) from None
+    return rows
+
+
+def _check_header(columns: list[str], where: Where) -> None:
+    seen: set[str] = set()
+    for column in columns:
+        if not column:
+            raise RosterError("a column has no name in the header: name it, or remove it", where)
+        if column in seen:
+            raise RosterError(f"column '{column}' appears twice in the header: keep one", where)
+        seen.add(column)
+    if NAME not in seen:
+        raise RosterError(
+            f"the header has no '{NAME}' column (its columns: {', '.join(columns)}); the first "
+            "line names the columns, e.g. name,hold",
+            where,
+        )
+
+
+def _yaml_rows(text: str, name: str) -> Rows:
+    doc = parse_yaml(text, name)
+    if not isinstance(doc, YList):
+        raise RosterError(
+            "a clients list in YAML is a list with one mapping per client, e.g. "
+            "- {name: Ann Li, hold: 20s}",
+            Where(name, getattr(doc, "line", 1)),
+        )
+    rows: Rows = []
+    for item, line in zip(doc, doc.item_lines, strict=True):
+        where = Where(name, line)
+        if not isinstance(item, YMap):
+            rows.append(
+                RosterError(f"a client is a mapping like {{name: Ann Li}}, got {show(item)}", where)
+            )
+            continue
+        cells: dict[str, str] = {}
+        nested = [k for k, v in item.items() if isinstance(v, dict | list)]
+        if nested:
+            rows.append(
+                RosterError(
+                    f"column '{nested[0]}': a cell holds text or a number, got "
+                    f"{show(item[nested[0]])}",
+                    Where(name, item.key_lines.get(nested[0], line)),
+                )
+            )
+            continue
+        for key, value in item.items():
+            if value is not None:
+                cells[key] = _text(value)
+        column_where = {k: Where(name, item.key_lines.get(k, line)) for k in item}
+        rows.append(_row(cells, where, column_where))
+    return rows
+
+
+def _row(
+    cells: dict[str, str], where: Where, column_where: dict[str, Where]
+) -> ClientRow | RosterError:
+    name = " ".join(cells.pop(NAME, "").split())
+    if not name:
+        return RosterError(f"column '{NAME}' is empty: every client needs a name", where)
+    filled = {k: v for k, v in cells.items() if v != ""}
+    return ClientRow(name, where, filled, column_where)
+
+
+def _text(value: object) -> str:
+    # YAML reads `true` as a boolean; a routine reads the text back as YAML, so keep its spelling.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None

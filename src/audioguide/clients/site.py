@@ -1,0 +1,209 @@
+"""The static site a program becomes: one private folder per client, named by a random token,
+with their feed, subscribe page, cover and sessions; robots.txt and a blank index page on top.
+
+Nothing at a guessable address names a client or a token: the top index hides the folder list
+from hosts that would show it, and each client's token is kept inside their own folder (its
+manifest), not in one list beside the site, which a host would serve to anyone who asks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote, urlsplit
+
+from ..errors import AudioguideError
+from ..files import write_if_changed
+from ..publish.cover import cover_png
+from ..publish.feed import Episode, Feed, feed_xml
+from ..publish.qr import qr_svg
+from ..publish.subscribe import subscribe_page
+from ..strings import table
+from .manifest import ClientState, TrackEntry
+
+TOKEN_BYTES: Final = 16
+"""128 random bits (22 URL-safe characters): no one finds a feed by trying addresses."""
+RELEASE_TIME: Final = dt.time(6, 0, tzinfo=dt.UTC)
+"""A session comes out early on its day: in the morning in Europe, the night before in the
+Americas, so it is there when the day starts."""
+FEED: Final = "feed.xml"
+PAGE: Final = "index.html"
+COVER: Final = "cover.png"
+ROBOTS: Final = b"User-agent: *\nDisallow: /\n"
+BLANK_PAGE: Final = (
+    b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    b'<meta name="robots" content="noindex, nofollow"><title></title></head><body></body></html>\n'
+)
+OWN_FILES: Final = ("robots.txt", PAGE)
+
+
+class SiteError(AudioguideError):
+    """The output folder is not this program's site."""
+
+
+@dataclass(frozen=True)
+class EpisodeSource:
+    """A built session as the feed lists it."""
+
+    number: int
+    title: str
+    description: str
+    released: dt.date
+    track: str
+    """The MP3's path in the client's folder."""
+    entry: TrackEntry
+    cover: str | None = None
+    """The session's cover file, beside its MP3."""
+
+
+@dataclass(frozen=True)
+class ClientFeed:
+    """A client's feed as written: what to send them."""
+
+    name: str
+    token: str
+    page_url: str
+    feed_url: str
+    released: int
+    """Episodes in the feed today."""
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def site_clients(site: Path, program: str) -> dict[str, ClientState]:
+    """The clients this site has feeds for, by slug. A folder that holds anything else is
+    refused, so building a site never overwrites or deletes files that are not its own."""
+    states: dict[str, ClientState] = {}
+    if not site.is_dir():
+        return states
+    others = []
+    for child in sorted(site.iterdir()):
+        state = ClientState.load(child) if child.is_dir() else None
+        if state is None:
+            if child.name not in OWN_FILES:
+                others.append(child.name)
+            continue
+        if state.program != program:
+            raise SiteError(
+                f"{site} holds the feeds of another program ({state.program}); give each "
+                "program its own output folder"
+            )
+        states[state.slug] = state
+    if others and not states:
+        raise SiteError(
+            f"{site} already holds other files ({', '.join(others[:3])}); give a new or empty "
+            "folder for the program's site"
+        )
+    return states
+
+
+def url(base_url: str, *parts: str) -> str:
+    """An absolute URL under the site's base: each part a path, percent-encoded."""
+    return "/".join([base_url.rstrip("/"), *(quote(p) for p in parts)])
+
+
+def check_base_url(base_url: str) -> str:
+    """The base URL without its trailing slash; a SiteError unless it is absolute http(s)."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SiteError(
+            f"--base-url {base_url!r} is not an address like https://clinic.example/p: podcast "
+            "apps fetch only absolute http(s) URLs"
+        )
+    return base_url.rstrip("/")
+
+
+def write_client_feed(
+    folder: Path,
+    base_url: str,
+    *,
+    title: str,
+    description: str,
+    author: str,
+    language: str,
+    client: str,
+    episodes: Sequence[EpisodeSource],
+    today: dt.date,
+) -> ClientFeed:
+    """The client's feed.xml (the sessions released by `today`), subscribe page and cover, each
+    written only when it changed."""
+    token = folder.name
+    feed_url = url(base_url, token, FEED)
+    page_url = url(base_url, token) + "/"
+    released = [e for e in episodes if e.released <= today]
+    feed = Feed(
+        title=f"{title}: {client}",
+        description=description,
+        author=author,
+        feed_url=feed_url,
+        link=page_url,
+        image_url=url(base_url, token, COVER),
+        language=language,
+        episodes=tuple(_episode(folder, base_url, e) for e in released),
+    )
+    write_if_changed(folder / FEED, feed_xml(feed))
+    words = table(language).subscribe
+    html = subscribe_page(feed, labels=words, qr_svg=qr_svg(feed_url, label=words["qr_alt"]))
+    write_if_changed(folder / PAGE, html.encode("utf-8"))
+    if not (folder / COVER).is_file():
+        # Drawn once: the cover does not change with the sessions, and drawing takes a while.
+        write_if_changed(folder / COVER, cover_png(title, f"{client} · {author}"))
+    return ClientFeed(client, token, page_url, feed_url, len(released))
+
+
+def _episode(folder: Path, base_url: str, source: EpisodeSource) -> Episode:
+    token = folder.name
+    track = Path(source.track)
+    stem, session = track.stem, track.parent
+
+    def beside(name: str) -> str | None:
+        exists = (folder / session / name).is_file()
+        return url(base_url, token, *session.parts, name) if exists else None
+
+    return Episode(
+        guid=_guid(token, source.number),
+        title=source.title,
+        description=source.description,
+        published=dt.datetime.combine(source.released, RELEASE_TIME),
+        number=source.number,
+        audio_url=url(base_url, token, *track.parts),
+        audio_bytes=source.entry.bytes,
+        duration_s=source.entry.duration_s,
+        image_url=beside(source.cover) if source.cover else None,
+        chapters_url=beside(f"{stem}.chapters.json") if source.entry.chapters else None,
+        transcript_url=beside(f"{stem}.vtt"),
+    )
+
+
+def _guid(token: str, number: int) -> str:
+    # The client's token and the session's number: stable however often the site is rebuilt
+    # and whatever the session's content becomes, so an app never downloads a session twice.
+    return f"audioguide-{token}-{number}"
+
+
+def remove_tracks(state: ClientState, keep: Iterable[str]) -> ClientState:
+    """The state without the tracks not in `keep`, their session folders removed."""
+    kept = set(keep)
+    gone = [t for t in state.tracks if t not in kept]
+    for track in gone:
+        session = (state.folder / track).parent
+        if session != state.folder and session.is_relative_to(state.folder):
+            shutil.rmtree(session, ignore_errors=True)
+        else:
+            for file in state.folder.glob(f"{Path(track).stem}.*"):
+                file.unlink(missing_ok=True)
+    tracks: Mapping[str, TrackEntry] = {t: e for t, e in state.tracks.items() if t in kept}
+    return replace(state, tracks=tracks)
+
+
+def write_site_root(site: Path) -> None:
+    site.mkdir(parents=True, exist_ok=True)
+    write_if_changed(site / "robots.txt", ROBOTS)
+    write_if_changed(site / PAGE, BLANK_PAGE)

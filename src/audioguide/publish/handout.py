@@ -1,0 +1,432 @@
+"""The printable handout: every step a client does with all its numbers, who it is for, the
+date, the clinic, and the feed to subscribe to, on one A4 page for a typical home program.
+
+Breathing gives its pattern, phases, breaths, total time and breaths a minute; an interval its
+work, rest, rounds, order and total; an exercise its sets, reps, sides, holds, countdowns and each
+rep's parts with their time. Self-contained HTML, printed to PDF by pdf.py; every word not the
+routine's own comes from the language's string table.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
+from typing import Final, assert_never
+
+from ..audio import to_seconds
+from ..cues import Speech, Timeline
+from ..model import (
+    Breathe,
+    Client,
+    Countdown,
+    Exercise,
+    Hold,
+    Interval,
+    Pause,
+    Repeat,
+    Routine,
+    Say,
+    Section,
+    Sound,
+    Step,
+    breath_phases,
+)
+from ..strings import Table, clock, table, words
+from ..timing.size import SPEECH_GAP_S
+from .qr import qr_svg
+
+_PHASE_LABELS: Final = {
+    "inhale": "breath_in",
+    "top-up": "top_up",
+    "hold": "breath_hold",
+    "exhale": "breath_out",
+    "hold-empty": "breath_hold_empty",
+}
+_LOGO_TYPES: Final = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the handout's table: a step the client does, or a section's heading."""
+
+    title: str
+    how: tuple[str, ...] = ()
+    """The routine's own words for it."""
+    tempo: tuple[str, ...] = ()
+    """One rep, part by part, when a rep is more than a hold."""
+    dose: tuple[str, ...] = ()
+    """How much: sets, reps, sides, holds, times, counts."""
+    heading: bool = False
+    step: Step | None = field(default=None, compare=False, repr=False)
+
+
+def handout_rows(routine: Routine, timeline: Timeline) -> list[Row]:
+    """The routine's steps as the handout lists them, in order: every exercise, interval,
+    breathing, hold and countdown, with the lines said just before it as its "how"."""
+    return _Describer(routine, timeline).rows(routine.steps)
+
+
+class _Describer:
+    def __init__(self, routine: Routine, timeline: Timeline) -> None:
+        self.t = table(routine.language)
+        self.routine = routine
+        self.words = words(routine.language, routine.words)
+        # How long each line takes to say, from the track itself: the tempo of a rep is real.
+        self.spoken = {
+            c.text: to_seconds(c.n_samples) for c in timeline.cues if isinstance(c, Speech)
+        }
+        self.out: list[Row] = []
+
+    def rows(self, steps: tuple[Step, ...]) -> list[Row]:
+        self.visit(steps, [], 1, top=True)
+        return self.out
+
+    def visit(
+        self, steps: tuple[Step, ...], said: list[str], times: int, top: bool = False
+    ) -> None:
+        for step in steps:
+            match step:
+                case Say(text=text, safety=safety):
+                    # The top level's lines welcome and introduce (the description says that on
+                    # paper); the safety lines have a box of their own.
+                    if not safety and not top:
+                        said.append(text)
+                case Pause() | Sound():
+                    pass
+                case Section(title=title, steps=inner):
+                    start = len(self.out)
+                    self.visit(inner, [], times)
+                    if len(self.out) > start:
+                        self.out.insert(start, Row(title, heading=True, step=step))
+                case Repeat(times=n, steps=inner):
+                    self.visit(inner, said, times * n)
+                case Exercise() | Interval() | Breathe() | Hold() | Countdown():
+                    row = self.row(step, tuple(said))
+                    if times > 1:
+                        row = Row(row.title, row.how, row.tempo, (*row.dose, self.times(times)))
+                    self.out.append(Row(row.title, row.how, row.tempo, row.dose, step=step))
+                    said.clear()
+                case _:
+                    assert_never(step)
+
+    def row(
+        self, step: Exercise | Interval | Breathe | Hold | Countdown, said: tuple[str, ...]
+    ) -> Row:
+        t = self.t
+        match step:
+            case Exercise():
+                return self.exercise(step)
+            case Interval():
+                return self.interval(step)
+            case Breathe():
+                title = (
+                    t.label(f"preset_{_preset(step.preset)}")
+                    if step.preset
+                    else t.label("breathing")
+                )
+                return Row(title, said, dose=self.breathing(step))
+            case Hold():
+                return Row(t.label("hold_row"), said, dose=(self.hold(step),))
+            case Countdown(count=n):
+                return Row(t.label("countdown_row"), said, dose=(t.label("countdown_dose", n=n),))
+
+    def times(self, n: int) -> str:
+        return self.t.count("times", n)
+
+    def seconds(self, s: float) -> str:
+        return self.t.duration(s)
+
+    def hold(self, hold: Hold) -> str:
+        parts = [self.t.label("hold", time=self.seconds(hold.duration_s))]
+        if hold.countdown:
+            parts.append(self.t.label("countdown_from", n=hold.countdown))
+        if hold.halfway:
+            parts.append(self.t.label("halfway_call"))
+        return ", ".join(parts)
+
+    def exercise(self, ex: Exercise) -> Row:
+        t = self.t
+        dose = []
+        if ex.sets > 1:
+            dose.append(t.count("sets", ex.sets))
+        if ex.reps > 1:
+            dose.append(t.count("reps", ex.reps))
+        if ex.sides:
+            names = ", ".join(_lower_first(t.side(s, self.routine.side_names)) for s in ex.sides)
+            dose.append(t.label("each_side", sides=names))
+        single_hold = len(ex.body) == 1 and isinstance(ex.body[0], Hold)
+        if single_hold:
+            assert isinstance(ex.body[0], Hold)
+            dose.append(self.hold(ex.body[0]))
+        if ex.sets > 1 and ex.rest_s > 0:
+            dose.append(t.label("rest_between_sets", time=self.seconds(ex.rest_s)))
+        tempo: tuple[str, ...] = ()
+        if ex.body and not single_hold:
+            tempo = (*self.tempo(ex.body), t.label("rep_time", time=self.seconds(self.rep_s(ex))))
+        return Row(ex.title, ex.intro, tempo, tuple(dose) or (t.label("once"),))
+
+    def tempo(self, body: tuple[Step, ...]) -> list[str]:
+        """One rep, part by part: its lines as said, and every hold, pause and breath timed."""
+        parts = []
+        for step in body:
+            match step:
+                case Say(text=text):
+                    parts.append(text)
+                case Hold():
+                    parts.append(self.hold(step))
+                case Pause(duration_s=d):
+                    parts.append(self.t.label("pause", time=self.seconds(d)))
+                case Breathe():
+                    parts.append(", ".join(self.breathing(step)))
+                case Countdown(count=n):
+                    parts.append(self.t.label("countdown_dose", n=n))
+                case Repeat(times=n, steps=inner):
+                    parts.append(f"{self.times(n)}: " + " · ".join(self.tempo(inner)))
+                case Section(steps=inner):
+                    parts += self.tempo(inner)
+                case Sound() | Exercise() | Interval():
+                    pass
+                case _:
+                    assert_never(step)
+        return parts
+
+    def rep_s(self, ex: Exercise) -> float:
+        """How long one rep takes in the track, its count included."""
+        count = self.spoken.get(self.words["rep"].format(n=1), 0.0) if ex.reps > 1 else 0.0
+        return (count + SPEECH_GAP_S if count else 0.0) + self.length(ex.body)
+
+    def length(self, steps: tuple[Step, ...]) -> float:
+        total = 0.0
+        for step in steps:
+            match step:
+                case Say(text=text):
+                    total += self.spoken.get(text, 0.0) + SPEECH_GAP_S
+                case Hold(duration_s=d) | Pause(duration_s=d):
+                    total += d
+                case Breathe():
+                    total += step.cycles * step.cycle_s
+                case Countdown(count=n):
+                    total += n
+                case Repeat(times=n, steps=inner):
+                    total += n * self.length(inner)
+                case Section(steps=inner):
+                    total += self.length(inner)
+                case Sound() | Exercise() | Interval():
+                    pass
+                case _:
+                    assert_never(step)
+        return total
+
+    def breathing(self, b: Breathe) -> tuple[str, ...]:
+        t = self.t
+        pattern = "-".join(t.number(s) for s in b.pattern)
+        phases = ", ".join(
+            t.label(_PHASE_LABELS[word], time=self.seconds(seconds))
+            for _, word, seconds in breath_phases(b)
+        )
+        return (
+            t.label("pattern", pattern=pattern),
+            phases,
+            t.count("breaths", b.cycles),
+            t.label("total_time", time=self.seconds(b.cycles * b.cycle_s)),
+            t.label("per_minute", n=t.number(60 / b.cycle_s)),
+        )
+
+    def interval(self, iv: Interval) -> Row:
+        t = self.t
+        how = list(iv.intro)
+        if len(iv.exercises) > 1:
+            how.append(
+                t.label("in_order")
+                + " "
+                + ", ".join(f"{i}. {name}" for i, name in enumerate(iv.exercises, start=1))
+            )
+        periods = iv.rounds * max(len(iv.exercises), 1)
+        total = iv.prepare_s + periods * iv.work_s + (periods - 1) * iv.rest_s
+        dose = [t.label("work", time=self.seconds(iv.work_s))]
+        if iv.rest_s:
+            dose.append(t.label("interval_rest", time=self.seconds(iv.rest_s)))
+        dose.append(t.count("rounds", iv.rounds))
+        dose.append(t.label("prepare", time=self.seconds(iv.prepare_s)))
+        if iv.countdown:
+            dose.append(t.label("countdown_from", n=iv.countdown))
+        if iv.halfway:
+            dose.append(t.label("halfway_call"))
+        dose += [t.label("tone"), t.label("total_time", time=self.seconds(total))]
+        return Row(iv.title or self.words["intervals"], tuple(how), dose=tuple(dose))
+
+
+def _preset(name: str) -> str:
+    return "relax" if name == "4-7-8" else name
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+def for_line(language: str, client: Client | None, day: dt.date) -> str:
+    """Who the track is for, and its date."""
+    t = table(language)
+    who = [escape(t.label("for_client", name=client.name))] if client else []
+    return f'<p class="for">{" &middot; ".join([*who, escape(t.date(day))])}</p>'
+
+
+def clinic_block(routine: Routine) -> str:
+    """Who made it: the clinic's logo, name and contact; "" for a routine without a clinic."""
+    t = table(routine.language)
+    clinic = routine.clinic
+    if clinic is None:
+        return ""
+    logo = ""
+    if clinic.logo is not None:
+        kind = _LOGO_TYPES.get(clinic.logo.suffix.lower(), "image/png")
+        data = base64.b64encode(clinic.logo.read_bytes()).decode("ascii")
+        logo = f'<img class="logo" src="data:{kind};base64,{data}" alt="">'
+    contact = (
+        f'<p class="contact">{escape(t.label("contact", contact=clinic.contact))}</p>'
+        if clinic.contact
+        else ""
+    )
+    return (
+        f'<div class="clinic">{logo}<div><p class="clinic-name">{escape(clinic.name)}</p>'
+        f"{contact}</div></div>"
+    )
+
+
+def subscribe(language: str, client: Client | None) -> str:
+    """The client's private feed as a QR code and its address in text; "" without one."""
+    if client is None or not client.feed_url:
+        return ""
+    t = table(language)
+    url = escape(client.feed_url)
+    return (
+        f'<section class="subscribe"><div class="qr">'
+        f"{qr_svg(client.feed_url, label=t.label('qr_label'))}</div>"
+        f"<div><h2>{escape(t.label('subscribe_heading'))}</h2>"
+        f"<p>{escape(t.label('subscribe_text'))}</p>"
+        f'<p class="url"><a href="{url}">{url}</a></p></div></section>'
+    )
+
+
+def section_list(t: Table, key: str, items: Sequence[str]) -> str:
+    """A titled list (safety lines, notes), or "" when there is nothing in it."""
+    if not items:
+        return ""
+    lis = "".join(f"<li>{escape(i)}</li>" for i in items)
+    return f'<section class="{key}"><h2>{escape(t.label(key))}</h2><ul>{lis}</ul></section>'
+
+
+def handout_page(
+    timeline: Timeline, routine: Routine, *, client: Client | None = None, day: dt.date
+) -> str:
+    """The handout as one self-contained HTML page, in the routine's language."""
+    t = table(routine.language)
+    rows = "\n".join(_row_html(t, row) for row in handout_rows(routine, timeline))
+    return _HANDOUT.format(
+        lang=escape(routine.language),
+        title=escape(timeline.title),
+        page_title=escape(t.label("handout_title", title=timeline.title)),
+        meta=escape(" · ".join(filter(None, [timeline.author, clock(timeline.total_s)]))),
+        who=for_line(routine.language, client, day),
+        clinic=clinic_block(routine),
+        description=f"<p>{escape(routine.description)}</p>" if routine.description else "",
+        safety=section_list(t, "safety", routine.safety),
+        notes=section_list(t, "notes", routine.notes),
+        col_step=escape(t.label("col_step")),
+        col_how=escape(t.label("col_how")),
+        col_dose=escape(t.label("col_dose")),
+        rows=rows,
+        subscribe=subscribe(routine.language, client),
+        css=_CSS,
+    )
+
+
+def _row_html(t: Table, row: Row) -> str:
+    if row.heading:
+        return f'<tr class="heading"><th colspan="3">{escape(row.title)}</th></tr>'
+    # One paragraph of the routine's lines: a page holds a whole home program.
+    how = f"<p>{escape(' '.join(row.how))}</p>" if row.how else ""
+    if row.tempo:
+        parts = " &rarr; ".join(escape(p) for p in row.tempo[:-1])
+        how += (
+            f'<p class="tempo"><b>{escape(t.label("each_rep"))}</b> {parts} '
+            f"<i>({escape(row.tempo[-1])})</i></p>"
+        )
+    dose = "".join(f"<li>{escape(d)}</li>" for d in row.dose)
+    title = f"<th>{escape(row.title)}</th>"
+    if not how:  # nothing to say how: the numbers take the width, in one line
+        return f'<tr>{title}<td colspan="2" class="only"><ul>{dose}</ul></td></tr>'
+    return f"<tr>{title}<td>{how}</td><td><ul>{dose}</ul></td></tr>"
+
+
+_CSS: Final = """
+@page { size: A4; margin: 10mm 12mm; }
+* { box-sizing: border-box; }
+body { font: 9.5pt/1.3 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       margin: 1.5rem auto; max-width: 48rem; padding: 0 1rem; color: #111; }
+header { display: flex; justify-content: space-between; gap: 1.5rem; align-items: flex-start;
+         border-bottom: 2px solid #2f6f73; padding-bottom: .5rem; }
+h1 { margin: 0; font-size: 1.6rem; line-height: 1.2; }
+h2 { font-size: 1rem; margin: .8rem 0 .3rem; }
+p { margin: .2rem 0; }
+.meta, .contact { color: #444; }
+.for { font-weight: 600; }
+.clinic { display: flex; gap: .6rem; align-items: center; text-align: right; }
+.clinic-name { font-weight: 700; }
+.logo { max-height: 3rem; max-width: 8rem; }
+.safety { border: 2px solid #333; border-radius: 6px; padding: .1rem .8rem; margin-top: .6rem; }
+.safety h2 { margin-top: .3rem; }
+ul { margin: .2rem 0; padding-left: 1.1rem; }
+table { border-collapse: collapse; width: 100%; margin-top: .6rem; }
+th, td { text-align: left; vertical-align: top; border-top: 1px solid #bbb; padding: .3rem .4rem; }
+tbody th { width: 15%; } td:last-child { width: 25%; }
+thead th { border-top: 0; font-size: .9rem; color: #444; }
+tr.heading th { background: #e3f1ef; font-size: .95rem; }
+td li { margin: 0; }
+td.only ul { padding: 0; } td.only li { display: inline; }
+td.only li + li::before { content: " \\00b7  "; }
+.tempo { margin-top: .3rem; }
+.subscribe { display: flex; gap: 1rem; align-items: center; margin-top: .8rem;
+             border-top: 1px solid #bbb; padding-top: .5rem; break-inside: avoid; }
+.subscribe h2 { margin-top: 0; }
+.url { word-break: break-all; font-family: ui-monospace, "DejaVu Sans Mono", monospace;
+       font-size: .9rem; }
+@media print { body { margin: 0; max-width: none; padding: 0; } tr { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; } }
+@media (max-width: 40rem) { header { flex-direction: column; } .clinic { text-align: left; }
+  table, thead, tbody, tr, th, td { display: block; width: auto !important; }
+  thead { display: none; } tbody th { border-top: 2px solid #2f6f73; padding-bottom: 0; }
+  td { border-top: 0; } }
+"""
+
+_HANDOUT: Final = """<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{page_title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header><div><h1>{title}</h1><p class="meta">{meta}</p>
+{who}</div>
+{clinic}</header>
+{description}
+{safety}
+<table>
+<thead><tr><th>{col_step}</th><th>{col_how}</th><th>{col_dose}</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+</table>
+{notes}
+{subscribe}
+</body>
+</html>
+"""

@@ -1,0 +1,226 @@
+"""The speech cache: every clip kept on disk under a hash of (format, voice, text), so a rebuild
+speaks only what changed; and a voice that times text without speaking, for `audioguide list`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from ..audio import Samples, to_samples
+from ..errors import VoiceError
+from ..options import DEFAULT_RATE as DEFAULT_RATE
+from .clips import Voice as Voice
+from .clips import VoiceInfo as VoiceInfo
+from .natural import NATURAL_INSTALL as NATURAL_INSTALL
+from .natural import NATURAL_VOICE as NATURAL_VOICE
+from .natural import PIPER_VOICES_ENV as PIPER_VOICES_ENV
+from .natural import NaturalVoice as NaturalVoice
+from .natural import default_engine as default_engine
+from .natural import natural_problem as natural_problem
+from .system import SystemVoice as SystemVoice
+from .system import list_system_voices as list_system_voices
+
+CACHE_ENV: Final = "AUDIOGUIDE_CACHE_DIR"
+CACHE_FORMAT: Final = "audioguide-speech-v1"
+"""Part of every cache key: bump it when the post-processing changes what a clip holds."""
+TWIN_MIN_CLIPS: Final = 8
+"""New clips worth a second engine process for: starting one costs about 0.2 s."""
+
+
+class CachedVoice:
+    """Any Voice, with each clip kept on disk under a hash of (format, voice key, text)."""
+
+    def __init__(self, inner: Voice, cache_dir: Path) -> None:
+        self.inner = inner
+        self.cache_dir = Path(cache_dir)
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def key(self) -> str:
+        return self.inner.key
+
+    def path_for(self, text: str, recipe: str = "") -> Path:
+        parts = (CACHE_FORMAT, self.inner.key, text, *((recipe,) if recipe else ()))
+        h = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+        return self.cache_dir / h[:2] / f"{h}.npy"
+
+    def synthesize(self, text: str) -> Samples:
+        path = self.path_for(text)
+        clip = _load_clip(path)
+        if clip is not None:
+            self.hits += 1
+            return clip
+        self.misses += 1
+        clip = self.inner.synthesize(text)
+        self._keep(path, clip)
+        return clip
+
+    def speak_all(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, int]:
+        """Each text's clip length in samples, speaking those not in the cache; `progress(done,
+        total)` after each. The system voice speaks in two engine processes at once when enough
+        lines are new (an engine uses one core, so a cold build speaks in about half the time);
+        the natural voice already uses every core for one line."""
+        texts = list(dict.fromkeys(texts))
+        lengths: dict[str, int] = {}
+        todo: list[str] = []
+        for text in texts:
+            if self.path_for(text).exists():
+                lengths[text] = len(self.synthesize(text))
+                if progress:
+                    progress(len(lengths), len(texts))
+            else:
+                todo.append(text)
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def speak(voice: Voice) -> None:
+            while not stop.is_set():
+                with lock:
+                    if not todo:
+                        return
+                    text = todo.pop(0)
+                try:
+                    clip = voice.synthesize(text)
+                    self._keep(self.path_for(text), clip)
+                except BaseException:
+                    stop.set()  # the other engine stops after its current line
+                    raise
+                with lock:
+                    self.misses += 1
+                    lengths[text] = len(clip)
+                    if progress:
+                        progress(len(lengths), len(texts))
+
+        twin = _twin(self.inner) if len(todo) >= TWIN_MIN_CLIPS else None
+        if twin is None:
+            speak(self.inner)
+            return lengths
+        with ThreadPoolExecutor(1, thread_name_prefix="audioguide-voice") as helper:
+            helping = helper.submit(speak, twin)
+            try:
+                speak(self.inner)
+            finally:
+                stop.set()
+                try:
+                    helping.result()
+                finally:
+                    twin.close()
+        return lengths
+
+    def derived(self, text: str, recipe: str, make: Callable[[Samples], Samples]) -> Samples:
+        """`make(clip)` for the text's clip, kept on disk beside it under `recipe` (which names
+        everything `make` depends on): render keeps each line levelled, so a warm build levels
+        nothing."""
+        path = self.path_for(text, recipe)
+        clip = _load_clip(path)
+        if clip is not None:
+            return clip
+        clip = make(self.synthesize(text))
+        self._keep(path, clip)
+        return clip
+
+    def _keep(self, path: Path, clip: Samples) -> None:
+        if clip.size:  # nothing to say is not worth a file (and reads back as damaged)
+            self._make_dir(path.parent)
+            self._store(path, clip)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _make_dir(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise VoiceError(self._unwritable(e)) from None
+
+    def _store(self, path: Path, clip: Samples) -> None:
+        # Written aside and renamed, so a killed build never leaves half a clip under the name.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:8]}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, clip.astype(np.float32, copy=False), allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise VoiceError(self._unwritable(e)) from None
+
+    def _unwritable(self, e: OSError) -> str:
+        return (
+            f"Cannot write the speech cache in {self.cache_dir} ({e.strerror or e}): "
+            f"set {CACHE_ENV} or pass --cache-dir to use another directory"
+        )
+
+
+ESTIMATED_WPM_FACTOR: Final = 1.3
+"""Both voices speak about 1.3 words a minute for every word of --rate once the gaps between
+cues are left out (measured on psoas-release with the natural voice, whose pace matches
+espeak-ng's), so a text's length at a rate can be guessed before it is spoken."""
+
+
+class EstimatedVoice:
+    """A voice that never speaks: each clip is the cached one where there is one, else silence as
+    long as the text would take. For timing many routines at once (`audioguide list`) on a
+    machine that has not spoken them yet."""
+
+    def __init__(self, inner: CachedVoice, rate: int = DEFAULT_RATE) -> None:
+        self.inner = inner
+        self.rate = rate
+        self.estimated = 0
+        """How many clips were guessed rather than read from the cache."""
+
+    @property
+    def key(self) -> str:
+        return self.inner.key
+
+    def synthesize(self, text: str) -> Samples:
+        clip = _load_clip(self.inner.path_for(text))
+        if clip is not None:
+            return clip
+        self.estimated += 1
+        words = len(text.split())
+        return np.zeros(to_samples(words * 60 / (self.rate * ESTIMATED_WPM_FACTOR)), np.float32)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _twin(voice: Voice) -> Voice | None:
+    """A second engine speaking exactly as `voice` does, where one helps: the system voice's."""
+    if not isinstance(voice, SystemVoice) or (os.cpu_count() or 1) < 2:
+        return None
+    return voice.twin()
+
+
+def _load_clip(path: Path) -> Samples | None:
+    """A cached clip, or None when it is missing or damaged (then it is made again)."""
+    try:
+        clip = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if not isinstance(clip, np.ndarray) or clip.dtype != np.float32 or clip.ndim != 1:
+        return None
+    return clip if clip.size else None
+
+
+def default_cache_dir() -> Path:
+    """$AUDIOGUIDE_CACHE_DIR, else the per-user cache directory's "speech" folder."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("audioguide")) / "speech"
