@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audioguide.clients import planner as batch
+from audioguide.publish import outputs
 
 KNEE = """\
 title: Knee
@@ -27,8 +27,9 @@ steps:
 def without_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
     """Clients' folders without the PDF handout, which takes Chromium a second or two a track:
     tests of many clients need every other output, not that one (test_pdf.py has it)."""
-    outputs = tuple(n for n in batch.client_outputs() if n != "pdf")
-    monkeypatch.setattr(batch, "client_outputs", lambda: outputs)
+    for command in ("batch", "program"):
+        chosen = tuple(o for o in outputs.COMMAND_OUTPUTS[command] if o is not outputs.Output.PDF)
+        monkeypatch.setitem(outputs.COMMAND_OUTPUTS, command, chosen)
 
 
 def session_processes(sid: int) -> list[str]:

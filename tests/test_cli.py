@@ -68,9 +68,9 @@ def test_build_writes_the_track_and_says_so(
 def test_a_long_stage_says_how_far_it_is_off_a_terminal(
     runner: CliRunner, write_routine: WriteRoutine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audioguide import cli as cli_module
+    from audioguide.cli import progress
 
-    monkeypatch.setattr(cli_module, "QUIET_S", 0.0)
+    monkeypatch.setattr(progress, "QUIET_S", 0.0)
     path = write_routine("title: T\nsteps:\n  - say: One.\n  - say: Two.\n")
     result = runner.invoke(cli, ["check", str(path), "--voice", "fake"])
     assert result.exit_code == 0, result.output

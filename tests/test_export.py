@@ -13,7 +13,7 @@ from mutagen.id3 import ID3, CTOCFlags
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
 from audioguide.cues import Chapter
 from audioguide.errors import ExportError
-from audioguide.publish import mp3 as export
+from audioguide.publish import mp3
 from audioguide.publish.mp3 import encoder_version, export_mp3
 from audioguide.publish.tags import Tags
 from audiotools import MP3_FRAME, decode_mp3, decoder_errors, onset_s, rms_db, tone
@@ -95,7 +95,7 @@ def test_samples_become_int16_once_rounded_and_clipped() -> None:
         [0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -7.0, 0.25 * lsb, 0.75 * lsb, -0.75 * lsb],
         dtype=np.float32,
     )
-    pcm = np.frombuffer(export._pcm16(chunk, np.float32(32768)), dtype="<i2")
+    pcm = np.frombuffer(mp3._pcm16(chunk, np.float32(32768)), dtype="<i2")
     assert pcm.tolist() == [0, 16384, -16384, 32767, -32768, 32767, -32768, 0, 1, -1]
 
 
@@ -230,7 +230,7 @@ def test_failing_encode_leaves_existing_target_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An ffmpeg built without LAME fails like this.
-    monkeypatch.setattr(export, "ENCODER", "libnosuchmp3")
+    monkeypatch.setattr(mp3, "ENCODER", "libnosuchmp3")
     target = tmp_path / "t.mp3"
     target.write_bytes(b"yesterday's track")
     with pytest.raises(
@@ -247,7 +247,7 @@ def test_failing_encode_leaves_existing_target_untouched(
 def test_interrupt_mid_encode_leaves_existing_target_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_pcm16 = export._pcm16
+    real_pcm16 = mp3._pcm16
     calls = []
 
     def interrupted(chunk: Samples, gain: np.float32) -> bytes:
@@ -256,11 +256,11 @@ def test_interrupt_mid_encode_leaves_existing_target_untouched(
             raise KeyboardInterrupt
         return real_pcm16(chunk, gain)
 
-    monkeypatch.setattr(export, "_pcm16", interrupted)
+    monkeypatch.setattr(mp3, "_pcm16", interrupted)
     target = tmp_path / "t.mp3"
     target.write_bytes(b"yesterday's track")
     with pytest.raises(KeyboardInterrupt):
-        export_mp3(_noise(6 * export.CHUNK_FRAMES), target, tags=Tags("T"))
+        export_mp3(_noise(6 * mp3.CHUNK_FRAMES), target, tags=Tags("T"))
     assert target.read_bytes() == b"yesterday's track"
     assert _files(tmp_path) == ["t.mp3"]
 

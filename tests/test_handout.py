@@ -18,7 +18,7 @@ from audioguide.language.load import RoutineSource, parse_routine
 from audioguide.model import Breathe, Client, Countdown, Exercise, Hold, Interval, walk
 from audioguide.publish.cover import TITLE_MIN_PX, contrast, cover_layout, cover_png, font_path
 from audioguide.publish.handout import handout_page, handout_rows
-from audioguide.publish.outputs import OUTPUTS, Track
+from audioguide.publish.outputs import Output, Track, no_audio, write_outputs
 from audioguide.publish.page import folded_transcript, share_page
 from audioguide.publish.pdf import html_to_pdf, html_to_png
 from audioguide.session import Plan, track_tags_for
@@ -322,13 +322,12 @@ def _write_share(tmp_path: Path, text: str, client: Client | None) -> Path:
         plan.routine,
         plan.timeline,
         track_tags_for(plan, client),
-        lambda: iter(()),
-        ("page", "handout", "pdf"),
+        no_audio,
+        (Output.PAGE, Output.HANDOUT, Output.PDF),
         128,
         client,
     )
-    for name in ("page", "handout", "pdf"):
-        OUTPUTS[name](track)
+    write_outputs(track)
     return tmp_path
 
 

@@ -1,4 +1,4 @@
-"""The in-process loudness meter, true-peak meter and limiter (audioguide.loudness).
+"""The in-process loudness meter, true-peak meter and limiter (audioguide.sound.meter and peaks).
 
 The meters are checked against ffmpeg's ebur128 filter, the maintained reference the project
 used until now; the limiter against the true-peak meter, and against itself fed in other blocks.

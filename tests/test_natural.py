@@ -19,7 +19,7 @@ from scipy.signal import resample_poly
 from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.cli import cli
 from audioguide.errors import VoiceError
-from audioguide.voices import natural as voices
+from audioguide.voices import natural
 from audioguide.voices.cache import CachedVoice
 from audioguide.voices.choose import open_voice
 from audioguide.voices.natural import (
@@ -174,7 +174,7 @@ def test_key_names_the_model_rate_and_settings_without_loading_it(tmp_path: Path
     config["inference"]["noise_scale"] = 0.5
     other = voice_copy(tmp_path / "other", config=json.dumps(config).encode())
     assert NaturalVoice(other, 150).key != voice.key
-    assert (other.resolve(), NaturalVoice(other).model.fingerprint) not in voices._loaded_piper
+    assert (other.resolve(), NaturalVoice(other).model.fingerprint) not in natural._loaded_piper
 
 
 def test_a_warm_cache_never_loads_the_model(tmp_path: Path) -> None:
@@ -242,9 +242,9 @@ def test_long_text_is_spoken_whole_in_pieces() -> None:
     passage = "Breathe in slowly through your nose and let your belly rise. "
     one = speech_s(NaturalVoice().synthesize(passage))
     long_text = passage * 8  # 488 characters: more than one piece
-    assert len(long_text) > voices.NATURAL_CHUNK_CHARS
+    assert len(long_text) > natural.NATURAL_CHUNK_CHARS
     whole = speech_s(NaturalVoice().synthesize(long_text))
-    gap = voices.NATURAL_SENTENCE_GAP_S * voices.NATURAL_WPM / 150
+    gap = natural.NATURAL_SENTENCE_GAP_S * natural.NATURAL_WPM / 150
     assert whole == pytest.approx(8 * one + 7 * gap, rel=0.08)
 
 

@@ -296,7 +296,7 @@ def test_plan_and_build_take_length(runner: CliRunner, write_routine: WriteRouti
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["total_s"] == pytest.approx(240, abs=1)
     bad = runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--length", "soon"])
-    assert bad.exit_code == 2 and "should be a length like 15m" in bad.output
+    assert bad.exit_code == 2 and "is not a length like 15m" in bad.output
 
 
 @pytest.mark.parametrize("minutes", [6, 7.5, 10, 12])

@@ -10,7 +10,7 @@ import pytest
 
 from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.errors import SoundError
-from audioguide.language import reader as reader
+from audioguide.language import reader
 from audioguide.model import BUILTIN_SOUNDS, PACER_STYLES, BuiltinSound, SoundFile, SoundRef
 from audioguide.sound.sounds import BREATH_LEVEL_DBFS, PACER_BELL_HZ, breath_sound, sound_samples
 

@@ -16,10 +16,10 @@ import pytest
 from audioguide.audio import SAMPLE_RATE, Samples, to_samples
 from audioguide.errors import VoiceError
 from audioguide.options import DEFAULT_RATE
-from audioguide.voices import choose as voices
+from audioguide.voices import cache
 from audioguide.voices.cache import CACHE_ENV, CachedVoice, default_cache_dir
-from audioguide.voices.choose import open_voice
-from audioguide.voices.clips import VoiceInfo, check_clip, split_text, trim_silence
+from audioguide.voices.choose import open_voice, voice_languages
+from audioguide.voices.clips import Voice, VoiceInfo, check_clip, split_text, trim_silence
 from audioguide.voices.fake import FakeVoice
 from audioguide.voices.system import SystemVoice, list_system_voices
 
@@ -436,7 +436,7 @@ def test_a_cold_cache_is_filled_by_two_engines_that_speak_as_one(
     twins: list[SystemVoice] = []
     by_twin: list[str] = []
 
-    def twin(voice: voices.Voice) -> voices.Voice | None:
+    def twin(voice: Voice) -> Voice | None:
         made = real_twin(voice)
         assert isinstance(made, SystemVoice)
         speak = made.synthesize
@@ -449,8 +449,8 @@ def test_a_cold_cache_is_filled_by_two_engines_that_speak_as_one(
         twins.append(made)
         return made
 
-    real_twin = voices._twin
-    monkeypatch.setattr(voices, "_twin", twin)
+    real_twin = cache._twin
+    monkeypatch.setattr(cache, "_twin", twin)
     both = open_voice("system", cache_dir=tmp_path / "both")
     progress: list[tuple[int, int]] = []
     try:
@@ -480,13 +480,13 @@ def test_a_warm_build_never_starts_the_engine(tmp_path: Path) -> None:
     first = open_voice("system", cache_dir=tmp_path)
     try:
         first.synthesize(SENTENCE)
-        languages = voices.voice_languages(first)
+        languages = voice_languages(first)
     finally:
         first.close()
     again = open_voice("system", cache_dir=tmp_path)
     try:
         # The id and languages come from what the same engine answered before: no worker.
-        assert again.key == first.key and voices.voice_languages(again) == languages
+        assert again.key == first.key and voice_languages(again) == languages
         assert np.array_equal(again.synthesize(SENTENCE), first.synthesize(SENTENCE))
         inner = again.inner if isinstance(again, CachedVoice) else again
         assert isinstance(inner, SystemVoice) and inner.worker_pid is None

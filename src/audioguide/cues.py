@@ -114,6 +114,21 @@ class Chapter:
 
 
 @dataclass(frozen=True)
+class RepSpan:
+    """Where an exercise's first rep lies in the track, its spoken count included: how long one
+    rep takes, as a handout says."""
+
+    step: int
+    """The exercise's place in model.walk(routine.steps)."""
+    start_sample: int
+    end_sample: int
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_sample - self.start_sample) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
 class Timeline:
     title: str
     author: str
@@ -123,6 +138,8 @@ class Timeline:
     bed: Bed | None = None
     """The background laid under the whole track, ducked under the voice."""
     language: str = "en"
+    reps: tuple[RepSpan, ...] = ()
+    """Each exercise's first rep, where it has more than one."""
 
     @property
     def total_s(self) -> float:

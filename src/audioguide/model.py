@@ -312,19 +312,53 @@ def walk(steps: tuple[Step, ...]) -> Iterator[Step]:
         yield from walk(children(step))
 
 
+def step_numbers(steps: tuple[Step, ...]) -> dict[int, int]:
+    """Each step's place in `walk(steps)`, by the step's id(): how a timeline names the steps of
+    the routine it was compiled from (a step that appears twice keeps its first place)."""
+    numbers: dict[int, int] = {}
+    for i, step in enumerate(walk(steps)):
+        numbers.setdefault(id(step), i)
+    return numbers
+
+
+def with_children(step: Step, kids: tuple[Step, ...]) -> Step:
+    """The step with `kids` in place of the steps nested directly inside it."""
+    match step:
+        case Section() | Repeat():
+            return replace(step, steps=kids)
+        case Exercise():
+            return replace(step, body=kids)
+        case Say() | Pause() | Sound() | Hold() | Countdown() | Breathe() | Interval():
+            return step
+        case _:
+            assert_never(step)
+
+
 def map_steps(steps: tuple[Step, ...], change: Callable[[Step], Step]) -> tuple[Step, ...]:
     """The steps with `change` applied to every one, innermost first."""
-    out = []
-    for step in steps:
-        kids = children(step)
-        if kids:
-            new = map_steps(kids, change)
-            if isinstance(step, Exercise):
-                step = replace(step, body=new)
-            elif isinstance(step, Section | Repeat):
-                step = replace(step, steps=new)
-        out.append(change(step))
-    return tuple(out)
+    return tuple(change(with_children(s, map_steps(children(s), change))) for s in steps)
+
+
+def stretch_of(step: Step) -> Stretch | None:
+    """The range `--length` may move in a step (its duration, rest or cycles), if it has one."""
+    match step:
+        case Pause(stretch=s) | Hold(stretch=s) | Breathe(stretch=s) | Exercise(stretch=s):
+            return s
+        case Say() | Sound() | Countdown() | Interval() | Section() | Repeat():
+            return None
+        case _:
+            assert_never(step)
+
+
+def sounds_of(step: Step) -> tuple[SoundRef, ...]:
+    """The sounds a step names itself (not those of the steps inside it)."""
+    match step:
+        case Sound(sound=sound) | Interval(sound=sound):
+            return (sound,)
+        case Say() | Pause() | Hold() | Countdown() | Breathe() | Exercise() | Section() | Repeat():
+            return ()
+        case _:
+            assert_never(step)
 
 
 # --- the routine -------------------------------------------------------------------------------
@@ -403,6 +437,17 @@ class Routine:
     @property
     def where(self) -> Where:
         return Where(str(self.path) if self.path else "<routine>")
+
+
+def named_files(routine: Routine) -> list[Path]:
+    """Every file a routine reads besides itself: sound files, a bed file, its cover, the
+    clinic's logo."""
+    refs = [ref for step in walk(routine.steps) for ref in sounds_of(step)]
+    if routine.bed is not None:
+        refs.append(routine.bed.sound)
+    files = [r.path for r in refs if isinstance(r, SoundFile)]
+    files += [p for p in (routine.cover, routine.clinic.logo if routine.clinic else None) if p]
+    return sorted(set(files))
 
 
 def breath_phases(b: Breathe) -> list[tuple[Phase, str, float]]:

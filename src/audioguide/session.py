@@ -1,10 +1,14 @@
 """The library's front door: a routine loaded once and built many times (other variables, length,
-voice), each voice kept open; `build`, `share`, `plan` and `check` are thin commands over it.
+voice), each voice opened once; `build`, `share`, `plan` and `check` are thin commands over it.
+
+A Session may be used from several threads at once (a server's workers): it keeps no state of a
+build, its voices serialise their engines, and everything it caches is filled the same by any
+thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
@@ -19,7 +23,7 @@ from .options import DEFAULT_RATE, Options
 from .paths import resolve_inside
 from .publish.cover import cover_png
 from .publish.mp3 import export_stream
-from .publish.outputs import Track, write_outputs
+from .publish.outputs import Output, Track, parse_outputs, write_outputs
 from .publish.tags import Tags
 from .sound.levels import peak_ceiling_dbtp
 from .sound.mix import is_stereo, render_blocks
@@ -28,7 +32,7 @@ from .timing.compile import compile_timeline
 from .timing.fit import fit_length
 from .timing.size import check_size
 from .voices.cache import CachedVoice, EstimatedVoice
-from .voices.choose import open_voice, speaks, voice_for, voice_languages
+from .voices.choose import VoicePool, speaks, voice_for, voice_languages
 from .voices.clips import Voice
 
 Report = Callable[[str, int, int], None]
@@ -51,21 +55,24 @@ class Plan:
 class BuildResult:
     path: Path
     timeline: Timeline
-    companions: tuple[Path, ...] = ()
-    """The other files written beside the track."""
+    written: Mapping[Output, tuple[Path, ...]] = field(default_factory=dict)
+    """The files each output wrote beside the track."""
+
+    @property
+    def companions(self) -> tuple[Path, ...]:
+        """Every file written beside the track."""
+        return tuple(p for paths in self.written.values() for p in paths)
 
 
 @dataclass
 class Session:
     """A routine loaded once, built many times. Use it as a context manager, or call `close()`:
-    it holds the voices it opened."""
+    it closes its voices. Sessions made by `with_source` share them."""
 
     source: RoutineSource
     options: Options = Options()
     on_warning: Callable[[str], None] | None = None
-    _voices: dict[tuple[str | None, int | None, Path | None, Path | None], Voice] = field(
-        default_factory=dict
-    )
+    voices: VoicePool = field(default_factory=VoicePool)
 
     @classmethod
     def open(
@@ -83,9 +90,11 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        voices, self._voices = self._voices, {}
-        for voice in voices.values():
-            voice.close()
+        self.voices.close()
+
+    def with_source(self, source: RoutineSource) -> Session:
+        """Another routine (or the same one edited) built with this session's voices."""
+        return Session(source, self.options, self.on_warning, self.voices)
 
     # --- the stages ---
 
@@ -113,22 +122,17 @@ class Session:
         return _with_bed(routine, options.bed)
 
     def voice(self, routine: Routine, options: Options | None = None) -> Voice:
-        """The voice for the routine, opened once per session: the command line wins over the
-        routine's `voice:` block, which wins over the default for the routine's language. A
-        voice that cannot speak that language is refused, naming where it was chosen."""
+        """The voice for the routine (see `voice_spec`), opened once for all sessions that share
+        this one's voices. A voice that cannot speak the routine's language is refused, naming
+        where it was chosen."""
         options = options or self.options
-        rate = options.rate or routine.voice.rate
-        given = options.voice or _routine_voice(routine)
-        # A voice typed on the command line needs no place: the message names it.
-        where = None if options.voice or not given else Where(f"{routine.where}: voice")
+        spec, where = self._voice_spec(routine, options)
         try:
-            spec = voice_for(routine.language, given)
-            key = (spec, rate, options.cache_dir, routine.path)
-            if key not in self._voices:
-                self._voices[key] = open_voice(spec, rate=rate, cache_dir=options.cache_dir)
+            voice = self.voices.get(
+                spec, rate=options.rate or routine.voice.rate, cache_dir=options.cache_dir
+            )
         except VoiceError as e:
             raise e.at(where) from None
-        voice = self._voices[key]
         if not speaks(voice, routine.language):
             language = table(routine.language).english
             raise VoiceError(
@@ -138,6 +142,20 @@ class Session:
                 where,
             )
         return voice
+
+    def voice_spec(self, routine: Routine, options: Options | None = None) -> str:
+        """Which voice speaks the routine, without opening it: the command line's wins over the
+        routine's `voice:` block, which wins over the default for the routine's language."""
+        return self._voice_spec(routine, options or self.options)[0]
+
+    def _voice_spec(self, routine: Routine, options: Options) -> tuple[str, Where | None]:
+        given = options.voice or _routine_voice(routine)
+        # A voice typed on the command line needs no place: the message names it.
+        where = None if options.voice or not given else Where(f"{routine.where}: voice")
+        try:
+            return voice_for(routine.language, given), where
+        except VoiceError as e:
+            raise e.at(where) from None
 
     def plan(
         self,
@@ -166,54 +184,78 @@ class Session:
         *,
         variables_from: str = "--var",
         options: Options | None = None,
-        outputs: Sequence[str] = ("companions",),
+        outputs: Iterable[str | Output] = (Output.COMPANIONS,),
         client: Client | None = None,
         tags: Callable[[Tags], Tags] | None = None,
         report: Report | None = None,
     ) -> BuildResult:
-        """Build the track at `output` and the `outputs` beside it (see outputs.OUTPUTS), for
+        """Build the track at `output` and the `outputs` beside it (publish.outputs.Output), for
         `client` when it is one person's; `tags` may adjust the track's tags."""
         options = options or self.options
+        chosen = parse_outputs(outputs)
         stage = _stages(report)
         plan = self.plan(
             variables, variables_from=variables_from, options=options, progress=stage["speaking"]
         )
+        track = self.track(output, plan, options, chosen, client=client, tags=tags)
+        export_track(track, stage["mixing"])
+        written = write_outputs(track)
+        return BuildResult(output, plan.timeline, {o: tuple(ps) for o, ps in written.items()})
+
+    def track(
+        self,
+        output: Path,
+        plan: Plan,
+        options: Options,
+        outputs: tuple[Output, ...],
+        *,
+        client: Client | None = None,
+        tags: Callable[[Tags], Tags] | None = None,
+    ) -> Track:
+        """The planned track as its writers see it; its audio is mixed when asked for."""
         voice = self.voice(plan.routine, options)
         track_tags = track_tags_for(plan, client)
         if tags:
             track_tags = tags(track_tags)
+        ceiling = peak_ceiling_dbtp(options.bitrate_kbps, channels_of(plan.timeline))
 
-        channels = 2 if is_stereo(plan.timeline) else 1
-
-        def audio(progress: Progress | None = None) -> Iterator[Samples]:
+        def audio(progress: Progress | None = None, start_sample: int = 0) -> Iterator[Samples]:
             return render_blocks(
                 plan.timeline,
                 voice,
                 target_lufs=options.target_lufs,
-                ceiling_dbtp=peak_ceiling_dbtp(options.bitrate_kbps, channels),
+                ceiling_dbtp=ceiling,
                 progress=progress,
+                start_sample=start_sample,
             )
 
-        export_stream(
-            audio(stage["mixing"]),
-            output,
-            channels=channels,
-            n_samples=plan.timeline.total_samples,
-            tags=track_tags,
-            chapters=plan.timeline.chapters,
-            bitrate_kbps=options.bitrate_kbps,
-        )
-        track = Track(
+        return Track(
             output,
             plan.routine,
             plan.timeline,
             track_tags,
             audio,
-            tuple(outputs),
+            outputs,
             options.bitrate_kbps,
             client,
         )
-        return BuildResult(output, plan.timeline, tuple(write_outputs(track)))
+
+
+def export_track(track: Track, progress: Progress | None = None) -> None:
+    """The track's MP3 at its path, mixed as it is encoded."""
+    export_stream(
+        track.audio(progress),
+        track.path,
+        channels=channels_of(track.timeline),
+        n_samples=track.timeline.total_samples,
+        tags=track.tags,
+        chapters=track.timeline.chapters,
+        bitrate_kbps=track.bitrate_kbps,
+    )
+
+
+def channels_of(timeline: Timeline) -> int:
+    return 2 if is_stereo(timeline) else 1
 
 
 def lay_out(

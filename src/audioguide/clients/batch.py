@@ -4,23 +4,20 @@ own; a rerun builds only what changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..model import Client
 from ..options import Options
 from ..paths import slug
+from ..publish.outputs import outputs_for
 from ..strings import table
-from .jobs import (
-    RoutineRef,
-)
-from .manifest import ClientState, Finished, Manifest
-from .planner import Part, check_roster, client_job
+from .jobs import RoutineRef
+from .manifest import ClientState, Manifest
+from .planner import Checked, Part, Placement, check_roster, plan_jobs
 from .roster import Roster
-from .run import RunReport, run_jobs
-
-# --- a batch: one routine for every client ----------------------------------------------------
+from .run import Runner, RunReport, run_jobs
 
 
 @dataclass(frozen=True)
@@ -37,39 +34,25 @@ def build_batch(
     folder: Path,
     options: Options,
     variables: Mapping[str, str] | None = None,
-    *,
-    workers: int = 1,
-    scheduler: str | None = None,
-    on_track: Callable[[Finished], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
+    runner: Runner = Runner(),
 ) -> BatchResult:
     """Build `routine` for every client in `roster`, each into their own folder in `folder`:
-    `NAME/ROUTINE-NAME.mp3` and everything client_outputs() writes beside it."""
+    `NAME/ROUTINE-NAME.mp3` and what outputs_for("batch") writes beside it."""
     part = Part(RoutineRef(routine))
-    checked = check_roster(roster, [part], options, variables or {}, on_warning)
+    checked = check_roster(roster, [part], options, variables or {}, runner.on_warning)
     stem = slug(routine.stem, "routine")
-    jobs, routines, states = [], [], {}
+
+    def place(client: Checked, _: int) -> Placement:
+        name, first = client.row.name, client.routines[0]
+        album = table(first.language).label("album", title=first.title, name=name)
+        return Placement(folder / client.slug, f"{stem}-{client.slug}.mp3", Client(name), album)
+
+    outputs = outputs_for("batch", on_warning=runner.on_warning)
+    planned = plan_jobs(checked, [part], variables or {}, outputs, place)
+    states = {}
     for client in checked:
         own = folder / client.slug
-        name = client.row.name
-        jobs.append(
-            client_job(
-                client,
-                0,
-                part,
-                variables or {},
-                folder=own,
-                track=f"{stem}-{client.slug}.mp3",
-                client=Client(name),
-                album=table(client.routines[0].language).label(
-                    "album", title=client.routines[0].title, name=name
-                ),
-            )
-        )
-        routines.append(client.routines[0])
         old = ClientState.load(own)
-        states[own] = ClientState(own, name, client.slug, old.tracks if old else {})
-    report = run_jobs(
-        jobs, routines, Manifest(states), workers=workers, scheduler=scheduler, on_track=on_track
-    )
+        states[own] = ClientState(own, client.row.name, client.slug, old.tracks if old else {})
+    report = run_jobs(planned, Manifest(states), runner)
     return BatchResult(folder, len(checked), report)

@@ -18,15 +18,24 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
-from ..errors import AudioguideError, ExportError
+from ..errors import AudioguideError
 from ..files import write_atomic
-from ..publish.outputs import Track, write_outputs
+from ..publish.outputs import Track, no_audio, write_outputs
 from ..publish.tags import Tags
-from ..session import Plan
-from .jobs import Built, Failed, Job, Result, album_tags, routine_and_voice, session_for, since
-from .jobs import cache_counts as _counts
+from ..session import Plan, export_track
+from .jobs import (
+    Failed,
+    Result,
+    Task,
+    album_tags,
+    built_result,
+    cache_counts,
+    routine_and_voice,
+    session_for,
+    since,
+)
 
 CONNECT_TIMEOUT_S: Final = 20.0
 WRITERS: Final = max(1, os.cpu_count() or 1)
@@ -40,19 +49,22 @@ class ClusterError(AudioguideError):
 
 @dataclass(frozen=True)
 class Rendered:
-    """A track as a worker made it: the MP3 and what the files beside it are made from."""
+    """A task as a worker did it: the MP3 (None when only the outputs are due) and what the
+    files beside it are made from."""
 
-    mp3: bytes
+    mp3: bytes | None
     plan: Plan
     tags: Tags
     hits: int
     misses: int
 
 
-def run_on_cluster(address: str, jobs: Sequence[Job], done: Callable[[Job, Result], None]) -> None:
-    """Render every job on the cluster whose scheduler is at `address`; `done` is called here,
-    once per job, after its files are written."""
-    if not jobs:
+def run_on_cluster(
+    address: str, tasks: Sequence[Task], done: Callable[[Task, Result], None]
+) -> None:
+    """Do every task on the cluster whose scheduler is at `address`; `done` is called here,
+    once per task, after its files are written."""
+    if not tasks:
         return
     distributed = _distributed()
     try:
@@ -62,7 +74,7 @@ def run_on_cluster(address: str, jobs: Sequence[Job], done: Callable[[Job, Resul
             f"cannot reach the Dask scheduler at {address} ({e}); start one with `dask "
             "scheduler`, or check the address (tcp://HOST:8786)"
         ) from None
-    futures: dict[Any, Job] = {}
+    futures: dict[Any, Task] = {}
     # Writing a result here (its pages, a PDF through Chromium) takes as long as a worker takes
     # to render one: done one at a time, it would hold the whole cluster to this machine's pace.
     # Each writer reports its own track as soon as it is written, under a lock, as `done` is not
@@ -71,29 +83,31 @@ def run_on_cluster(address: str, jobs: Sequence[Job], done: Callable[[Job, Resul
     written: list[Future[None]] = []
     reporting = threading.Lock()
 
-    def report(job: Job, result: Result) -> None:
+    def report(task: Task, result: Result) -> None:
         with reporting:
-            done(job, result)
+            done(task, result)
 
-    def write(job: Job, rendered: Rendered) -> None:
-        report(job, write_rendered(job, rendered))
+    def write(task: Task, rendered: Rendered) -> None:
+        report(task, write_rendered(task, rendered))
 
     try:
         # pure=False: two clients with the same vars are still two tracks to render.
-        futures = {client.submit(render_remote, _portable(job), pure=False): job for job in jobs}
+        futures = {client.submit(render_remote, _portable(t), pure=False): t for t in tasks}
         for future in distributed.as_completed(list(futures), loop=client.loop):
-            job = futures[future]
+            task = futures[future]
             try:
                 rendered = future.result()
             except distributed.KilledWorker:
                 rendered = Failed(
-                    f"{job.path}: every Dask worker that rendered it died; check the workers' "
-                    "memory and logs, then run again"
+                    ClusterError(
+                        f"{task.job.path}: every Dask worker that rendered it died; check the "
+                        "workers' memory and logs, then run again"
+                    )
                 )
             if isinstance(rendered, Failed):
-                report(job, rendered)
+                report(task, rendered)
             else:
-                written.append(writing.submit(write, job, rendered))
+                written.append(writing.submit(write, task, rendered))
         for writer in as_completed(written):
             writer.result()  # what a writer raised, raised here
     finally:
@@ -103,8 +117,9 @@ def run_on_cluster(address: str, jobs: Sequence[Job], done: Callable[[Job, Resul
         client.close()
 
 
-def _portable(job: Job) -> Job:
-    """The job with every path absolute: a worker runs in a folder of its own."""
+def _portable(task: Task) -> Task:
+    """The task with every path absolute: a worker runs in a folder of its own."""
+    job = task.job
     options = job.options
     bed = options.bed
     if bed is not None and Path(bed).expanduser().exists():
@@ -115,7 +130,8 @@ def _portable(job: Job) -> Job:
         cache_dir=options.cache_dir.resolve() if options.cache_dir else None,
         sound_dirs=tuple(d.resolve() for d in options.sound_dirs),
     )
-    return replace(job, ref=replace(job.ref, path=job.ref.path.resolve()), options=options)
+    ref = replace(job.ref, path=job.ref.path.resolve())
+    return replace(task, job=replace(job, ref=ref, options=options))
 
 
 def _distributed() -> Any:
@@ -128,61 +144,49 @@ def _distributed() -> Any:
     return distributed
 
 
-def render_remote(job: Job) -> Rendered | Failed:
-    """On a worker: the job's track rendered into a temp file, returned with its plan and
-    tags. Nothing is written outside the temp folder."""
+def render_remote(task: Task) -> Rendered | Failed:
+    """On a worker: the task's track rendered into a temp file (when its audio is due),
+    returned with its plan and tags. Nothing is written outside the temp folder."""
+    job = task.job
     session = session_for(job.ref)
-    kept: list[Tags] = []
-    album = album_tags(job)
-
-    def tags(made: Tags) -> Tags:
-        kept.append(album(made))
-        return kept[-1]
-
     try:
         _, voice = routine_and_voice(session, job)
-        before = _counts(voice)
+        before = cache_counts(voice)
         plan = session.plan(job.variables, variables_from=job.variables_from, options=job.options)
         with tempfile.TemporaryDirectory(prefix="audioguide-") as folder:
             path = Path(folder) / job.path.name
-            session.build(
-                path,
-                job.variables,
-                variables_from=job.variables_from,
-                options=job.options,
-                outputs=(),
-                client=job.client,
-                tags=tags,
+            track = session.track(
+                path, plan, job.options, job.outputs, client=job.client, tags=album_tags(job)
             )
-            mp3 = path.read_bytes()
+            if task.audio:
+                export_track(track)
+            mp3 = path.read_bytes() if task.audio else None
     except AudioguideError as e:
-        return Failed(str(e))
-    return Rendered(mp3, plan, kept[-1], *since(voice, before))
+        return Failed(e)
+    return Rendered(mp3, plan, track.tags, *since(voice, before))
 
 
-def write_rendered(job: Job, rendered: Rendered) -> Result:
-    """Here: the track written atomically where the job says, then the outputs beside it."""
-    timeline = rendered.plan.timeline
+def write_rendered(task: Task, rendered: Rendered) -> Result:
+    """Here: the track written atomically where the job says (when it was rendered), then the
+    outputs due beside it. The samples stay on the worker that mixed them, so an output that
+    encodes them again (split parts) cannot be made here; a client's folder has none."""
+    job = task.job
+    plan = rendered.plan
     track = Track(
         job.path,
-        rendered.plan.routine,
-        timeline,
+        plan.routine,
+        plan.timeline,
         rendered.tags,
-        _no_audio,
+        no_audio,
         job.outputs,
         job.options.bitrate_kbps,
         job.client,
     )
     try:
-        job.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(job.path, rendered.mp3)
-        write_outputs(track)
-    except (AudioguideError, OSError) as e:
-        return Failed(str(e))
-    return Built(timeline.total_s, bool(timeline.chapters), rendered.hits, rendered.misses)
-
-
-def _no_audio() -> NoReturn:
-    # Only split parts re-encode the samples, and a client's folder has none: the samples stay
-    # on the worker that mixed them.
-    raise ExportError("a track rendered on a Dask worker has no samples here to encode again")
+        if rendered.mp3 is not None:
+            write_atomic(job.path, rendered.mp3)
+        written = write_outputs(track, task.outputs)
+    except AudioguideError as e:
+        return Failed(e)
+    counts = (rendered.hits, rendered.misses)
+    return built_result(job, plan.timeline, written, counts)

@@ -1,47 +1,60 @@
-"""What a client's track depends on, as a hash: a rerun rebuilds only a track whose hash changed."""
+"""What a client's track and each file beside it depend on, as hashes: a rerun builds only a
+track whose hash changed, and writes again only an output whose hash changed (never its audio).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
-from ..model import Interval, Routine, Sound, SoundFile, walk
-from ..voices.natural import default_engine
-from .jobs import (
-    Job,
-)
+from ..model import Routine, named_files
+from ..options import audio_options
+from ..publish.outputs import WRITERS, Output
+from .jobs import Job
 
 
-def job_digest(job: Job, routine: Routine) -> str:
-    """What the track depends on: the routine as validated (every include and variable in
-    place), the files it names, the options, the voice, the client and this version. Not the
-    cache folder, nor where the values were written."""
-    options = job.options
-    spoken_by = options.voice or routine.voice.engine or default_engine()
-    parts = {
-        "audioguide": __version__,
-        "routine": repr(routine),
-        "files": {str(p): _file_hash(p) for p in _named_files(routine)},
-        "variables": sorted(job.variables.items()),
-        "voice": [spoken_by, options.rate, options.language],
-        "options": [options.bed, options.length_s, options.target_lufs, options.bitrate_kbps],
-        "sound_dirs": [str(p) for p in options.sound_dirs],
-        "client": [job.client.name, job.client.feed_url, str(job.client.date)],
-        "track": [job.track, job.album, list(job.outputs)],
+def audio_digest(job: Job, routine: Routine, voice: str) -> str:
+    """What the MP3 depends on: the routine as validated (every include and variable in place),
+    the files it names, the voice that speaks it, the options the sound depends on, what its
+    tags say of the client, and this version. Not the cache folder, nor where values were
+    written, nor anything only a file beside the track shows (the feed's address)."""
+    return _hash(
+        {
+            "audioguide": __version__,
+            "routine": repr(routine),
+            "files": {str(p): _file_hash(p) for p in named_files(routine)},
+            "variables": sorted(job.variables.items()),
+            "voice": voice,
+            "options": audio_options(job.options),
+            "tags": [job.client.name, str(job.client.date), job.album],
+        }
+    )
+
+
+def output_digests(job: Job, audio: str) -> dict[Output, str]:
+    """What each output depends on: the track, its writer's version, the client's feed, and
+    for the page the files it links to."""
+    linked = sorted(o.value for o in job.outputs if WRITERS[o].link)
+    return {
+        output: _hash(
+            {
+                "audio": audio,
+                "output": output.value,
+                "version": WRITERS[output].version,
+                "feed": job.client.feed_url,
+                "links": linked if output is Output.PAGE else [],
+            }
+        )
+        for output in job.outputs
     }
+
+
+def _hash(parts: dict[str, Any]) -> str:
     text = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _named_files(routine: Routine) -> list[Path]:
-    refs = [s.sound for s in walk(routine.steps) if isinstance(s, Sound | Interval)]
-    files = [r.path for r in refs if isinstance(r, SoundFile)]
-    if routine.bed and isinstance(routine.bed.sound, SoundFile):
-        files.append(routine.bed.sound.path)
-    files += [p for p in (routine.cover, routine.clinic.logo if routine.clinic else None) if p]
-    return sorted(set(files))
 
 
 _HASHES: dict[tuple[Path, int, int], str] = {}

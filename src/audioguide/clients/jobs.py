@@ -1,5 +1,6 @@
 """A job: one track for one client, as plain data that runs the same here, in a pool process or
-on a Dask worker; and what a process keeps to run them (a Session per routine file).
+on a Dask worker; and what a process keeps to run them (a Session per routine file, sharing one
+pool of voices).
 """
 
 from __future__ import annotations
@@ -9,19 +10,22 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..cues import Chapter, Timeline
 from ..errors import AudioguideError
 from ..language.load import RoutineSource
 from ..model import Client, Clinic, Routine
 from ..options import Options
+from ..publish.outputs import Output, no_audio, write_outputs
 from ..publish.tags import Tags
 from ..session import Session
 from ..strings import table
 from ..voices.cache import CachedVoice
+from ..voices.choose import VoicePool
 from ..voices.clips import Voice
 
 
@@ -76,8 +80,11 @@ class Job:
     options: Options
     client: Client
     album: str
-    outputs: tuple[str, ...]
+    outputs: tuple[Output, ...]
     digest: str = ""
+    """What the MP3 depends on (digest.py): when it changes, the track is built again."""
+    output_digests: Mapping[Output, str] = field(default_factory=dict)
+    """What each output depends on: when one changes, that output alone is written again."""
 
     @property
     def path(self) -> Path:
@@ -85,26 +92,40 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Task:
+    """What a run does for a job: build the track and its outputs, or only write `outputs`
+    again beside a track that is current."""
+
+    job: Job
+    audio: bool
+    outputs: tuple[Output, ...]
+
+
+@dataclass(frozen=True)
 class Built:
     duration_s: float
-    chapters: bool
-    hits: int
-    misses: int
+    chapters: tuple[Chapter, ...]
+    written: Mapping[Output, tuple[str, ...]]
+    """The files each output wrote, relative to the job's folder."""
+    hits: int = 0
+    misses: int = 0
 
 
 @dataclass(frozen=True)
 class Failed:
-    message: str
+    error: AudioguideError
+    """Its type and place kept: it pickles across processes and Dask as it was raised."""
 
 
 Result = Built | Failed
 
 
 class _Worker(threading.local):
-    """A process's (a thread's, on a Dask worker with threads) sessions, one per routine file,
-    so each voice is opened once and kept open."""
+    """A process's (a thread's, on a Dask worker with threads) sessions, one per routine file
+    and one per program session's dressing, all sharing one pool of voices."""
 
     def __init__(self) -> None:
+        self.voices = VoicePool()
         self.files: dict[Path, Session] = {}
         self.dressed: dict[RoutineRef, Session] = {}
 
@@ -116,20 +137,19 @@ def session_for(ref: RoutineRef) -> Session:
     worker = _WORKER
     if ref not in worker.dressed:
         if ref.path not in worker.files:
-            worker.files[ref.path] = Session.open(ref.path)
+            source = RoutineSource.read(ref.path)
+            worker.files[ref.path] = Session(source, voices=worker.voices)
         base = worker.files[ref.path]
-        source = _Dressed(**vars(base.source), ref=ref)
-        # `replace` keeps the base session's voices: every dressing shares them.
-        worker.dressed[ref] = replace(base, source=source)
+        worker.dressed[ref] = base.with_source(_Dressed(**vars(base.source), ref=ref))
     return worker.dressed[ref]
 
 
 def close_sessions() -> None:
     """Close the voices this process (thread) opened."""
     worker = _WORKER
-    files, worker.files, worker.dressed = worker.files, {}, {}
-    for session in files.values():
-        session.close()
+    voices = worker.voices
+    worker.files, worker.dressed, worker.voices = {}, {}, VoicePool()
+    voices.close()
 
 
 def init_worker() -> None:
@@ -160,26 +180,47 @@ def speak(job: Job, texts: Iterable[str]) -> tuple[int, int]:
     return since(voice, before)
 
 
-def build_job(job: Job) -> Result:
-    """Build the job's track and the outputs beside it, in place (written atomically)."""
+def run_task(task: Task) -> Result:
+    """Do the task in place: the track and its outputs, or the outputs alone (atomically)."""
+    job = task.job
     session = session_for(job.ref)
     try:
         _, voice = routine_and_voice(session, job)
         before = cache_counts(voice)
-        job.path.parent.mkdir(parents=True, exist_ok=True)
-        result = session.build(
-            job.path,
-            job.variables,
-            variables_from=job.variables_from,
-            options=job.options,
-            outputs=job.outputs,
-            client=job.client,
-            tags=album_tags(job),
-        )
+        if task.audio:
+            built = session.build(
+                job.path,
+                job.variables,
+                variables_from=job.variables_from,
+                options=job.options,
+                outputs=task.outputs,
+                client=job.client,
+                tags=album_tags(job),
+            )
+            timeline = built.timeline
+            written: Mapping[Output, Sequence[Path]] = built.written
+        else:
+            plan = session.plan(
+                job.variables, variables_from=job.variables_from, options=job.options
+            )
+            track = session.track(
+                job.path, plan, job.options, job.outputs, client=job.client, tags=album_tags(job)
+            )
+            timeline = plan.timeline
+            written = write_outputs(replace(track, audio=no_audio), task.outputs)
     except AudioguideError as e:
-        return Failed(str(e))
-    timeline = result.timeline
-    return Built(timeline.total_s, bool(timeline.chapters), *since(voice, before))
+        return Failed(e)
+    return built_result(job, timeline, written, since(voice, before))
+
+
+def built_result(
+    job: Job,
+    timeline: Timeline,
+    written: Mapping[Output, Iterable[Path]],
+    counts: tuple[int, int] = (0, 0),
+) -> Built:
+    files = {o: tuple(str(p.relative_to(job.folder)) for p in ps) for o, ps in written.items()}
+    return Built(timeline.total_s, timeline.chapters, files, *counts)
 
 
 def album_tags(job: Job) -> Callable[[Tags], Tags]:

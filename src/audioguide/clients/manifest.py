@@ -1,5 +1,6 @@
-"""The manifest: what was built in each client's folder (content hashes, sizes, lengths), so a
-rerun builds only what changed and a feed is written without decoding a track.
+"""The manifest: what was built in each client's folder (content hashes, sizes, lengths, the files
+each output wrote), so a rerun builds only what changed, a changed output is written again without
+its audio, and a feed is written without decoding a track.
 
 Only the submitting process writes it, atomically, after each finished track.
 """
@@ -10,23 +11,58 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from ..cues import Chapter
 from ..files import write_if_changed
-from .jobs import Built, Job
+from ..publish.outputs import Output
+from .jobs import Built, Job, Task
 
 STATE_FILE: Final = ".audioguide.json"
-STATE_FORMAT: Final = 1
+STATE_FORMAT: Final = 2
+"""2: the chapters and each output's files and hash (1 had neither: its tracks are built again)."""
+
+
+@dataclass(frozen=True)
+class OutputEntry:
+    digest: str
+    files: tuple[str, ...]
+    """Relative to the client's folder."""
 
 
 @dataclass(frozen=True)
 class TrackEntry:
-    """A track as built: its content hash, and what a feed says about it."""
+    """A track as built: its content hash, what a feed says about it, and its outputs."""
 
     digest: str
     bytes: int
     duration_s: float
-    chapters: bool
+    chapters: tuple[Chapter, ...] = ()
+    outputs: Mapping[Output, OutputEntry] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "bytes": self.bytes,
+            "duration_s": self.duration_s,
+            "chapters": [[c.title, c.start_sample, c.end_sample] for c in self.chapters],
+            "outputs": {
+                o.value: vars(e) | {"files": list(e.files)} for o, e in self.outputs.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> TrackEntry:
+        return cls(
+            str(doc["digest"]),
+            int(doc["bytes"]),
+            float(doc["duration_s"]),
+            tuple(Chapter(str(t), int(s), int(e)) for t, s, e in doc["chapters"]),
+            {
+                Output(o): OutputEntry(str(e["digest"]), tuple(map(str, e["files"])))
+                for o, e in doc["outputs"].items()
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -44,9 +80,11 @@ class ClientState:
         """The folder's state, or None when it has none (or an unreadable one: rebuild)."""
         try:
             doc = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-            tracks = {k: TrackEntry(**v) for k, v in doc["tracks"].items()}
+            if doc.get("format") != STATE_FORMAT:
+                return cls(folder, doc["name"], doc["slug"], {}, doc.get("program", ""))
+            tracks = {k: TrackEntry.from_json(v) for k, v in doc["tracks"].items()}
             return cls(folder, doc["name"], doc["slug"], tracks, doc.get("program", ""))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def current(self, job: Job) -> bool:
@@ -59,13 +97,28 @@ class ClientState:
         except OSError:
             return False
 
+    def task(self, job: Job) -> Task | None:
+        """What a run must do for the job: everything, the outputs that changed or went
+        missing, or nothing (None)."""
+        if not self.current(job):
+            return Task(job, audio=True, outputs=job.outputs)
+        had = self.tracks[job.track].outputs
+        stale = tuple(
+            o
+            for o in job.outputs
+            if o not in had
+            or had[o].digest != job.output_digests.get(o)
+            or not all((self.folder / f).is_file() for f in had[o].files)
+        )
+        return Task(job, audio=False, outputs=stale) if stale else None
+
     def save(self) -> None:
         doc = {
             "format": STATE_FORMAT,
             "name": self.name,
             "slug": self.slug,
             "program": self.program,
-            "tracks": {k: vars(v) for k, v in sorted(self.tracks.items())},
+            "tracks": {k: v.to_json() for k, v in sorted(self.tracks.items())},
         }
         text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         write_if_changed(self.folder / STATE_FILE, text.encode("utf-8"))
@@ -73,11 +126,13 @@ class ClientState:
 
 @dataclass(frozen=True)
 class Finished:
-    """A track written, as the submitting side reports it."""
+    """A track written (or its outputs), as the submitting side reports it."""
 
     job: Job
     duration_s: float
     bytes: int
+    audio: bool = True
+    """False when only outputs beside a current track were written again."""
 
 
 class Manifest:
@@ -86,15 +141,40 @@ class Manifest:
     def __init__(self, states: Mapping[Path, ClientState]) -> None:
         self.states = dict(states)
 
-    def current(self, job: Job) -> bool:
+    def task(self, job: Job) -> Task | None:
         state = self.states.get(job.folder)
-        return state is not None and state.current(job)
+        return Task(job, True, job.outputs) if state is None else state.task(job)
 
-    def record(self, job: Job, built: Built) -> Finished:
+    def record(self, task: Task, built: Built) -> Finished:
+        """The task's track and outputs as now on disk; the files of an output the job no longer
+        asks for are removed, so nothing out of date is left beside the track."""
+        job = task.job
         size = job.path.stat().st_size
         state = self.states[job.folder]
-        entry = TrackEntry(job.digest, size, round(built.duration_s, 3), built.chapters)
+        old = state.tracks.get(job.track)
+        kept = {} if task.audio or old is None else dict(old.outputs)
+        written = {
+            o: OutputEntry(job.output_digests.get(o, ""), files)
+            for o, files in built.written.items()
+        }
+        outputs = {o: e for o, e in {**kept, **written}.items() if o in job.outputs}
+        if old is not None:
+            _remove_dropped(job.folder, old.outputs, outputs)
+        entry = TrackEntry(job.digest, size, round(built.duration_s, 3), built.chapters, outputs)
         state = replace(state, tracks={**state.tracks, job.track: entry})
         self.states[job.folder] = state
         state.save()
-        return Finished(job, built.duration_s, size)
+        return Finished(job, built.duration_s, size, task.audio)
+
+
+def _remove_dropped(
+    folder: Path, before: Mapping[Output, OutputEntry], now: Mapping[Output, OutputEntry]
+) -> None:
+    keep = {f for e in now.values() for f in e.files}
+    inside = folder.resolve()
+    for entry in before.values():
+        for name in entry.files:
+            path = (folder / name).resolve()
+            # Only the folder's own files: a state file edited by hand names no other.
+            if name not in keep and path.is_relative_to(inside) and path != inside:
+                path.unlink(missing_ok=True)

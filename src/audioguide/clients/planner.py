@@ -10,17 +10,13 @@ from pathlib import Path
 
 from ..errors import AudioguideError, Problems, RoutineError, Where
 from ..model import Client, Routine
-from ..options import Options
+from ..options import BY_COLUMN, Options
 from ..paths import distinct_slugs
-from ..publish.outputs import OUTPUTS
+from ..publish.outputs import Output
 from ..session import Session
-from .digest import job_digest
-from .jobs import (
-    Job,
-    RoutineRef,
-    session_for,
-)
-from .roster import CLIENT_VAR, NAME, OPTION_COLUMNS, RESERVED, ClientRow, Roster, RosterError
+from .digest import audio_digest, output_digests
+from .jobs import Job, RoutineRef, session_for
+from .roster import CLIENT_VAR, NAME, RESERVED, ClientRow, Roster, RosterError
 
 # --- what to build --------------------------------------------------------------------------
 
@@ -36,18 +32,31 @@ class Part:
 
 @dataclass(frozen=True)
 class Checked:
-    """A client whose row passed: their folder name, options and routines (one per part)."""
+    """A client whose row passed: their folder name, options, and per part its routine and the
+    voice that speaks it."""
 
     row: ClientRow
     slug: str
     options: Options
     routines: tuple[Routine, ...]
+    voices: tuple[str, ...]
 
 
-def client_outputs() -> tuple[str, ...]:
-    """What each client gets beside a track: every output but split parts (one track is one
-    file for a client), including any added since (a PDF handout)."""
-    return tuple(name for name in OUTPUTS if name != "split")
+@dataclass(frozen=True)
+class Placement:
+    """Where a client's track goes and how it is tagged: batch and program each decide."""
+
+    folder: Path
+    track: str
+    client: Client
+    album: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    job: Job
+    routine: Routine
+    """The routine as validated for the job: what it speaks."""
 
 
 def check_roster(
@@ -82,23 +91,23 @@ def check_roster(
         except RosterError as e:
             problems.append(e)
             continue
-        routines = []
+        routines, voices = [], []
         for part, session, names, ok in zip(parts, sessions, declared, usable, strict=True):
             if not ok:
                 continue
             given = _row_vars(row, names)
             base = _declared({**variables, **part.variables}, names)
             try:
-                routines.append(
-                    session.routine(
-                        {**base, **given}, variables_from=str(row.where), options=row_options
-                    )
+                routine = session.routine(
+                    {**base, **given}, variables_from=str(row.where), options=row_options
                 )
+                voices.append(session.voice_spec(routine, row_options))
+                routines.append(routine)
             except AudioguideError as e:
                 problems.append(_row_problem(e, row, session, base, given, options))
                 break
         else:
-            checked.append(Checked(row, folder, row_options, tuple(routines)))
+            checked.append(Checked(row, folder, row_options, tuple(routines), tuple(voices)))
     if problems:
         # The clients file's own lines in order, after what is wrong elsewhere.
         in_file = [p for p in problems if p.where and p.where.file == roster.file]
@@ -197,12 +206,12 @@ def _row_problem(
 ) -> AudioguideError:
     """The error as the row's, naming the column to fix: the first whose value fails alone
     (an option column with the command line's options, a var with the command line's vars)."""
-    for column in OPTION_COLUMNS:
+    for column in BY_COLUMN:
         if column not in row.cells:
             continue
         alone = replace(row, cells={column: row.cells[column]}).options(options)
         try:
-            session.routine(base, options=alone)
+            session.voice_spec(session.routine(base, options=alone), alone)
         except AudioguideError as e:
             # Checked as if typed on the command line: `--bed` says nothing about this row.
             typed = e.where is None or str(e.where).startswith("--")
@@ -216,29 +225,33 @@ def _row_problem(
     return RosterError(str(error), row.where)
 
 
-def client_job(
-    checked: Checked,
-    index: int,
-    part: Part,
+def plan_jobs(
+    checked: Sequence[Checked],
+    parts: Sequence[Part],
     variables: Mapping[str, str],
-    *,
-    folder: Path,
-    track: str,
-    client: Client,
-    album: str,
-) -> Job:
-    """The job that builds `part` (the client's `index`th routine) for a checked client."""
-    names = set(session_for(part.ref).source.var_names)
-    given = {**_declared({**variables, **part.variables}, names), **_row_vars(checked.row, names)}
-    job = Job(
-        folder=folder,
-        track=track,
-        ref=part.ref,
-        variables=given,
-        variables_from=str(checked.row.where),
-        options=checked.options,
-        client=client,
-        album=album,
-        outputs=client_outputs(),
-    )
-    return replace(job, digest=job_digest(job, checked.routines[index]))
+    outputs: tuple[Output, ...],
+    place: Callable[[Checked, int], Placement],
+) -> list[Planned]:
+    """One job per client and part, in the roster's order: where `place` puts it, with the
+    values the client's row, the part and the command line give its routine's vars."""
+    planned = []
+    for client in checked:
+        for i, part in enumerate(parts):
+            at = place(client, i)
+            names = set(session_for(part.ref).source.var_names)
+            given = _declared({**variables, **part.variables}, names)
+            job = Job(
+                folder=at.folder,
+                track=at.track,
+                ref=part.ref,
+                variables={**given, **_row_vars(client.row, names)},
+                variables_from=str(client.row.where),
+                options=client.options,
+                client=at.client,
+                album=at.album,
+                outputs=outputs,
+            )
+            digest = audio_digest(job, client.routines[i], client.voices[i])
+            job = replace(job, digest=digest, output_digests=output_digests(job, digest))
+            planned.append(Planned(job, client.routines[i]))
+    return planned

@@ -5,22 +5,26 @@ for each client, and their private feed of the sessions released so far (see sit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cues import Chapter
 from ..language.program import Program
 from ..model import Client, Routine
 from ..options import Options
 from ..paths import slug
+from ..publish.companions import chapter_list
+from ..publish.outputs import outputs_for
 from ..strings import table
 from .jobs import Job, RoutineRef
-from .manifest import ClientState, Finished, Manifest
-from .planner import Checked, Part, check_roster, client_job
+from .manifest import ClientState, Manifest
+from .planner import Checked, Part, Placement, check_roster, plan_jobs
 from .roster import Roster
-from .run import RunReport, run_jobs
+from .run import Runner, RunReport, run_jobs
 from .site import (
     FEED,
+    Channel,
     ClientFeed,
     EpisodeSource,
     check_base_url,
@@ -31,11 +35,6 @@ from .site import (
     write_client_feed,
     write_site_root,
 )
-
-OnWarning = Callable[[str], None]
-
-
-# --- building a program for every client ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,7 @@ def build_program(
     variables: Mapping[str, str] | None = None,
     *,
     today: dt.date | None = None,
-    workers: int = 1,
-    scheduler: str | None = None,
-    on_track: Callable[[Finished], None] | None = None,
-    on_warning: OnWarning | None = None,
+    runner: Runner = Runner(),
 ) -> ProgramResult:
     """Every session for every client on the roster, and each client's private feed listing
     the sessions released by `today` (default: today); clients no longer on the roster get an
@@ -74,43 +70,36 @@ def build_program(
         )
         for s in program.sessions
     ]
-    checked = check_roster(roster, parts, options, variables or {}, on_warning)
+    checked = check_roster(roster, parts, options, variables or {}, runner.on_warning)
     program_id = program.path.stem
     known = site_clients(folder, program_id)
+    folders = {
+        c.slug: known[c.slug].folder if c.slug in known else folder / new_token() for c in checked
+    }
     stem = slug(program_id, "program")
-    jobs, routines, states = [], [], {}
+
+    def place(client: Checked, i: int) -> Placement:
+        own, number = folders[client.slug], program.sessions[i].number
+        released = program.release(number, client.row.start)
+        name = client.row.name
+        album = table(client.routines[i].language).label("album", title=program.title, name=name)
+        track = f"{number:02d}/{stem}-{number:02d}.mp3"
+        return Placement(own, track, Client(name, url(base_url, own.name, FEED), released), album)
+
+    outputs = outputs_for("program", on_warning=runner.on_warning)
+    planned = plan_jobs(checked, parts, variables or {}, outputs, place)
+    states = {}
     for client in checked:
-        old = known.get(client.slug)
-        own = old.folder if old else folder / new_token()
-        feed_url = url(base_url, own.name, FEED)
-        for i, (session, part) in enumerate(zip(program.sessions, parts, strict=True)):
-            number = f"{session.number:02d}"
-            released = program.release(session.number, client.row.start)
-            jobs.append(
-                client_job(
-                    client,
-                    i,
-                    part,
-                    variables or {},
-                    folder=own,
-                    track=f"{number}/{stem}-{number}.mp3",
-                    client=Client(client.row.name, feed_url, released),
-                    album=table(client.routines[i].language).label(
-                        "album", title=program.title, name=client.row.name
-                    ),
-                )
-            )
-            routines.append(client.routines[i])
+        own, old = folders[client.slug], known.get(client.slug)
         tracks = old.tracks if old else {}
         states[own] = ClientState(own, client.row.name, client.slug, tracks, program_id)
     manifest = Manifest(states)
-    report = run_jobs(
-        jobs, routines, manifest, workers=workers, scheduler=scheduler, on_track=on_track
-    )
+    report = run_jobs(planned, manifest, runner)
     write_site_root(folder)
+    jobs = [p.job for p in planned]
     feeds = [
-        _feed(program, client, manifest.states[folder_of], base_url, today, jobs)
-        for client, folder_of in zip(checked, states, strict=True)
+        _feed(program, client, manifest.states[folders[client.slug]], base_url, today, jobs)
+        for client in checked
     ]
     on_roster = {c.slug for c in checked}
     revoked = [s for slug_, s in known.items() if slug_ not in on_roster]
@@ -139,7 +128,7 @@ def _feed(
             EpisodeSource(
                 number=session.number,
                 title=routine.title,
-                description=_description(routine, state.folder / job.track),
+                description=_description(routine, entry.chapters),
                 released=program.release(session.number, client.row.start),
                 track=job.track,
                 entry=entry,
@@ -147,17 +136,11 @@ def _feed(
             )
         )
     first = client.routines[0]
-    return write_client_feed(
-        state.folder,
-        base_url,
-        title=program.title,
-        description=_about(program, _author(program, first)),
-        author=_author(program, first),
-        language=first.language,
-        client=client.row.name,
-        episodes=episodes,
-        today=today,
+    author = _author(program, first)
+    channel = Channel(
+        program.title, _about(program, author), author, first.language, client.row.name
     )
+    return write_client_feed(state.folder, base_url, channel, episodes, today)
 
 
 def _revoke(program: Program, state: ClientState, base_url: str, today: dt.date) -> None:
@@ -165,17 +148,8 @@ def _revoke(program: Program, state: ClientState, base_url: str, today: dt.date)
     state = remove_tracks(state, ())
     state.save()
     author = program.clinic.name if program.clinic else "audioguide"
-    write_client_feed(
-        state.folder,
-        base_url,
-        title=program.title,
-        description=_about(program, author),
-        author=author,
-        language="en",
-        client=state.name,
-        episodes=(),
-        today=today,
-    )
+    channel = Channel(program.title, _about(program, author), author, "en", state.name)
+    write_client_feed(state.folder, base_url, channel, (), today)
 
 
 def _author(program: Program, routine: Routine) -> str:
@@ -193,13 +167,9 @@ def _about(program: Program, author: str) -> str:
     return f"{len(program.sessions)} sessions from {author}, one every {period}."
 
 
-def _description(routine: Routine, track: Path) -> str:
-    """The episode's notes, then its chapters as `00:00:00 Title` lines, which Apple Podcasts
-    and Spotify show as chapters."""
-    chapters = track.with_name(track.stem + ".chapters.txt")
+def _description(routine: Routine, chapters: Sequence[Chapter]) -> str:
+    """The episode's notes, then its chapters (as the track was built) as `00:00:00 Title`
+    lines, which Apple Podcasts and Spotify show as chapters."""
     lines = "\n".join(routine.notes) or routine.description
-    try:
-        listed = chapters.read_text(encoding="utf-8").strip()
-    except OSError:
-        listed = ""
+    listed = chapter_list(chapters).strip()
     return "\n\n".join(filter(None, [lines, listed])) or routine.title

@@ -10,23 +10,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from ..errors import AudioguideError, Where
 from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
-from ..model import parse_duration
-from ..options import Options
+from ..options import BY_COLUMN, OptionError, Options, options_from
 
 NAME: Final = "name"
 CLIENT_VAR: Final = "client"
 """The routine var the `name` column fills, when the routine declares it and no column does."""
-OPTION_COLUMNS: Final = ("language", "voice", "rate", "bed", "length", "loudness")
-"""Build options a row may set for its client, over the command line's (`--language`,
-`--voice`, `--rate`, `--bed`, `--length`, `--loudness`)."""
-RESERVED: Final = (NAME, "start", *OPTION_COLUMNS)
-"""Columns that are never routine variables; `start` is the client's own program start date."""
+RESERVED: Final = (NAME, "start", *BY_COLUMN)
+"""Columns that are never routine variables: the name, the client's own program start date, and
+the build options a row may set for its client (options.OPTIONS' columns)."""
 MAX_CLIENTS: Final = 10_000
 
 
@@ -55,47 +52,20 @@ class ClientRow:
 
     def options(self, base: Options) -> Options:
         """The build options for this client: `base` with this row's option columns over it."""
-        cells, options = self.cells, base
-        if "start" in cells and _date(cells["start"]) is None:
-            raise self.error("start", f"{show(cells['start'])} is not a date like 2026-12-07")
-        if "language" in cells:
-            options = replace(options, language=cells["language"])
-        if "voice" in cells:
-            options = replace(options, voice=cells["voice"])
-        if "bed" in cells:
-            options = replace(options, bed=cells["bed"])
-        if "rate" in cells:
-            rate = self._number("rate", 60, 400, "a speaking rate in words per minute")
-            options = replace(options, rate=int(rate))
-        if "loudness" in cells:
-            lufs = self._number("loudness", -30, -10, "a loudness in LUFS")
-            options = replace(options, target_lufs=lufs)
-        if "length" in cells:
-            options = replace(options, length_s=self._length())
-        return options
+        if "start" in self.cells and _date(self.cells["start"]) is None:
+            raise self.error("start", f"{show(self.cells['start'])} is not a date like 2026-12-07")
+        values = {}
+        for column, option in BY_COLUMN.items():
+            if column in self.cells:
+                text = self.cells[column]
+                try:
+                    values[option.field] = option.parse(text)
+                except OptionError as e:
+                    raise self.error(column, f"{show(text)} is not {e}") from None
+        return options_from(values, base)
 
     def error(self, column: str, message: str) -> RosterError:
         return RosterError(f"column '{column}': {message}", self.where)
-
-    def _number(self, column: str, lo: float, hi: float, what: str) -> float:
-        text = self.cells[column]
-        try:
-            value = float(text) if column == "loudness" else int(text)
-        except ValueError:
-            value = None
-        if value is None or not lo <= value <= hi:
-            raise self.error(column, f"{show(text)} is not {what} from {lo:g} to {hi:g}")
-        return value
-
-    def _length(self) -> float:
-        text = self.cells["length"]
-        try:
-            seconds = parse_duration(text)
-        except ValueError:
-            seconds = 0.0
-        if not 0 < seconds <= 6 * 3600:
-            raise self.error("length", f"{show(text)} is not a length like 15m, 900s or 1:05:00")
-        return seconds
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Running jobs: in this process, in a pool of processes that speaks each line once, or on a Dask
-cluster; the tracks reported as they are written.
+cluster; each track reported as it is written.
 """
 
 from __future__ import annotations
@@ -17,28 +17,30 @@ from typing import Any, Final
 from ..errors import AudioguideError
 from ..model import Routine
 from ..timing.compile import speech_of
-from .jobs import (
-    Failed,
-    Job,
-    Result,
-    build_job,
-    close_sessions,
-    init_worker,
-    speak,
-)
+from .jobs import Failed, Job, Result, Task, close_sessions, init_worker, run_task, speak
 from .manifest import Finished, Manifest
+from .planner import Planned
 
 CHUNKS_PER_WORKER: Final = 4
 """Lines to speak are dealt out in this many chunks per worker, so one slow chunk (long lines)
 does not leave the other workers idle at the end."""
 
 
-# --- running the jobs -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Runner:
+    """How to run: this machine's processes or a Dask cluster, and who hears what happens."""
+
+    workers: int = 1
+    scheduler: str | None = None
+    """A Dask scheduler's address; None for this machine."""
+    on_track: Callable[[Finished], None] | None = None
+    on_warning: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
 class RunReport:
     built: int
+    """Tracks built (or outputs written again beside one)."""
     current: int
     """Tracks already built as asked, left as they were."""
     failed: tuple[AudioguideError, ...]
@@ -54,50 +56,44 @@ class RunReport:
         return self.from_cache / total if total else 1.0
 
 
-def run_jobs(
-    jobs: Sequence[Job],
-    routines: Sequence[Routine],
-    manifest: Manifest,
-    *,
-    workers: int,
-    scheduler: str | None = None,
-    on_track: Callable[[Finished], None] | None = None,
-) -> RunReport:
-    """Build every job whose track is not current: in this process (one worker), in a pool of
-    `workers` processes, or on the Dask cluster at `scheduler`."""
+def run_jobs(planned: Sequence[Planned], manifest: Manifest, runner: Runner) -> RunReport:
+    """Do what each job needs (its track and outputs, its outputs alone, or nothing): in this
+    process (one worker), in a pool of `workers` processes, or on the Dask cluster."""
     started = time.perf_counter()
-    todo = [(j, r) for j, r in zip(jobs, routines, strict=True) if not manifest.current(j)]
+    tasks = [t for t in (manifest.task(p.job) for p in planned) if t is not None]
     for state in manifest.states.values():
         # Saved before anything is built: a new client's folder (a program's token) is known
         # even if this run is killed before their first track.
         state.save()
     counts = _Counts()
 
-    def done(job: Job, result: Result) -> None:
+    def done(task: Task, result: Result) -> None:
         if isinstance(result, Failed):
-            counts.failed.append(AudioguideError(result.message))
+            counts.failed.append(result.error)
             return
-        counts.add(result.hits, result.misses)
-        finished = manifest.record(job, result)
-        if on_track:
-            on_track(finished)
+        counts.hits += result.hits
+        counts.misses += result.misses
+        finished = manifest.record(task, result)
+        if runner.on_track:
+            runner.on_track(finished)
 
-    pending = [j for j, _ in todo]
-    if scheduler is not None:
+    if runner.scheduler is not None:
         from .cluster import run_on_cluster
 
-        run_on_cluster(scheduler, pending, done)
-    elif workers <= 1 or len(pending) <= 1:
+        run_on_cluster(runner.scheduler, tasks, done)
+    elif runner.workers <= 1 or len(tasks) <= 1:
         try:
-            for job in pending:
-                done(job, build_job(job))
+            for task in tasks:
+                done(task, run_task(task))
         finally:
             close_sessions()
     else:
-        _run_pool(todo, min(workers, len(pending)), done, counts)
+        routines = {id(p.job): p.routine for p in planned}
+        speaking = [(t.job, routines[id(t.job)]) for t in tasks if t.audio]
+        _run_pool(tasks, speaking, min(runner.workers, len(tasks)), done, counts)
     return RunReport(
-        built=len(pending) - len(counts.failed),
-        current=len(jobs) - len(pending),
+        built=len(tasks) - len(counts.failed),
+        current=len(planned) - len(tasks),
         failed=tuple(counts.failed),
         spoken=counts.misses,
         from_cache=counts.hits,
@@ -113,15 +109,12 @@ class _Counts:
         self.misses = 0
         self.failed: list[AudioguideError] = []
 
-    def add(self, hits: int, misses: int) -> None:
-        self.hits += hits
-        self.misses += misses
-
 
 def _run_pool(
-    todo: Sequence[tuple[Job, Routine]],
+    tasks: Sequence[Task],
+    speaking: Sequence[tuple[Job, Routine]],
     workers: int,
-    done: Callable[[Job, Result], None],
+    done: Callable[[Task, Result], None],
     counts: _Counts,
 ) -> None:
     """Speak every distinct line across the pool first (the cache on disk is shared, so each is
@@ -129,10 +122,12 @@ def _run_pool(
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
     try:
-        speaking = [pool.submit(speak, job, texts) for job, texts in _speech(todo, workers)]
-        for spoken in as_completed(speaking):
-            counts.add(*spoken.result())
-        building: dict[Future[Result], Job] = {pool.submit(build_job, j): j for j, _ in todo}
+        spoken = [pool.submit(speak, job, texts) for job, texts in _speech(speaking, workers)]
+        for clips in as_completed(spoken):
+            hits, misses = clips.result()
+            counts.hits += hits
+            counts.misses += misses
+        building: dict[Future[Result], Task] = {pool.submit(run_task, t): t for t in tasks}
         for built in as_completed(building):
             done(building[built], built.result())
     except BrokenProcessPool:

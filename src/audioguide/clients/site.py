@@ -120,20 +120,29 @@ def check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
+@dataclass(frozen=True)
+class Channel:
+    """What a client's feed says of itself."""
+
+    title: str
+    """The program's title: the feed's is "TITLE: CLIENT"."""
+    description: str
+    author: str
+    language: str
+    client: str
+
+
 def write_client_feed(
     folder: Path,
     base_url: str,
-    *,
-    title: str,
-    description: str,
-    author: str,
-    language: str,
-    client: str,
+    channel: Channel,
     episodes: Sequence[EpisodeSource],
     today: dt.date,
 ) -> ClientFeed:
     """The client's feed.xml (the sessions released by `today`), subscribe page and cover, each
     written only when it changed."""
+    title, description, author = channel.title, channel.description, channel.author
+    language, client = channel.language, channel.client
     token = folder.name
     feed_url = url(base_url, token, FEED)
     page_url = url(base_url, token) + "/"

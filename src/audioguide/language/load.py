@@ -224,12 +224,7 @@ def _read_routine(
     r = Reader(source.name, source.base_dir, sound_dirs=sound_dirs)
     own = read_language(r, f)
     code = language or own
-    sidecar: Fields | None = None
-    if base_language(code) != base_language(own):
-        translation = translation or source.translation(code)
-        r.translator = Translator(translation)
-        sidecar = Fields("the translation", translation.doc, Where(translation.file, 1))
-        check_keys(sidecar, TRANSLATION_KEYS, "translation keys")
+    sidecar = _sidecar(source, r, own, code, translation)
     r.variables = read_vars(f, overrides, overrides_from, sidecar)
     words, side_names = read_words(r, f)
     voice = read_voice(r, f)
@@ -266,6 +261,20 @@ def _read_routine(
         return _Read(routine)
     problems = [*r.translator.problems(), *_untranslated_vars(r, r.translator, own, overrides_from)]
     return _Read(routine, r.translator, tuple(problems))
+
+
+def _sidecar(
+    source: RoutineSource, r: Reader, own: str, code: str, translation: Translation | None
+) -> Fields | None:
+    """The translation's keys, when the routine is read in another language than its own; its
+    lines then come through the reader's translator."""
+    if base_language(code) == base_language(own):
+        return None
+    translation = translation or source.translation(code)
+    r.translator = Translator(translation)
+    sidecar = Fields("the translation", translation.doc, Where(translation.file, 1))
+    check_keys(sidecar, TRANSLATION_KEYS, "translation keys")
+    return sidecar
 
 
 def _requested(language: str, language_from: str) -> str:

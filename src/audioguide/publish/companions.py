@@ -8,12 +8,12 @@ Apple and Spotify read `00:00:00 Title` lines in an episode description, music p
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..audio import to_seconds
-from ..cues import Speech, Timeline
+from ..cues import Chapter, Speech, Timeline
 from ..files import write_atomic
 
 
@@ -58,7 +58,11 @@ def lrc(timeline: Timeline) -> str:
 
 def chapter_lines(timeline: Timeline) -> str:
     """`00:00:00 Title`, one per chapter: what Apple and Spotify read from a description."""
-    return "".join(f"{_hms(c.start_s)} {c.title}\n" for c in timeline.chapters)
+    return chapter_list(timeline.chapters)
+
+
+def chapter_list(chapters: Iterable[Chapter]) -> str:
+    return "".join(f"{_hms(c.start_s)} {c.title}\n" for c in chapters)
 
 
 def chapters_json(timeline: Timeline) -> str:

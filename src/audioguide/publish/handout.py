@@ -9,15 +9,12 @@ routine's own comes from the language's string table.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Final, assert_never
 
-from ..audio import to_seconds
-from ..cues import Speech, Timeline
+from ..cues import Timeline
 from ..model import (
     Breathe,
     Client,
@@ -33,10 +30,10 @@ from ..model import (
     Sound,
     Step,
     breath_phases,
+    step_numbers,
 )
 from ..strings import Table, clock, table, words
-from ..timing.size import SPEECH_GAP_S
-from .qr import qr_svg
+from .html import asset, clinic_block, for_line, section_list, subscribe
 
 _PHASE_LABELS: Final = {
     "inhale": "breath_in",
@@ -45,7 +42,6 @@ _PHASE_LABELS: Final = {
     "exhale": "breath_out",
     "hold-empty": "breath_hold_empty",
 }
-_LOGO_TYPES: Final = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 
 
 @dataclass(frozen=True)
@@ -74,10 +70,9 @@ class _Describer:
         self.t = table(routine.language)
         self.routine = routine
         self.words = words(routine.language, routine.words)
-        # How long each line takes to say, from the track itself: the tempo of a rep is real.
-        self.spoken = {
-            c.text: to_seconds(c.n_samples) for c in timeline.cues if isinstance(c, Speech)
-        }
+        # How long a rep takes, from the track itself: the tempo on paper is the one heard.
+        self.numbers = step_numbers(routine.steps)
+        self.reps = {r.step: r.duration_s for r in timeline.reps}
         self.out: list[Row] = []
 
     def rows(self, steps: tuple[Step, ...]) -> list[Row]:
@@ -195,30 +190,7 @@ class _Describer:
 
     def rep_s(self, ex: Exercise) -> float:
         """How long one rep takes in the track, its count included."""
-        count = self.spoken.get(self.words["rep"].format(n=1), 0.0) if ex.reps > 1 else 0.0
-        return (count + SPEECH_GAP_S if count else 0.0) + self.length(ex.body)
-
-    def length(self, steps: tuple[Step, ...]) -> float:
-        total = 0.0
-        for step in steps:
-            match step:
-                case Say(text=text):
-                    total += self.spoken.get(text, 0.0) + SPEECH_GAP_S
-                case Hold(duration_s=d) | Pause(duration_s=d):
-                    total += d
-                case Breathe():
-                    total += step.cycles * step.cycle_s
-                case Countdown(count=n):
-                    total += n
-                case Repeat(times=n, steps=inner):
-                    total += n * self.length(inner)
-                case Section(steps=inner):
-                    total += self.length(inner)
-                case Sound() | Exercise() | Interval():
-                    pass
-                case _:
-                    assert_never(step)
-        return total
+        return self.reps[self.numbers[id(ex)]]
 
     def breathing(self, b: Breathe) -> tuple[str, ...]:
         t = self.t
@@ -267,68 +239,13 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-# --- the page ------------------------------------------------------------------------------------
-
-
-def for_line(language: str, client: Client | None, day: dt.date) -> str:
-    """Who the track is for, and its date."""
-    t = table(language)
-    who = [escape(t.label("for_client", name=client.name))] if client else []
-    return f'<p class="for">{" &middot; ".join([*who, escape(t.date(day))])}</p>'
-
-
-def clinic_block(routine: Routine) -> str:
-    """Who made it: the clinic's logo, name and contact; "" for a routine without a clinic."""
-    t = table(routine.language)
-    clinic = routine.clinic
-    if clinic is None:
-        return ""
-    logo = ""
-    if clinic.logo is not None:
-        kind = _LOGO_TYPES.get(clinic.logo.suffix.lower(), "image/png")
-        data = base64.b64encode(clinic.logo.read_bytes()).decode("ascii")
-        logo = f'<img class="logo" src="data:{kind};base64,{data}" alt="">'
-    contact = (
-        f'<p class="contact">{escape(t.label("contact", contact=clinic.contact))}</p>'
-        if clinic.contact
-        else ""
-    )
-    return (
-        f'<div class="clinic">{logo}<div><p class="clinic-name">{escape(clinic.name)}</p>'
-        f"{contact}</div></div>"
-    )
-
-
-def subscribe(language: str, client: Client | None) -> str:
-    """The client's private feed as a QR code and its address in text; "" without one."""
-    if client is None or not client.feed_url:
-        return ""
-    t = table(language)
-    url = escape(client.feed_url)
-    return (
-        f'<section class="subscribe"><div class="qr">'
-        f"{qr_svg(client.feed_url, label=t.label('qr_label'))}</div>"
-        f"<div><h2>{escape(t.label('subscribe_heading'))}</h2>"
-        f"<p>{escape(t.label('subscribe_text'))}</p>"
-        f'<p class="url"><a href="{url}">{url}</a></p></div></section>'
-    )
-
-
-def section_list(t: Table, key: str, items: Sequence[str]) -> str:
-    """A titled list (safety lines, notes), or "" when there is nothing in it."""
-    if not items:
-        return ""
-    lis = "".join(f"<li>{escape(i)}</li>" for i in items)
-    return f'<section class="{key}"><h2>{escape(t.label(key))}</h2><ul>{lis}</ul></section>'
-
-
 def handout_page(
     timeline: Timeline, routine: Routine, *, client: Client | None = None, day: dt.date
 ) -> str:
     """The handout as one self-contained HTML page, in the routine's language."""
     t = table(routine.language)
     rows = "\n".join(_row_html(t, row) for row in handout_rows(routine, timeline))
-    return _HANDOUT.format(
+    return asset("handout.html").format(
         lang=escape(routine.language),
         title=escape(timeline.title),
         page_title=escape(t.label("handout_title", title=timeline.title)),
@@ -343,7 +260,7 @@ def handout_page(
         col_dose=escape(t.label("col_dose")),
         rows=rows,
         subscribe=subscribe(routine.language, client),
-        css=_CSS,
+        css=asset("handout.css"),
     )
 
 
@@ -363,70 +280,3 @@ def _row_html(t: Table, row: Row) -> str:
     if not how:  # nothing to say how: the numbers take the width, in one line
         return f'<tr>{title}<td colspan="2" class="only"><ul>{dose}</ul></td></tr>'
     return f"<tr>{title}<td>{how}</td><td><ul>{dose}</ul></td></tr>"
-
-
-_CSS: Final = """
-@page { size: A4; margin: 10mm 12mm; }
-* { box-sizing: border-box; }
-body { font: 9.5pt/1.3 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       margin: 1.5rem auto; max-width: 48rem; padding: 0 1rem; color: #111; }
-header { display: flex; justify-content: space-between; gap: 1.5rem; align-items: flex-start;
-         border-bottom: 2px solid #2f6f73; padding-bottom: .5rem; }
-h1 { margin: 0; font-size: 1.6rem; line-height: 1.2; }
-h2 { font-size: 1rem; margin: .8rem 0 .3rem; }
-p { margin: .2rem 0; }
-.meta, .contact { color: #444; }
-.for { font-weight: 600; }
-.clinic { display: flex; gap: .6rem; align-items: center; text-align: right; }
-.clinic-name { font-weight: 700; }
-.logo { max-height: 3rem; max-width: 8rem; }
-.safety { border: 2px solid #333; border-radius: 6px; padding: .1rem .8rem; margin-top: .6rem; }
-.safety h2 { margin-top: .3rem; }
-ul { margin: .2rem 0; padding-left: 1.1rem; }
-table { border-collapse: collapse; width: 100%; margin-top: .6rem; }
-th, td { text-align: left; vertical-align: top; border-top: 1px solid #bbb; padding: .3rem .4rem; }
-tbody th { width: 15%; } td:last-child { width: 25%; }
-thead th { border-top: 0; font-size: .9rem; color: #444; }
-tr.heading th { background: #e3f1ef; font-size: .95rem; }
-td li { margin: 0; }
-td.only ul { padding: 0; } td.only li { display: inline; }
-td.only li + li::before { content: " \\00b7  "; }
-.tempo { margin-top: .3rem; }
-.subscribe { display: flex; gap: 1rem; align-items: center; margin-top: .8rem;
-             border-top: 1px solid #bbb; padding-top: .5rem; break-inside: avoid; }
-.subscribe h2 { margin-top: 0; }
-.url { word-break: break-all; font-family: ui-monospace, "DejaVu Sans Mono", monospace;
-       font-size: .9rem; }
-@media print { body { margin: 0; max-width: none; padding: 0; } tr { break-inside: avoid; }
-  a { color: inherit; text-decoration: none; } }
-@media (max-width: 40rem) { header { flex-direction: column; } .clinic { text-align: left; }
-  table, thead, tbody, tr, th, td { display: block; width: auto !important; }
-  thead { display: none; } tbody th { border-top: 2px solid #2f6f73; padding-bottom: 0; }
-  td { border-top: 0; } }
-"""
-
-_HANDOUT: Final = """<!doctype html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{page_title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header><div><h1>{title}</h1><p class="meta">{meta}</p>
-{who}</div>
-{clinic}</header>
-{description}
-{safety}
-<table>
-<thead><tr><th>{col_step}</th><th>{col_how}</th><th>{col_dose}</th></tr></thead>
-<tbody>
-{rows}
-</tbody>
-</table>
-{notes}
-{subscribe}
-</body>
-</html>
-"""

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -184,47 +185,10 @@ def _encode(
     path: Path,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    command = [
-        program,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "s16le",
-        "-ar",
-        str(SAMPLE_RATE),
-        "-ac",
-        str(channels),
-        "-i",
-        "pipe:0",
-        "-c:a",
-        ENCODER,
-        "-b:a",
-        f"{bitrate_kbps}k",
-        "-ar",
-        str(SAMPLE_RATE),
-        # No ID3 of ffmpeg's own (mutagen writes ours), but the Xing/LAME header: its delay and
-        # padding fields are what make decoders sample-exact.
-        "-id3v2_version",
-        "0",
-        "-write_id3v1",
-        "0",
-        "-write_xing",
-        "1",
-        "-f",
-        "mp3",
-        str(part),
-    ]
+    command = _command(program, channels, bitrate_kbps, str(part), xing=True)
     # stderr goes to a file: a pipe nobody reads while we write stdin can fill up and deadlock.
     with tempfile.TemporaryFile() as stderr:
-        try:
-            proc = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=stderr)
-            _widen_pipe(proc)
-        except OSError as e:
-            reason = e.strerror or str(e)
-            raise ExportError(f"cannot run {program} ({reason}); {INSTALL_FFMPEG}") from None
+        proc = _start(command, stderr, stdout=None)
         assert proc.stdin is not None
         try:
             gain = np.float32(32768.0 / lame_scale(bitrate_kbps))
@@ -237,8 +201,7 @@ def _encode(
         finally:
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()  # closes the pipe even when flushing into it fails
-        stderr.seek(0)
-        message = stderr.read().decode("utf-8", "replace")
+        message = _read(stderr)
     # ffmpeg 5.1 exits 0 when the disk fills while it writes the trailer (measured), so anything
     # it prints at the "error" level counts as a failure too.
     if returncode != 0 or message.strip():
@@ -247,6 +210,81 @@ def _encode(
         raise ExportError(
             f"ffmpeg could not encode {path} (exit code {returncode}): {_tail(message)}"
         )
+
+
+def mp3_stream(
+    blocks: Iterable[Samples],
+    *,
+    channels: int,
+    n_samples: int,
+    bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
+) -> Iterator[bytes]:
+    """The MP3's frames as the encoder makes them, for a player to start on at once (a studio
+    playing a chapter): no tags and no Xing header, which a stream cannot go back to write.
+    Closing the iterator early stops the encoder."""
+    program = ffmpeg()
+    command = _command(program, channels, bitrate_kbps, "pipe:1", xing=False)
+    with tempfile.TemporaryFile() as stderr:
+        proc = _start(command, stderr, stdout=subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        gain = np.float32(32768.0 / lame_scale(bitrate_kbps))
+        failed: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                _pipe_pcm(blocks, n_samples, gain, proc.stdin, None)  # type: ignore[arg-type]
+            except BaseException as e:  # the mix failed: the reader raises it
+                failed.append(e)
+                proc.kill()
+
+        feeder = threading.Thread(target=feed, name="audioguide-mp3-feed", daemon=True)
+        feeder.start()
+        try:
+            while chunk := os.read(proc.stdout.fileno(), STREAM_CHUNK_BYTES):
+                yield chunk
+            returncode = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            feeder.join()
+            proc.stdout.close()
+        if failed:
+            raise failed[0]
+        if returncode != 0:
+            raise ExportError(f"ffmpeg could not encode the stream: {_tail(_read(stderr))}")
+
+
+STREAM_CHUNK_BYTES: Final = 1 << 14
+"""About a second of 128 kbps MP3: a player starts on the first chunk."""
+
+
+def _command(program: str, channels: int, bitrate_kbps: int, out: str, *, xing: bool) -> list[str]:
+    """ffmpeg reading s16le PCM on stdin and writing CBR MP3 to `out`."""
+    return [
+        *(program, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+        *("-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(channels), "-i", "pipe:0"),
+        *("-c:a", ENCODER, "-b:a", f"{bitrate_kbps}k", "-ar", str(SAMPLE_RATE)),
+        # No ID3 of ffmpeg's own (mutagen writes ours), but the Xing/LAME header: its delay and
+        # padding fields are what make decoders sample-exact.
+        *("-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1" if xing else "0"),
+        *("-f", "mp3", out),
+    ]
+
+
+def _start(command: list[str], stderr: IO[bytes], stdout: int | None) -> subprocess.Popen[bytes]:
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise ExportError(f"cannot run {command[0]} ({reason}); {INSTALL_FFMPEG}") from None
+    _widen_pipe(proc)
+    return proc
+
+
+def _read(stderr: IO[bytes]) -> str:
+    stderr.seek(0)
+    return stderr.read().decode("utf-8", "replace")
 
 
 def lame_scale(bitrate_kbps: int) -> float:

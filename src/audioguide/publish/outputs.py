@@ -1,18 +1,23 @@
-"""What a build writes besides the MP3, one small writer each: companions, split parts, the share
-page, the handout and its PDF. A new output is one function here and one row in OUTPUTS.
+"""What a build writes besides the MP3: a closed set of outputs, one table of their writers with
+what each needs, and the one function that decides which outputs a command writes.
+
+A new output is a member of `Output`, its writer and one row in WRITERS (and, if a command should
+write it by default, its place in COMMAND_OUTPUTS).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, NoReturn, Protocol
 
 from ..audio import Samples, to_seconds
-from ..cues import Timeline
+from ..cues import Progress, Timeline
+from ..errors import AudioguideError, ExportError
 from ..files import write_atomic
 from ..model import Client, Routine
 from ..sound.mix import is_stereo
@@ -20,8 +25,24 @@ from .companions import m3u, write_companions
 from .handout import handout_page
 from .mp3 import export_split
 from .page import share_page
-from .pdf import html_to_pdf
+from .pdf import INSTALL_CHROMIUM, find_chromium, html_to_pdf
 from .tags import Tags
+
+
+class Audio(Protocol):
+    """A track's samples, mixed on demand a block at a time, from its start or any sample."""
+
+    def __call__(
+        self, progress: Progress | None = None, start_sample: int = 0
+    ) -> Iterator[Samples]: ...
+
+
+class Output(StrEnum):
+    COMPANIONS = "companions"
+    SPLIT = "split"
+    PAGE = "page"
+    HANDOUT = "handout"
+    PDF = "pdf"
 
 
 @dataclass(frozen=True)
@@ -33,9 +54,10 @@ class Track:
     routine: Routine
     timeline: Timeline
     tags: Tags
-    audio: Callable[[], Iterator[Samples]]
+    audio: Audio
     """The track's samples as blocks, mixed again on demand, for writers that encode more audio."""
-    outputs: tuple[str, ...]
+    outputs: tuple[Output, ...]
+    """Everything written beside this track in this build: the page links what is there."""
     bitrate_kbps: int
     client: Client | None = None
 
@@ -47,7 +69,23 @@ class Track:
         return "cover" + (self.routine.cover.suffix.lower() if self.routine.cover else ".png")
 
 
-Writer = Callable[[Track], list[Path]]
+def no_audio(progress: Progress | None = None, start_sample: int = 0) -> NoReturn:
+    """The samples of a track whose audio is not here (built by a worker, or not rebuilt)."""
+    raise ExportError("this track's samples are not here to encode again: build it whole")
+
+
+@dataclass(frozen=True)
+class Writer:
+    write: Callable[[Track], list[Path]]
+    doc: str
+    audio: bool = False
+    """It encodes the samples again, so it needs the mix, not only the plan."""
+    chromium: bool = False
+    """It is printed by headless Chromium: without one it is left out, with a warning."""
+    link: str | None = None
+    """The file the share page links to when the build writes it."""
+    version: int = 1
+    """Bump it when what the writer makes changes: a rerun then writes it again (no audio)."""
 
 
 def _companions(track: Track) -> list[Path]:
@@ -80,13 +118,14 @@ def _day(track: Track) -> dt.date:
 
 
 def _page(track: Track) -> list[Path]:
+    links = {o: WRITERS[o].link for o in track.outputs if WRITERS[o].link}
     html = share_page(
         track.timeline,
         track.routine,
         mp3_name=track.path.name,
         cover_name=track.cover_name,
-        handout_name="handout.html" if "handout" in track.outputs else None,
-        pdf_name="handout.pdf" if "pdf" in track.outputs else None,
+        handout_name=links.get(Output.HANDOUT),
+        pdf_name=links.get(Output.PDF),
         client=track.client,
         day=_day(track),
     )
@@ -103,12 +142,9 @@ def _handout(track: Track) -> list[Path]:
 
 
 def _pdf(track: Track) -> list[Path]:
-    """handout.pdf, printed by headless Chromium from the handout (written already, or made
-    here when the build writes no handout.html)."""
+    """handout.pdf, printed by headless Chromium from the handout, made afresh in a folder of
+    its own (the same page handout.html holds: it names no other file)."""
     pdf = track.beside("handout.pdf")
-    if "handout" in track.outputs:
-        html_to_pdf(track.beside("handout.html"), pdf)
-        return [pdf]
     with tempfile.TemporaryDirectory(prefix="audioguide-handout-") as work:
         html = Path(work) / "handout.html"
         html.write_bytes(_handout_html(track))
@@ -124,20 +160,60 @@ def _write(track: Track, files: dict[str, bytes]) -> list[Path]:
     return written
 
 
-OUTPUTS: Final[dict[str, Writer]] = {
-    "companions": _companions,
-    "split": _split,
-    "page": _page,
-    "handout": _handout,
-    "pdf": _pdf,
+WRITERS: Final[Mapping[Output, Writer]] = {
+    Output.COMPANIONS: Writer(
+        _companions, "the transcript (.vtt, .lrc) and chapter lists (.chapters.txt, .json)"
+    ),
+    Output.SPLIT: Writer(_split, "one MP3 per chapter and an .m3u playlist", audio=True),
+    Output.PAGE: Writer(_page, "the share page (index.html) and the cover"),
+    Output.HANDOUT: Writer(_handout, "the printable handout", link="handout.html"),
+    Output.PDF: Writer(_pdf, "the handout as a PDF", chromium=True, link="handout.pdf"),
 }
-"""Every output a build can write, by name, in the order they are written."""
+"""Every output, in the order they are written."""
+
+Command = Literal["build", "share", "batch", "program"]
+COMMAND_OUTPUTS: Final[Mapping[Command, tuple[Output, ...]]] = {
+    "build": (Output.COMPANIONS,),
+    "share": (Output.COMPANIONS, Output.PAGE, Output.HANDOUT, Output.PDF),
+    "batch": (Output.COMPANIONS, Output.PAGE, Output.HANDOUT, Output.PDF),
+    "program": (Output.COMPANIONS, Output.PAGE, Output.HANDOUT, Output.PDF),
+}
+"""What each command writes beside its MP3 unless told otherwise."""
 
 
-def write_outputs(track: Track) -> list[Path]:
-    """Every output the track asks for, in OUTPUTS' order: what a build writes beside its MP3."""
-    written: list[Path] = []
-    for name, write in OUTPUTS.items():
-        if name in track.outputs:
-            written += write(track)
-    return written
+def outputs_for(
+    command: Command,
+    also: Iterable[Output] = (),
+    on_warning: Callable[[str], None] | None = None,
+) -> tuple[Output, ...]:
+    """The outputs `command` writes (with `also`), in WRITERS' order. One that needs what this
+    machine lacks (Chromium) is left out, with one warning."""
+    asked = {*COMMAND_OUTPUTS[command], *also}
+    chosen = []
+    for output, writer in WRITERS.items():
+        if output not in asked:
+            continue
+        if writer.chromium and find_chromium() is None:
+            if on_warning:
+                on_warning(f"no {writer.link or output.value}: {INSTALL_CHROMIUM}")
+            continue
+        chosen.append(output)
+    return tuple(chosen)
+
+
+def parse_outputs(names: Iterable[str | Output]) -> tuple[Output, ...]:
+    """Outputs named by a library user, in WRITERS' order; an unknown name is an error."""
+    chosen = set()
+    for name in names:
+        try:
+            chosen.add(Output(name))
+        except ValueError:
+            known = ", ".join(o.value for o in Output)
+            raise AudioguideError(f"unknown output {name!r}: use one of {known}") from None
+    return tuple(o for o in WRITERS if o in chosen)
+
+
+def write_outputs(track: Track, only: Iterable[Output] | None = None) -> dict[Output, list[Path]]:
+    """The track's outputs (or `only` these of them), in WRITERS' order: the files each wrote."""
+    wanted = set(track.outputs if only is None else only)
+    return {o: writer.write(track) for o, writer in WRITERS.items() if o in wanted}

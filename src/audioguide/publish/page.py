@@ -19,7 +19,7 @@ from ..cues import Timeline
 from ..model import Client, Routine
 from ..strings import clock, number_pattern, table, words
 from .companions import Line, transcript
-from .handout import clinic_block, for_line, section_list, subscribe
+from .html import asset, clinic_block, for_line, section_list, subscribe
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,7 @@ def share_page(
         "chapters": [{"title": c.title, "start": c.start_s} for c in timeline.chapters],
         "lines": [{"start": x.start_s, "end": x.end_s, "text": x.text} for x in lines],
     }
-    chapters = "\n".join(
-        f'<li><button type="button" data-start="{c.start_s:.3f}">'
-        f'<span class="t">{clock(c.start_s)}</span> {escape(c.title)}</button></li>'
-        for c in timeline.chapters
-    )
-    spoken = "\n".join(
-        f'<li data-start="{x.start_s:.3f}"><span class="t">{clock(x.start_s)}</span> '
-        f"{escape(x.text)}</li>"
-        for x in lines
-    )
+    chapters, spoken = _chapter_items(timeline), _line_items(lines)
     cover = (
         f'<img class="cover" src="{escape(cover_name)}" alt="" width="160" height="160">'
         if cover_name
@@ -108,7 +99,7 @@ def share_page(
         for key, name in (("handout_link", handout_name), ("pdf_link", pdf_name))
         if name
     ]
-    return _PAGE.format(
+    return asset("page.html").format(
         lang=escape(routine.language),
         title=escape(timeline.title),
         meta=escape(" · ".join(filter(None, [timeline.author, clock(timeline.total_s)]))),
@@ -125,110 +116,28 @@ def share_page(
         lines=spoken,
         links=f'<p class="links">{" &middot; ".join(links)}</p>' if links else "",
         subscribe=subscribe(routine.language, client),
-        css=_CSS,
+        css=asset("page.css"),
         # "</" would end the script element early; JSON allows escaping the slash.
         data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"),
-        js=_JS,
+        js=asset("page.js"),
+    )
+
+
+def _chapter_items(timeline: Timeline) -> str:
+    return "\n".join(
+        f'<li><button type="button" data-start="{c.start_s:.3f}">'
+        f'<span class="t">{clock(c.start_s)}</span> {escape(c.title)}</button></li>'
+        for c in timeline.chapters
+    )
+
+
+def _line_items(lines: list[Folded]) -> str:
+    return "\n".join(
+        f'<li data-start="{x.start_s:.3f}"><span class="t">{clock(x.start_s)}</span> '
+        f"{escape(x.text)}</li>"
+        for x in lines
     )
 
 
 def _paragraph(text: str) -> str:
     return f"<p>{escape(text)}</p>" if text else ""
-
-
-_CSS = """
-:root { color-scheme: light dark; --accent: #2f6f73; --hl: #e3f1ef; }
-@media (prefers-color-scheme: dark) { :root { --accent: #7cc4c0; --hl: #1f3a3a; } }
-body { font: 17px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
-       max-width: 46rem; padding: 1.5rem; }
-header { display: flex; gap: 1.25rem; align-items: center; }
-.cover { border-radius: 12px; flex: none; }
-h1 { margin: 0; font-size: 1.7rem; } h2 { font-size: 1.15rem; margin: 1.5rem 0 .5rem; }
-.meta { opacity: .75; margin: .25rem 0 0; }
-audio { width: 100%; margin: 1.25rem 0 .5rem; }
-ol, ul { padding-left: 1.2rem; }
-.chapters ol { list-style: none; padding: 0; }
-.chapters button { font: inherit; background: none; border: 0; padding: .3rem .2rem; width: 100%;
-                   text-align: left; cursor: pointer; color: inherit; border-radius: 6px; }
-.chapters button:hover, .chapters button:focus-visible { background: var(--hl); }
-.chapters li.now button { color: var(--accent); font-weight: 600; }
-.t { font-variant-numeric: tabular-nums; opacity: .7; margin-right: .4rem; }
-.transcript ol { list-style: none; padding: 0; max-height: 22rem; overflow-y: auto; }
-.transcript li { padding: .2rem .4rem; border-radius: 6px; cursor: pointer; }
-.transcript li.now { background: var(--hl); }
-.safety { border-left: 4px solid var(--accent); padding-left: 1rem; }
-.for { margin: .35rem 0 0; font-weight: 600; }
-.clinic { display: flex; gap: .75rem; align-items: center; margin-top: 1rem; }
-.clinic p { margin: 0; } .clinic-name { font-weight: 700; } .contact { opacity: .8; }
-.logo { max-height: 3rem; max-width: 8rem; }
-.subscribe { display: flex; gap: 1.25rem; align-items: center; flex-wrap: wrap;
-             border-top: 1px solid var(--hl); margin-top: 1.5rem; padding-top: .5rem; }
-.subscribe .qr { background: #fff; padding: .25rem; border-radius: 6px; line-height: 0; }
-.subscribe h2 { margin-top: 0; } .subscribe div:last-child { flex: 1 1 16rem; }
-.url { word-break: break-all; font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
-.links { margin-top: 1.5rem; }
-@media (max-width: 30rem) { header { flex-direction: column; align-items: flex-start; } }
-"""
-
-_JS = """
-const data = JSON.parse(document.getElementById("data").textContent);
-const audio = document.querySelector("audio");
-const chapterItems = [...document.querySelectorAll(".chapters li")];
-const lineItems = [...document.querySelectorAll(".transcript li")];
-function seek(t) { audio.currentTime = t; audio.play().catch(() => {}); }
-for (const b of document.querySelectorAll(".chapters button")) {
-  b.addEventListener("click", () => seek(parseFloat(b.dataset.start)));
-}
-for (const li of lineItems) li.addEventListener("click", () => seek(parseFloat(li.dataset.start)));
-function current(starts, t) {
-  let lo = 0, hi = starts.length - 1, found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (starts[mid] <= t) { found = mid; lo = mid + 1; } else hi = mid - 1;
-  }
-  return found;
-}
-const chapterStarts = data.chapters.map(c => c.start), lineStarts = data.lines.map(l => l.start);
-let lastLine = -1;
-audio.addEventListener("timeupdate", () => {
-  const t = audio.currentTime, c = current(chapterStarts, t);
-  chapterItems.forEach((li, i) => li.classList.toggle("now", i === c));
-  let l = current(lineStarts, t);
-  if (l >= 0 && t > data.lines[l].end + 1.5) l = -1;
-  if (l !== lastLine) {
-    lineItems.forEach((li, i) => li.classList.toggle("now", i === l));
-    if (l >= 0) lineItems[l].scrollIntoView({block: "nearest"});
-    lastLine = l;
-  }
-});
-"""
-
-_PAGE = """<!doctype html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header>{cover}<div><h1>{title}</h1><p class="meta">{meta}</p>
-{who}</div></header>
-{clinic}
-<audio controls preload="metadata" src="{mp3}"></audio>
-{description}
-{safety}
-<section class="chapters"><h2>{chapters_heading}</h2><ol>
-{chapters}
-</ol></section>
-<section class="transcript"><h2>{transcript_heading}</h2><ol>
-{lines}
-</ol></section>
-{notes}
-{subscribe}
-{links}
-<script type="application/json" id="data">{data}</script>
-<script>{js}</script>
-</body>
-</html>
-"""

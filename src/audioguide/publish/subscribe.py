@@ -16,6 +16,7 @@ from typing import Final
 from urllib.parse import quote
 
 from .feed import Feed, FeedError, check_url
+from .html import asset
 
 # -- The subscribe page ---------------------------------------------------------------------
 
@@ -119,11 +120,11 @@ def subscribe_page(
             f'<div class="code" role="img" aria-label="{say("qr_alt")}">{_inline_svg(qr_svg)}</div>'
             "\n</section>"
         )
-    return _PAGE.format(
+    return asset("subscribe.html").format(
         lang=escape(feed.language),
         csp=_CSP,
-        css=_CSS,
-        js=_JS,
+        css=asset("subscribe.css"),
+        js=asset("subscribe.js"),
         page_title=say("page_title"),
         heading=say("heading"),
         from_author=say("from_author"),
@@ -178,105 +179,9 @@ def _sha256(source: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
 
 
-_JS: Final = """
-(function () {
-  var button = document.getElementById("copy");
-  var address = document.getElementById("feed-url");
-  var status = document.getElementById("copy-status");
-  function report(ok) {
-    status.textContent = ok ? button.dataset.copied : button.dataset.failed;
-  }
-  function selectAndCopy() {
-    var range = document.createRange();
-    range.selectNodeContents(address);
-    var selection = window.getSelection();
-    selection.removeAllRanges();
-    selection.addRange(range);
-    var ok = false;
-    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
-    report(ok);
-  }
-  button.hidden = false;
-  button.addEventListener("click", function () {
-    var text = address.textContent;
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(function () { report(true); }, selectAndCopy);
-    } else {
-      selectAndCopy();
-    }
-  });
-})();
-"""
-
-_CSS: Final = """
-:root { color-scheme: light dark; --accent: #2f6f5e; --soft: #eef4f2; --line: #c9d6d2; }
-@media (prefers-color-scheme: dark) {
-  :root { --accent: #7cc7b2; --soft: #1d2624; --line: #3a4744; }
-}
-* { box-sizing: border-box; }
-body { margin: 0; font: 17px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 34rem; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
-h1 { font-size: 1.6rem; line-height: 1.25; margin: 0.5rem 0 0.25rem; overflow-wrap: anywhere; }
-h2 { font-size: 1.1rem; margin: 2rem 0 0.75rem; }
-.author { margin: 0 0 1rem; opacity: 0.8; }
-.private { padding: 0.6rem 0.8rem; border-left: 4px solid var(--accent); background: var(--soft); }
-.apps { list-style: none; padding: 0; margin: 0; display: grid; gap: 0.6rem; }
-.app { display: block; padding: 0.9rem 1rem; border-radius: 0.75rem; text-align: center;
-  font-weight: 600; text-decoration: none; color: #fff; background: var(--accent); }
-@media (prefers-color-scheme: dark) { .app { color: #10201b; } }
-.app:focus-visible, button:focus-visible { outline: 3px solid currentColor; outline-offset: 2px; }
-ol { padding-left: 1.4rem; }
-.label { margin: 1rem 0 0.25rem; font-weight: 600; }
-.url { margin: 0; padding: 0.7rem 0.8rem; border: 1px solid var(--line); border-radius: 0.5rem;
-  background: var(--soft); }
-.url code { font-size: 0.95rem; word-break: break-all; user-select: all; -webkit-user-select: all; }
-.copy { margin: 0.6rem 0 0; display: flex; gap: 0.75rem; align-items: center; flex-wrap: wrap; }
-button { font: inherit; padding: 0.6rem 1.1rem; border-radius: 0.5rem; cursor: pointer;
-  border: 1px solid var(--accent); color: var(--accent); background: transparent; }
-.qr .code { max-width: 14rem; background: #fff; padding: 0.75rem; border-radius: 0.5rem; }
-.qr svg { display: block; width: 100%; height: auto; }
-"""
-
 # Nothing may be fetched: no script but ours, no style but inline, images only as data: URLs.
+_SCRIPT_HASH: Final = _sha256(asset("subscribe.js"))
 _CSP: Final = (
-    f"default-src 'none'; script-src '{_sha256(_JS)}'; style-src 'unsafe-inline'; "
+    f"default-src 'none'; script-src '{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
     "img-src data:; base-uri 'none'; form-action 'none'"
 )
-
-_PAGE: Final = """<!DOCTYPE html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<meta name="referrer" content="no-referrer">
-<title>{page_title}</title>
-<style>{css}</style>
-</head>
-<body>
-<main>
-<h1>{heading}</h1>
-<p class="author">{from_author}</p>
-<p>{intro}</p>
-<p class="private">{private}</p>
-<h2>{apps_heading}</h2>
-<ul class="apps">
-{links}
-</ul>
-<h2>{other_heading}</h2>
-<ol>
-<li>{step_1}</li>
-<li>{step_2}</li>
-</ol>
-<p class="label" id="feed-url-label">{url_label}</p>
-<p class="url"><code id="feed-url" aria-labelledby="feed-url-label">{feed_url}</code></p>
-<p class="copy"><button type="button" id="copy" hidden data-copied="{copied}" \
-data-failed="{copy_failed}">{copy}</button>
-<span id="copy-status" role="status" aria-live="polite"></span></p>
-{qr}
-</main>
-<script>{js}</script>
-</body>
-</html>
-"""

@@ -11,6 +11,7 @@ and a streaming limiter catches what overlapping sounds add, its gain carried ac
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,29 +71,34 @@ def render_blocks(
     target_lufs: float = TARGET_LUFS,
     ceiling_dbtp: float | None = None,
     progress: Progress | None = None,
+    start_sample: int = 0,
 ) -> Iterator[Samples]:
-    """The track, mixed, a block at a time: exactly timeline.total_samples samples. Its true
-    peak is limited to `ceiling_dbtp`, by default what leaves the MP3 encoder room at the default
-    bitrate (export.peak_ceiling_dbtp)."""
+    """The track, mixed, a block at a time, from `start_sample` (a chapter's start, to play from
+    there) to its end: timeline.total_samples samples in all. Its true peak is limited to
+    `ceiling_dbtp`, by default what leaves the MP3 encoder room at the default bitrate
+    (sound.levels.peak_ceiling_dbtp). Started later, the limiter starts at rest: the samples
+    equal the whole track's wherever it was not limiting just before (a chapter starts quiet)."""
     channels = 2 if is_stereo(timeline) else 1
     if ceiling_dbtp is None:
         ceiling_dbtp = peak_ceiling_dbtp(DEFAULT_BITRATE_KBPS, channels)
-    mixer = _Mixer(timeline, Clips(voice, target_lufs, min(SPEECH_PEAK_DBTP, ceiling_dbtp)))
+    clips = Clips(voice, target_lufs, min(SPEECH_PEAK_DBTP, ceiling_dbtp))
+    mixer = _Mixer(timeline, clips, start_sample)
     limiter = Limiter(ceiling_dbtp, channels)
     delay = limiter.latency
     total = timeline.total_samples
-    for lo in range(0, total, BLOCK_SAMPLES):
+    start = min(max(0, start_sample), total)
+    for lo in range(start, total, BLOCK_SAMPLES):
         hi = min(lo + BLOCK_SAMPLES, total)
         block, bound = mixer.block(lo, hi)
         out = limiter.process(block, peak_bound=bound)
         # The limiter's output runs `delay` samples behind: its first samples are the delay.
-        skip = max(0, delay - lo)
+        skip = max(0, delay - (lo - start))
         if skip < len(out):
             yield out[skip:]
         if progress:
-            progress(hi, total)
+            progress(hi - start, total - start)
     tail = limiter.flush()
-    yield tail[max(0, delay - total) :]
+    yield tail[max(0, delay - (total - start)) :]
 
 
 def mix(timeline: Timeline, voice: Voice, *, target_lufs: float = TARGET_LUFS) -> Samples:
@@ -134,15 +140,20 @@ class _Sounding:
 class _Mixer:
     """Adds the cues sounding in each block, and the bed under them."""
 
-    def __init__(self, timeline: Timeline, clips: Clips) -> None:
+    def __init__(self, timeline: Timeline, clips: Clips, start_sample: int = 0) -> None:
         self.clips = clips
         self.stereo = is_stereo(timeline)
         self.pending = sorted(
             (c for c in timeline.cues if not isinstance(c, HoldCue | RestCue | SilenceCue)),
             key=lambda c: c.start_sample,
         )
-        self.next = 0
-        self.active: list[_Sounding] = []
+        # Started later, the cues that ended before the start are never made.
+        self.next = bisect.bisect_left([c.start_sample for c in self.pending], start_sample)
+        self.active = [
+            _Sounding(c, c.end_sample, pan_of(c))
+            for c in self.pending[: self.next]
+            if c.end_sample > start_sample
+        ]
         self.bed = BedLayer(timeline, clips, timeline.bed) if timeline.bed is not None else None
 
     def block(self, lo: int, hi: int) -> tuple[Samples, float]:

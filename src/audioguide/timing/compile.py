@@ -15,6 +15,7 @@ from ..cues import (
     Cue,
     HoldCue,
     Progress,
+    RepSpan,
     RestCue,
     SilenceCue,
     SoundCue,
@@ -42,6 +43,7 @@ from ..model import (
     SoundRef,
     Step,
     breath_phases,
+    step_numbers,
 )
 from ..sound.beds import bed_loop
 from ..strings import clock, sentence, side_names, words
@@ -131,7 +133,7 @@ def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None =
             lengths[text] = len(voice.synthesize(text))
             if progress:
                 progress(i, len(texts))
-    return _place(routine, items, lengths, expander.tops, expander.words["introduction"])
+    return _place(routine, items, lengths, expander)
 
 
 def speech_of(routine: Routine) -> list[str]:
@@ -164,6 +166,9 @@ class _Expander:
         self.items: list[_Item] = []
         self.tops: list[tuple[int, Where]] = []
         """Where each top-level step's items begin, for messages about the whole routine."""
+        self.index = step_numbers(routine.steps)
+        self.reps: dict[int, tuple[int, int]] = {}
+        """Each exercise's first rep, as (first item, item after it), by its place."""
 
     def word(self, key: str, **values: object) -> str:
         return self.words[key].format(**values)
@@ -305,10 +310,12 @@ class _Expander:
                     spoken = self.sides.get(side, side)
                     add(_Speak(sentence(self.word("side", side=spoken)), self.pan))
                 for rep in range(1, ex.reps + 1):
+                    first = len(self.items)
                     if ex.reps > 1:
                         add(_Speak(self.word("rep", n=rep), self.pan))
                     for s in ex.body:
                         self.step(s)
+                    self.reps.setdefault(self.index[id(ex)], (first, len(self.items)))
                 self.pan = 0.0
 
     def side_pan(self, side: str | None) -> float:
@@ -318,19 +325,18 @@ class _Expander:
 
 
 def _place(
-    routine: Routine,
-    items: list[_Item],
-    lengths: Mapping[str, int],
-    tops: list[tuple[int, Where]],
-    intro_title: str,
+    routine: Routine, items: list[_Item], lengths: Mapping[str, int], expanded: _Expander
 ) -> Timeline:
     gap = to_samples(SPEECH_GAP_S)
     t = to_samples(LEAD_IN_S)
     cues: list[Cue] = []
     marks: list[tuple[str, int]] = []
-    starts = dict(tops)
+    starts = dict(expanded.tops)
+    at: list[int] = []
+    """Where each item starts."""
     top, too_long_at = Where(""), None
     for i, item in enumerate(items):
+        at.append(t)
         top = starts.get(i, top)
         if too_long_at is None and t > MAX_SAMPLES:
             too_long_at = top
@@ -353,6 +359,7 @@ def _place(
                 t += item.cue.n_samples
             case _:
                 assert_never(item)
+    at.append(t)
     total = t + to_samples(TAIL_S)
     if total > MAX_SAMPLES:
         raise RoutineError(
@@ -366,9 +373,10 @@ def _place(
         routine.author,
         total,
         tuple(cues),
-        _chapters(marks, total, intro_title),
+        _chapters(marks, total, expanded.words["introduction"]),
         routine.bed,
         routine.language,
+        tuple(RepSpan(step, at[a], at[b]) for step, (a, b) in sorted(expanded.reps.items())),
     )
 
 

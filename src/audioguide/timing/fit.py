@@ -12,12 +12,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Final
+from typing import Final, assert_never
 
 from ..audio import SAMPLE_RATE, Samples, to_seconds
 from ..cues import Progress, Timeline
 from ..errors import RoutineError
-from ..model import Breathe, Exercise, Hold, Pause, Routine, Step, map_steps, walk
+from ..model import (
+    Breathe,
+    Countdown,
+    Exercise,
+    Hold,
+    Interval,
+    Pause,
+    Repeat,
+    Routine,
+    Say,
+    Section,
+    Sound,
+    Step,
+    map_steps,
+    stretch_of,
+    walk,
+)
 from ..strings import clock
 from ..voices.clips import Voice
 from .compile import compile_timeline
@@ -37,7 +53,7 @@ class Fit:
 
 def stretchable(steps: tuple[Step, ...]) -> bool:
     """Whether any step has a range `--length` can move."""
-    return any(getattr(step, "stretch", None) is not None for step in walk(steps))
+    return any(stretch_of(step) is not None for step in walk(steps))
 
 
 def at(routine: Routine, t: float, counts_t: float | None = None) -> Routine:
@@ -46,14 +62,20 @@ def at(routine: Routine, t: float, counts_t: float | None = None) -> Routine:
     ct = t if counts_t is None else counts_t
 
     def set_range(step: Step) -> Step:
+        s = stretch_of(step)
+        if s is None:
+            return step
         match step:
-            case Pause(stretch=s) | Hold(stretch=s) if s is not None:
+            case Pause() | Hold():
                 return replace(step, duration_s=s.at(t))
-            case Breathe(stretch=s) if s is not None:
+            case Breathe():
                 return replace(step, cycles=s.whole(ct))
-            case Exercise(stretch=s) if s is not None:
+            case Exercise():
                 return replace(step, rest_s=s.at(t))
-        return step
+            case Say() | Sound() | Countdown() | Interval() | Section() | Repeat():
+                return step
+            case _:
+                assert_never(step)
 
     return replace(routine, steps=map_steps(routine.steps, set_range))
 

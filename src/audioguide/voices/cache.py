@@ -18,17 +18,9 @@ import numpy as np
 
 from ..audio import Samples, to_samples
 from ..errors import VoiceError
-from ..options import DEFAULT_RATE as DEFAULT_RATE
-from .clips import Voice as Voice
-from .clips import VoiceInfo as VoiceInfo
-from .natural import NATURAL_INSTALL as NATURAL_INSTALL
-from .natural import NATURAL_VOICE as NATURAL_VOICE
-from .natural import PIPER_VOICES_ENV as PIPER_VOICES_ENV
-from .natural import NaturalVoice as NaturalVoice
-from .natural import default_engine as default_engine
-from .natural import natural_problem as natural_problem
-from .system import SystemVoice as SystemVoice
-from .system import list_system_voices as list_system_voices
+from ..options import DEFAULT_RATE
+from .clips import Voice
+from .system import SystemVoice
 
 CACHE_ENV: Final = "AUDIOGUIDE_CACHE_DIR"
 CACHE_FORMAT: Final = "audioguide-speech-v1"

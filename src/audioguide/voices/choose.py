@@ -6,25 +6,26 @@ spec)` says which voice a language gets, `speaks` whether a voice can speak one.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from ..errors import VoiceError
-from ..options import DEFAULT_RATE as DEFAULT_RATE
+from ..options import DEFAULT_RATE
 from .cache import CachedVoice, EstimatedVoice, default_cache_dir
-from .clips import Voice as Voice
-from .clips import VoiceInfo as VoiceInfo
+from .clips import Voice
 from .fake import FakeVoice
-from .natural import NATURAL_INSTALL as NATURAL_INSTALL
-from .natural import NATURAL_VOICE as NATURAL_VOICE
-from .natural import PIPER_VOICES_ENV as PIPER_VOICES_ENV
-from .natural import NaturalVoice as NaturalVoice
-from .natural import default_engine as default_engine
-from .natural import natural_model_for, piper_voices
-from .natural import natural_problem as natural_problem
-from .system import SystemVoice as SystemVoice
-from .system import list_system_voices as list_system_voices
+from .natural import (
+    NATURAL_VOICE,
+    PIPER_VOICES_ENV,
+    NaturalVoice,
+    default_engine,
+    natural_model_for,
+    natural_problem,
+    piper_voices,
+)
+from .system import SystemVoice, list_system_voices
 
 ENGINES: Final = ("system", "fake", "natural")
 
@@ -62,6 +63,30 @@ def open_voice(
     if not cache:
         return voice
     return CachedVoice(voice, cache_dir)
+
+
+class VoicePool:
+    """The voices a process has opened, each opened once and kept open until `close()`: every
+    session that shares the pool shares them (a worker's sessions of many routines, a studio's
+    edits of one). Safe from several threads: opening is locked, and a cached voice serialises
+    its engine (cache.py)."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int | None, Path | None], Voice] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: str, *, rate: int | None, cache_dir: Path | None) -> Voice:
+        key = (spec, rate, cache_dir)
+        with self._lock:
+            if key not in self._open:
+                self._open[key] = open_voice(spec, rate=rate, cache_dir=cache_dir)
+            return self._open[key]
+
+    def close(self) -> None:
+        with self._lock:
+            voices, self._open = list(self._open.values()), {}
+        for voice in voices:
+            voice.close()
 
 
 def _natural_model_path(name: str) -> Path | None:

@@ -1,0 +1,183 @@
+"""The commands that build for many clients: batch (one routine each) and program (sessions over
+weeks, as private podcast feeds).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..clients.batch import build_batch
+from ..clients.manifest import Finished
+from ..clients.program import build_program
+from ..clients.roster import read_roster
+from ..clients.run import Runner, RunReport, default_workers
+from ..errors import Problems
+from ..language.library import find_routine
+from ..language.program import read_program
+from ..options import Options
+from ..strings import clock, plural
+from .app import cli, warn
+from .options import build_options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def many_options(output: str) -> Callable[[F], F]:
+    """The clients file, and where and how to build: this machine's processes or a cluster."""
+    return functools.partial(_add_many_options, output=output)
+
+
+def _add_many_options(f: F, output: str) -> F:
+    options = [
+        click.option(
+            "-o",
+            "--output",
+            "folder",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help=output,
+        ),
+        click.option(
+            "--clients",
+            type=click.Path(dir_okay=False, path_type=Path),
+            required=True,
+            metavar="FILE",
+            help="The clients: a CSV with a header, or a YAML list; a 'name' column, and a column "
+            "per routine var.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 256),
+            default=None,
+            help="Processes to build with on this machine [default: one per core].",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            default=None,
+            help="Render on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+            "tcp://10.0.0.5:8786 (needs the 'cluster' extra) [default: this machine].",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _runner(workers: int | None, scheduler: str | None) -> Runner:
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers is for this machine: with --scheduler, the cluster's")
+    return Runner(workers or default_workers(), scheduler, _built, warn)
+
+
+def _built(finished: Finished) -> None:
+    click.echo(f"Built {finished.job.path} ({clock(finished.duration_s)})")
+
+
+def _summary(clients: int, folder: Path, report: RunReport) -> None:
+    summary = f"{report.built} built, {report.current} up to date"
+    if report.built:
+        summary += (
+            f"; speech: {plural(report.spoken, 'clip')} spoken, "
+            f"{report.cache_share:.0%} from the cache"
+        )
+    click.echo(f"{plural(clients, 'client')} in {folder}: {summary}")
+
+
+@cli.command()
+@build_options()
+@many_options("Folder to write, a folder per client in it [default: output/ROUTINE/].")
+def batch(
+    routine: str,
+    variables: dict[str, str],
+    options: Options,
+    clients: Path,
+    workers: int | None,
+    scheduler: str | None,
+    folder: Path | None,
+) -> None:
+    """Build ROUTINE for every client in a clients file, each in a folder of their own.
+
+    A client's folder holds their track, its transcript and chapters, the page, the handout
+    and the cover. A rerun builds only what changed.
+
+    Example: audioguide batch knee.yaml --clients clients.csv -o out/
+    """
+    path = find_routine(routine)
+    result = build_batch(
+        path,
+        read_roster(clients),
+        folder or Path("output") / path.stem,
+        options,
+        variables,
+        _runner(workers, scheduler),
+    )
+    _summary(result.clients, result.folder, result.report)
+    if result.report.failed:
+        raise Problems(result.report.failed)
+
+
+@cli.command()
+@build_options(argument="program")
+@many_options("Folder to write the site in [default: output/PROGRAM/].")
+@click.option(
+    "--base-url",
+    required=True,
+    metavar="URL",
+    help="Where the folder will be served, e.g. https://clinic.example/p: every link in the "
+    "feeds starts with it.",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Release the sessions due by this day, to preview a later week [default: today].",
+)
+def program(
+    program: str,
+    variables: dict[str, str],
+    options: Options,
+    clients: Path,
+    workers: int | None,
+    scheduler: str | None,
+    folder: Path | None,
+    base_url: str,
+    today: Any,
+) -> None:
+    """Build a PROGRAM (sessions released over weeks) for every client in a clients file, as a
+    static site of private podcast feeds, one per client.
+
+    Upload the folder to any static host; send each client their page (its address is printed),
+    where one tap subscribes their podcast app. Run it again on a later day to release the next
+    sessions: only the feeds change.
+
+    Example: audioguide program knee-program.yaml --clients clients.csv -o site/ --base-url
+    https://clinic.example/p
+    """
+    path = Path(program)
+    result = build_program(
+        read_program(path),
+        read_roster(clients),
+        folder or Path("output") / path.stem,
+        base_url,
+        options,
+        variables,
+        today=today.date() if today else None,
+        runner=_runner(workers, scheduler),
+    )
+    feeds = result.feeds
+    _summary(len(feeds), result.folder, result.report)
+    click.echo(f"Feeds on {result.today.isoformat()}; send each client their page:")
+    width = max(len(f.name) for f in feeds)
+    for feed in feeds:
+        click.echo(f"  {feed.name:<{width}}  {plural(feed.released, 'session')}  {feed.page_url}")
+    for name in result.revoked:
+        click.echo(f"  {name}: no longer on the list, their feed is now empty")
+    if result.report.failed:
+        raise Problems(result.report.failed)
