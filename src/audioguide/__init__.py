@@ -56,7 +56,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'audioguide' has no attribute {name!r}")
 
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+"""The one version number: pyproject.toml reads it from here."""
 
 __all__ = [
     "AudioguideError",

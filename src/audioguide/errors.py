@@ -43,6 +43,10 @@ class AudioguideError(Exception):
         located.__cause__ = self.__cause__
         return located
 
+    def __reduce__(self) -> tuple[type[Self], tuple[object, ...]]:
+        # Made again with its place, in another process (a pool, a Dask worker).
+        return (type(self), (self.message, self.where))
+
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}" if self.where else self.message
         return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
@@ -71,3 +75,7 @@ class Problems(AudioguideError):
     def __init__(self, errors: Sequence[AudioguideError]) -> None:
         super().__init__("; ".join(str(e) for e in errors))
         self.errors = tuple(errors)
+
+    def __reduce__(self) -> tuple[type[Self], tuple[object, ...]]:
+        # Made again from its errors, not its text, in another process (a pool, a Dask worker).
+        return (type(self), (self.errors,))

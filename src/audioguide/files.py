@@ -1,5 +1,3 @@
-# mutagen ships py.typed but leaves its frame constructors unannotated.
-# mypy: disable-error-code="no-untyped-call"
 """Every file the package writes is written here: whole or not at all (a temp file beside it,
 renamed into place), left-over temp files of killed runs removed, and OS errors as one clear line.
 """
@@ -30,6 +28,21 @@ def write_atomic(path: Path, data: bytes) -> None:
             part.write_bytes(data)
         except OSError as e:
             raise write_error(path, e) from None
+
+
+def keep(path: Path, data: bytes) -> None:
+    """A file the tool can make again (a cached clip, a memo): written aside and renamed, so no
+    reader ever finds half of one under its name, but without waiting for the disk or sweeping
+    for a killed run's left-overs (a cache holds thousands). OSError as it comes: a cache says
+    what to do in its own words."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+    try:
+        part.write_bytes(data)
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager

@@ -76,11 +76,16 @@ def _runner(workers: int | None, scheduler: str | None) -> Runner:
 
 
 def _built(finished: Finished) -> None:
-    click.echo(f"Built {finished.job.path} ({clock(finished.duration_s)})")
+    if finished.audio:
+        click.echo(f"Built {finished.job.path} ({clock(finished.duration_s)})")
+    else:
+        click.echo(f"Wrote the files beside {finished.job.path}")
 
 
 def _summary(clients: int, folder: Path, report: RunReport) -> None:
     summary = f"{report.built} built, {report.current} up to date"
+    if report.rewritten:
+        summary += f" ({report.rewritten} with the files beside them written again)"
     if report.built:
         summary += (
             f"; speech: {plural(report.spoken, 'clip')} spoken, "

@@ -40,9 +40,10 @@ class Runner:
 @dataclass(frozen=True)
 class RunReport:
     built: int
-    """Tracks built (or outputs written again beside one)."""
     current: int
     """Tracks already built as asked, left as they were."""
+    rewritten: int
+    """Tracks already built whose files beside them were written again (their audio was not)."""
     failed: tuple[AudioguideError, ...]
     spoken: int
     """Clips the voice made in this run."""
@@ -71,6 +72,7 @@ def run_jobs(planned: Sequence[Planned], manifest: Manifest, runner: Runner) -> 
         if isinstance(result, Failed):
             counts.failed.append(result.error)
             return
+        counts.done[task.audio] += 1
         counts.hits += result.hits
         counts.misses += result.misses
         finished = manifest.record(task, result)
@@ -92,8 +94,9 @@ def run_jobs(planned: Sequence[Planned], manifest: Manifest, runner: Runner) -> 
         speaking = [(t.job, routines[id(t.job)]) for t in tasks if t.audio]
         _run_pool(tasks, speaking, min(runner.workers, len(tasks)), done, counts)
     return RunReport(
-        built=len(tasks) - len(counts.failed),
-        current=len(planned) - len(tasks),
+        built=counts.done[True],
+        current=len(planned) - len(tasks) + counts.done[False],
+        rewritten=counts.done[False],
         failed=tuple(counts.failed),
         spoken=counts.misses,
         from_cache=counts.hits,
@@ -108,6 +111,8 @@ class _Counts:
         self.hits = 0
         self.misses = 0
         self.failed: list[AudioguideError] = []
+        self.done = {True: 0, False: 0}
+        """Tasks done, by whether they built the audio."""
 
 
 def _run_pool(

@@ -127,6 +127,8 @@ class _Describer:
                 return Row(t.label("hold_row"), said, dose=(self.hold(step),))
             case Countdown(count=n):
                 return Row(t.label("countdown_row"), said, dose=(t.label("countdown_dose", n=n),))
+            case _:
+                assert_never(step)
 
     def times(self, n: int) -> str:
         return self.t.count("times", n)

@@ -1,5 +1,3 @@
-# mutagen ships py.typed but leaves its frame constructors unannotated.
-# mypy: disable-error-code="no-untyped-call"
 """MP3 export: samples become a CBR MP3 with ID3 tags and chapters, written atomically.
 
 ffmpeg's libmp3lame encodes: unlike lameenc it writes the Xing/LAME header with the encoder delay

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from ..audio import SAMPLE_RATE, Samples, mean_square, to_samples
 from ..errors import SoundError
 from ..model import BuiltinSound, SoundFile, SoundRef, sound_label
-from .sounds import decode_file, shaped_noise
+from .sounds import decode_file, shaped_noise, sound_stamp
 
 BED_RMS_DBFS: Final = -30.0
 """Every loop, built-in or file, is normalised to this RMS; render sets its level in the mix."""
@@ -48,10 +48,14 @@ _Floats = npt.NDArray[np.float64]
 _Shape = Callable[[_Floats], _Floats]
 
 
-@functools.lru_cache(maxsize=4)
 def bed_loop(ref: SoundRef) -> Samples:
-    """The bed: a mono loop at BED_RMS_DBFS that joins end to start seamlessly; cached, so
-    callers must not write to it."""
+    """The bed: a mono loop at BED_RMS_DBFS that joins end to start seamlessly; cached (a file
+    as it is now: edited, it is read again), so callers must not write to it."""
+    return _loop(ref, sound_stamp(ref))
+
+
+@functools.lru_cache(maxsize=4)
+def _loop(ref: SoundRef, stamp: object) -> Samples:
     loop: npt.NDArray[np.floating]
     match ref:
         case BuiltinSound(name=name):

@@ -1,5 +1,3 @@
-# mutagen ships py.typed but leaves its frame constructors unannotated.
-# mypy: disable-error-code="no-untyped-call"
 """Levels: every sound of a track set against the voice. Each spoken clip is levelled on its own
 to the target loudness and its peaks limited; bells, tones, the pacer and the bed sit at fixed
 offsets under it; the mix's ceiling leaves the MP3 encoder the room it needs.
@@ -11,7 +9,6 @@ import contextlib
 import functools
 import json
 import math
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +19,14 @@ import numpy as np
 
 from ..audio import Samples, fade_edges, fade_out, to_samples
 from ..cues import BreathCue, Cue, HoldCue, RestCue, SilenceCue, SoundCue, Speech, WorkCue
+from ..files import keep
 from ..model import BuiltinSound, PacerStyle, Phase, SoundFile, SoundRef
 from ..options import TARGET_LUFS
 from ..voices.cache import CachedVoice
 from ..voices.clips import Voice
 from .meter import clip_loudness
 from .peaks import limit, true_peak_db
-from .sounds import breath_sound, sound_samples
+from .sounds import breath_sound, sound_samples, sound_stamp
 
 TRUE_PEAK_DBTP: Final = -1.0
 """The decoded track's true peak at most: Apple Podcasts' spec for what listeners receive."""
@@ -128,7 +126,7 @@ class Clips:
 
     def sound(self, ref: SoundRef, lufs: float) -> Clip:
         loudness = self.measured(sound_identity(ref), lambda: sound_samples(ref))
-        return _levelled(ref, gain_for(loudness, lufs))
+        return _levelled(ref, sound_stamp(ref), gain_for(loudness, lufs))
 
     def measured(self, key: str, samples: Callable[[], Samples]) -> float:
         """The loudness of a sound that does not change (a built-in, a file as it is now, a
@@ -208,7 +206,7 @@ def gain_for(loudness: float, lufs: float) -> float:
 
 
 @functools.lru_cache(maxsize=16)
-def _levelled(ref: SoundRef, gain: float) -> Clip:
+def _levelled(ref: SoundRef, stamp: object, gain: float) -> Clip:
     """A sound times `gain`, its peaks limited to the mix ceiling if that pushed them over."""
     out = sound_samples(ref) * np.float32(gain)
     if true_peak_db(out) > SPEECH_PEAK_DBTP:
@@ -260,7 +258,4 @@ def _write_memo(path: Path | None, memo: dict[str, float]) -> None:
     if path is None:
         return
     with contextlib.suppress(OSError):  # a memo: not remembering costs a measurement, no more
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        keep(path, json.dumps(memo, indent=1).encode("utf-8"))

@@ -53,9 +53,26 @@ _Floats = npt.NDArray[np.float64]
 # ---------------------------------------------------------------------------- samples
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
+def sound_stamp(ref: SoundRef) -> tuple[int, int] | None:
+    """A sound file as it is now (modified, size), for the keys of caches of what it holds;
+    None for a built-in or a file that cannot be read."""
+    if isinstance(ref, BuiltinSound):
+        return None
+    try:
+        info = ref.path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
 def sound_samples(ref: SoundRef) -> Samples:
-    """The clip for a sound; cached, so callers must not write to it."""
+    """The clip for a sound; cached (a file as it is now: edited, it is read again), so callers
+    must not write to it."""
+    return _samples(ref, sound_stamp(ref))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _samples(ref: SoundRef, stamp: object) -> Samples:
     match ref:
         case BuiltinSound(name=name):
             clip = _SYNTHS[name]()

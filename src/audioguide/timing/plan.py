@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -56,6 +56,8 @@ def _cue_dict(cue: Cue) -> dict[str, Any]:
             out |= {"sound": pacer, "phase": phase}  # "sound" is the pacer, as it always was
         case HoldCue() | RestCue() | SilenceCue():
             pass
+        case _:
+            assert_never(cue)
     pan = pan_of(cue)
     if pan:
         out["pan"] = pan
@@ -97,3 +99,5 @@ def _what(cue: Cue) -> str:
             return phase
         case HoldCue() | RestCue() | SilenceCue():
             return ""
+        case _:
+            assert_never(cue)

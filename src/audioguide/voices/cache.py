@@ -4,10 +4,9 @@ speaks only what changed; and a voice that times text without speaking, for `aud
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import io
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..audio import Samples, to_samples
 from ..errors import VoiceError
+from ..files import keep
 from ..options import DEFAULT_RATE
 from .clips import Voice
 from .system import SystemVoice
@@ -37,6 +37,10 @@ class CachedVoice:
         self.cache_dir = Path(cache_dir)
         self.hits = 0
         self.misses = 0
+        # An engine speaks one line at a time (the system voice's is a process behind a pipe):
+        # threads that share this voice take turns at it, and at the counts.
+        self._engine = threading.Lock()
+        self._counts = threading.Lock()
 
     @property
     def key(self) -> str:
@@ -51,12 +55,18 @@ class CachedVoice:
         path = self.path_for(text)
         clip = _load_clip(path)
         if clip is not None:
-            self.hits += 1
+            self._count(hits=1)
             return clip
-        self.misses += 1
-        clip = self.inner.synthesize(text)
+        self._count(misses=1)
+        with self._engine:
+            clip = self.inner.synthesize(text)
         self._keep(path, clip)
         return clip
+
+    def _count(self, hits: int = 0, misses: int = 0) -> None:
+        with self._counts:
+            self.hits += hits
+            self.misses += misses
 
     def speak_all(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
@@ -85,13 +95,17 @@ class CachedVoice:
                         return
                     text = todo.pop(0)
                 try:
-                    clip = voice.synthesize(text)
+                    if voice is self.inner:
+                        with self._engine:
+                            clip = voice.synthesize(text)
+                    else:
+                        clip = voice.synthesize(text)
                     self._keep(self.path_for(text), clip)
                 except BaseException:
                     stop.set()  # the other engine stops after its current line
                     raise
+                self._count(misses=1)
                 with lock:
-                    self.misses += 1
                     lengths[text] = len(clip)
                     if progress:
                         progress(len(lengths), len(texts))
@@ -139,15 +153,11 @@ class CachedVoice:
             raise VoiceError(self._unwritable(e)) from None
 
     def _store(self, path: Path, clip: Samples) -> None:
-        # Written aside and renamed, so a killed build never leaves half a clip under the name.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:8]}-", suffix=".tmp")
+        data = io.BytesIO()
+        np.save(data, clip.astype(np.float32, copy=False), allow_pickle=False)
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, clip.astype(np.float32, copy=False), allow_pickle=False)
-            os.replace(tmp, path)
+            keep(path, data.getvalue())
         except OSError as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             raise VoiceError(self._unwritable(e)) from None
 
     def _unwritable(self, e: OSError) -> str:

@@ -13,6 +13,7 @@ from typing import Final
 
 from ..errors import VoiceError
 from ..options import DEFAULT_RATE
+from ..strings import base_language
 from .cache import CachedVoice, EstimatedVoice, default_cache_dir
 from .clips import Voice
 from .fake import FakeVoice
@@ -122,7 +123,7 @@ def voice_for(language: str, spec: str | None) -> str:
     an engine alone (`system`, `natural`) or a gender (`male`, `female`) gets that engine's or
     gender's voice for the language; None gets the language's default (the natural voice where
     one speaks it, else the system voice)."""
-    base = language.split("-", 1)[0]
+    base = base_language(language)
     engine, _, name = (spec or "").partition(":")
     engine = engine.strip().lower()
     if name.strip() or engine == "fake":
@@ -178,9 +179,9 @@ def voice_languages(voice: Voice) -> tuple[str, ...]:
 
 def speaks(voice: Voice, language: str) -> bool:
     """Whether the voice can speak `language` (any region of it: en-gb speaks en-US)."""
-    base = language.split("-", 1)[0].lower()
+    base = base_language(language)
     languages = voice_languages(voice)
-    return not languages or any(lang.split("-", 1)[0].lower() == base for lang in languages)
+    return not languages or any(base_language(lang) == base for lang in languages)
 
 
 @dataclass(frozen=True)
@@ -197,11 +198,11 @@ class VoiceOption:
 def voice_options(language: str) -> list[VoiceOption]:
     """Every voice here that speaks `language`: the natural voices, then each system voice as it
     is (male, in espeak-ng) and with the female variant."""
-    base = language.split("-", 1)[0]
+    base = base_language(language)
     out = []
     if natural_problem() is None:
         for model in piper_voices():
-            if model.language.split("-")[0] == base:
+            if base_language(model.language) == base:
                 bundled = model.name == NATURAL_VOICE
                 out.append(
                     VoiceOption(
@@ -213,7 +214,7 @@ def voice_options(language: str) -> list[VoiceOption]:
     if system_voice_name(language) == "":
         out.append(VoiceOption("system", "male", "the system's default English voice"))
     for v in list_system_voices():
-        if any(lang.split("-")[0] == base for lang in v.languages):
+        if any(base_language(lang) == base for lang in v.languages):
             short = v.id.rpartition("/")[2]
             out.append(VoiceOption(f"system:{short}", "male", f"{v.name} (espeak-ng)"))
             out.append(

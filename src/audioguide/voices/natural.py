@@ -18,6 +18,7 @@ import numpy as np
 from ..audio import Samples, fade_edges, resample, silence
 from ..errors import VoiceError
 from ..options import DEFAULT_RATE
+from ..strings import base_language
 from .clips import check_clip, check_rate, shorten, split_text, trim_silence
 
 if TYPE_CHECKING:  # the natural voice's packages are an optional extra, imported on first use
@@ -147,9 +148,9 @@ def natural_model_for(language: str) -> PiperModel | None:
     """The first natural voice that speaks `language`: its own region first (es-MX), then any
     region of it."""
     voices = piper_voices()
-    base = language.split("-", 1)[0].lower()
+    base = base_language(language)
     exact = [v for v in voices if v.language.lower() == language.lower()]
-    return next(iter(exact or [v for v in voices if v.language.split("-")[0] == base]), None)
+    return next(iter(exact or [v for v in voices if base_language(v.language) == base]), None)
 
 
 def natural_problem() -> str | None:

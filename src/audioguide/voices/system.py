@@ -24,6 +24,7 @@ import numpy as np
 
 from ..audio import Samples, fade_edges, pcm16_to_float, resample, silence
 from ..errors import VoiceError
+from ..files import keep
 from ..options import DEFAULT_RATE
 from .clips import VoiceInfo, check_clip, check_rate, shorten, split_text, trim_silence
 from .system_worker import worker_main
@@ -177,10 +178,7 @@ class _KnownIds:
             return
         known[self.entry] = value
         with contextlib.suppress(OSError):  # a cache: not remembering costs a second, no more
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)
+            keep(self.path, json.dumps(known, indent=1).encode("utf-8"))
 
     def _read(self) -> dict[str, object]:
         if self.path is None or self.entry is None or self.entry.startswith("|"):
