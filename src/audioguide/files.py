@@ -46,6 +46,33 @@ def keep(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
+def lock(folder: Path) -> Iterator[None]:
+    """One run at a time writes `folder`: a second says so at once rather than interleave its
+    files with the first's (two runs at once left one client two feeds). The lock is the
+    kernel's, on a hidden file beside the folder, and dies with its process."""
+    import fcntl  # POSIX: where there is none (Windows), runs are not locked
+
+    path = folder.with_name(f".{folder.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError as e:
+        raise write_error(path, e) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExportError(
+                f"another audioguide run is writing {folder} right now; wait for it to finish, "
+                "then run this again"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def atomic(path: Path) -> Iterator[Path]:
     """A temp file beside `path`, renamed onto it once the block completes, removed if it fails."""
     part = _create_part(path)

@@ -74,16 +74,23 @@ class ClientState:
     slug: str
     tracks: Mapping[str, TrackEntry] = field(default_factory=dict)
     program: str = ""
+    file: Path | None = None
+    """Where the state is kept: the folder's STATE_FILE for a batch, beside the site (never in
+    it) for a program's client."""
+
+    @property
+    def path(self) -> Path:
+        return self.file or self.folder / STATE_FILE
 
     @classmethod
-    def load(cls, folder: Path) -> ClientState | None:
+    def load(cls, folder: Path, file: Path | None = None) -> ClientState | None:
         """The folder's state, or None when it has none (or an unreadable one: rebuild)."""
         try:
-            doc = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-            if doc.get("format") != STATE_FORMAT:
-                return cls(folder, doc["name"], doc["slug"], {}, doc.get("program", ""))
-            tracks = {k: TrackEntry.from_json(v) for k, v in doc["tracks"].items()}
-            return cls(folder, doc["name"], doc["slug"], tracks, doc.get("program", ""))
+            doc = json.loads((file or folder / STATE_FILE).read_text(encoding="utf-8"))
+            tracks = {}
+            if doc.get("format") == STATE_FORMAT:
+                tracks = {k: TrackEntry.from_json(v) for k, v in doc["tracks"].items()}
+            return cls(folder, doc["name"], doc["slug"], tracks, doc.get("program", ""), file)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -121,7 +128,7 @@ class ClientState:
             "tracks": {k: v.to_json() for k, v in sorted(self.tracks.items())},
         }
         text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-        write_if_changed(self.folder / STATE_FILE, text.encode("utf-8"))
+        write_if_changed(self.path, text.encode("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,15 @@ from ..publish.outputs import Output
 from ..session import Session
 from .digest import audio_digest, output_digests
 from .jobs import Job, RoutineRef, session_for
-from .roster import CLIENT_VAR, NAME, RESERVED, ClientRow, Roster, RosterError
+from .roster import (
+    CLIENT_VAR,
+    NAME,
+    RESERVED,
+    ClientRow,
+    Roster,
+    RosterError,
+    identity_problems,
+)
 
 # --- what to build --------------------------------------------------------------------------
 
@@ -65,10 +73,15 @@ def check_roster(
     options: Options,
     variables: Mapping[str, str],
     on_warning: Callable[[str], None] | None = None,
+    *,
+    for_life: bool = False,
 ) -> list[Checked]:
     """Every client's routines, validated with their row's variables and options; every problem
-    in every row found before any is built, raised together as Problems."""
-    problems: list[AudioguideError] = list(roster.problems)
+    in every row found before any is built, raised together as Problems. With `for_life` (a
+    program's private addresses) two rows that cannot be told apart are a problem too."""
+    problems: list[AudioguideError] = [*roster.problems]
+    if for_life:
+        problems += identity_problems(roster.rows)
     warned: dict[str, None] = {}
 
     def warn(message: str) -> None:
@@ -109,14 +122,18 @@ def check_roster(
         else:
             checked.append(Checked(row, folder, row_options, tuple(routines), tuple(voices)))
     if problems:
-        # The clients file's own lines in order, after what is wrong elsewhere.
-        in_file = [p for p in problems if p.where and p.where.file == roster.file]
-        others = [p for p in problems if p not in in_file]
-        raise Problems(others + sorted(in_file, key=lambda p: p.where.line if p.where else 0))
+        raise _in_order(problems, roster.file)
     for warning in warned:
         if on_warning:
             on_warning(warning)
     return checked
+
+
+def _in_order(problems: list[AudioguideError], file: str) -> Problems:
+    """The clients file's own lines in order, after what is wrong elsewhere."""
+    in_file = [p for p in problems if p.where and p.where.file == file]
+    others = [p for p in problems if p not in in_file]
+    return Problems(others + sorted(in_file, key=lambda p: p.where.line if p.where else 0))
 
 
 def _check_part(

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cues import Chapter
+from ..errors import Problems
+from ..files import lock
 from ..language.program import Program
 from ..model import Client, Routine
 from ..options import Options
@@ -28,13 +30,13 @@ from .site import (
     ClientFeed,
     EpisodeSource,
     check_base_url,
-    new_token,
+    check_folder,
     remove_tracks,
-    site_clients,
     url,
     write_client_feed,
     write_site_root,
 )
+from .state import SiteState, state_dir
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,7 @@ def build_program(
 ) -> ProgramResult:
     """Every session for every client on the roster, and each client's private feed listing
     the sessions released by `today` (default: today); clients no longer on the roster get an
-    empty feed and their sessions are removed."""
-    today = today or dt.date.today()
+    empty feed and their sessions are removed. One run at a time writes a site."""
     base_url = check_base_url(base_url)
     parts = [
         Part(
@@ -70,42 +71,60 @@ def build_program(
         )
         for s in program.sessions
     ]
-    checked = check_roster(roster, parts, options, variables or {}, runner.on_warning)
+    checked = check_roster(
+        roster, parts, options, variables or {}, runner.on_warning, for_life=True
+    )
+    late = [c.row for c in checked if program.last_release(c.row.start) is None]
+    if late:
+        message = "its last session would come out after the year 9999: start earlier"
+        raise Problems([row.error("start", message) for row in late])
+    with lock(state_dir(folder)):
+        return _build(program, checked, parts, folder, base_url, variables or {}, today, runner)
+
+
+def _build(
+    program: Program,
+    checked: Sequence[Checked],
+    parts: Sequence[Part],
+    folder: Path,
+    base_url: str,
+    variables: Mapping[str, str],
+    today: dt.date | None,
+    runner: Runner,
+) -> ProgramResult:
+    today = today or dt.date.today()
     program_id = program.path.stem
-    known = site_clients(folder, program_id)
-    folders = {
-        c.slug: known[c.slug].folder if c.slug in known else folder / new_token() for c in checked
-    }
+    site = SiteState.load(folder, program_id)
+    check_folder(folder, site)
+    gone = {i: m for i, m in site.members.items() if i not in {c.row.identity for c in checked}}
+    members = {c.row.identity: site.member(c.row) for c in checked}
+    site.save()  # before anything is built: a new client's address is theirs from now on
     stem = slug(program_id, "program")
 
     def place(client: Checked, i: int) -> Placement:
-        own, number = folders[client.slug], program.sessions[i].number
+        token, number = members[client.row.identity].token, program.sessions[i].number
         released = program.release(number, client.row.start)
         name = client.row.name
         album = table(client.routines[i].language).label("album", title=program.title, name=name)
         track = f"{number:02d}/{stem}-{number:02d}.mp3"
-        return Placement(own, track, Client(name, url(base_url, own.name, FEED), released), album)
+        client_ = Client(name, url(base_url, token, FEED), released)
+        return Placement(folder / token, track, client_, album)
 
     outputs = outputs_for("program", on_warning=runner.on_warning)
-    planned = plan_jobs(checked, parts, variables or {}, outputs, place)
-    states = {}
-    for client in checked:
-        own, old = folders[client.slug], known.get(client.slug)
-        tracks = old.tracks if old else {}
-        states[own] = ClientState(own, client.row.name, client.slug, tracks, program_id)
+    planned = plan_jobs(checked, parts, variables, outputs, place)
+    states = {folder / m.token: site.client(m) for m in members.values()}
     manifest = Manifest(states)
     report = run_jobs(planned, manifest, runner)
     write_site_root(folder)
     jobs = [p.job for p in planned]
+    own = {c.row.identity: folder / members[c.row.identity].token for c in checked}
     feeds = [
-        _feed(program, client, manifest.states[folders[client.slug]], base_url, today, jobs)
-        for client in checked
+        _feed(program, c, manifest.states[own[c.row.identity]], base_url, today, jobs)
+        for c in checked
     ]
-    on_roster = {c.slug for c in checked}
-    revoked = [s for slug_, s in known.items() if slug_ not in on_roster]
-    for state in revoked:
-        _revoke(program, state, base_url, today)
-    return ProgramResult(folder, tuple(feeds), tuple(s.name for s in revoked), report, today)
+    for member in gone.values():
+        _revoke(program, site.client(member), base_url, today)
+    return ProgramResult(folder, tuple(feeds), tuple(m.name for m in gone.values()), report, today)
 
 
 def _feed(

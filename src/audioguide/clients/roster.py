@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -19,12 +20,40 @@ from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
 from ..options import BY_COLUMN, OptionError, Options, options_from
 
 NAME: Final = "name"
+ID: Final = "id"
+"""The clinic's own number for a client: who they are, whatever their name or row."""
 CLIENT_VAR: Final = "client"
 """The routine var the `name` column fills, when the routine declares it and no column does."""
-RESERVED: Final = (NAME, "start", *BY_COLUMN)
-"""Columns that are never routine variables: the name, the client's own program start date, and
-the build options a row may set for its client (options.OPTIONS' columns)."""
+RESERVED: Final = (NAME, ID, "start", *BY_COLUMN)
+"""Columns that are never routine variables: the name, the client's id, their own program start
+date, and the build options a row may set for its client (options.OPTIONS' columns)."""
 MAX_CLIENTS: Final = 10_000
+
+
+def same_name(name: str) -> str:
+    """A name as a person reads it: `Ann  Li`, `ann li` and `Ann Li` are one, and so are the two
+    Unicode spellings of `Chloé`; `Zoë` and `Zoe` are two people."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def identity_problems(rows: Sequence[ClientRow]) -> list[RosterError]:
+    """Rows that name one client twice: without ids, two rows with the same name cannot be told
+    apart, and each would get the other's feed after a reordering."""
+    seen: dict[str, ClientRow] = {}
+    problems = []
+    for row in rows:
+        first = seen.setdefault(row.identity, row)
+        if first is row:
+            continue
+        if ID in row.cells:
+            message = f"id {show(row.cells[ID])} is {first.where}'s too: give each client their own"
+        else:
+            message = (
+                f"{show(row.name)} is also the name on {first.where}: add an 'id' column (the "
+                "clinic's own number for each client) so the two are never mixed up"
+            )
+        problems.append(RosterError(message, row.where))
+    return problems
 
 
 class RosterError(AudioguideError):
@@ -44,6 +73,14 @@ class ClientRow:
     def variables(self) -> dict[str, str]:
         """The cells that are routine variables."""
         return {k: v for k, v in self.cells.items() if k not in RESERVED}
+
+    @property
+    def identity(self) -> str:
+        """Who the client is: their `id` where the file gives one, else their name as a person
+        reads it (case, spacing and Unicode forms aside): never their row or a slug."""
+        if ID in self.cells:
+            return f"id:{self.cells[ID]}"
+        return f"name:{same_name(self.name)}"
 
     @property
     def start(self) -> dt.date | None:

@@ -9,7 +9,6 @@ manifest), not in one list beside the site, which a host would serve to anyone w
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote, urlsplit
 
-from ..errors import AudioguideError
 from ..files import write_if_changed
 from ..publish.cover import cover_png
 from ..publish.feed import Episode, Feed, feed_xml
@@ -25,9 +23,8 @@ from ..publish.qr import qr_svg
 from ..publish.subscribe import subscribe_page
 from ..strings import table
 from .manifest import ClientState, TrackEntry
+from .state import SiteError, SiteState
 
-TOKEN_BYTES: Final = 16
-"""128 random bits (22 URL-safe characters): no one finds a feed by trying addresses."""
 RELEASE_TIME: Final = dt.time(6, 0, tzinfo=dt.UTC)
 """A session comes out early on its day: in the morning in Europe, the night before in the
 Americas, so it is there when the day starts."""
@@ -40,10 +37,6 @@ BLANK_PAGE: Final = (
     b'<meta name="robots" content="noindex, nofollow"><title></title></head><body></body></html>\n'
 )
 OWN_FILES: Final = ("robots.txt", PAGE)
-
-
-class SiteError(AudioguideError):
-    """The output folder is not this program's site."""
 
 
 @dataclass(frozen=True)
@@ -73,35 +66,17 @@ class ClientFeed:
     """Episodes in the feed today."""
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def site_clients(site: Path, program: str) -> dict[str, ClientState]:
-    """The clients this site has feeds for, by slug. A folder that holds anything else is
-    refused, so building a site never overwrites or deletes files that are not its own."""
-    states: dict[str, ClientState] = {}
-    if not site.is_dir():
-        return states
-    others = []
-    for child in sorted(site.iterdir()):
-        state = ClientState.load(child) if child.is_dir() else None
-        if state is None:
-            if child.name not in OWN_FILES:
-                others.append(child.name)
-            continue
-        if state.program != program:
-            raise SiteError(
-                f"{site} holds the feeds of another program ({state.program}); give each "
-                "program its own output folder"
-            )
-        states[state.slug] = state
-    if others and not states:
+def check_folder(site: Path, state: SiteState) -> None:
+    """A folder that holds anything but this program's site is refused, so building a site
+    never overwrites or deletes files that are not its own."""
+    if state.members or not site.is_dir():
+        return
+    others = sorted(p.name for p in site.iterdir() if p.name not in OWN_FILES)
+    if others:
         raise SiteError(
             f"{site} already holds other files ({', '.join(others[:3])}); give a new or empty "
             "folder for the program's site"
         )
-    return states
 
 
 def url(base_url: str, *parts: str) -> str:
@@ -110,14 +85,35 @@ def url(base_url: str, *parts: str) -> str:
 
 
 def check_base_url(base_url: str) -> str:
-    """The base URL without its trailing slash; a SiteError unless it is absolute http(s)."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+    """The base URL without its trailing slash; a SiteError unless it is an absolute http(s)
+    address a podcast app can fetch and a page can print as it is (it goes into every feed,
+    page and QR code, so it is checked before anything is built)."""
+    problem = _url_problem(base_url)
+    if problem:
         raise SiteError(
-            f"--base-url {base_url!r} is not an address like https://clinic.example/p: podcast "
-            "apps fetch only absolute http(s) URLs"
+            f"--base-url {base_url!r} {problem}: give the address the site will be served at, "
+            "like https://clinic.example/p"
         )
     return base_url.rstrip("/")
+
+
+def _url_problem(base_url: str) -> str:
+    if any(c.isspace() or not c.isprintable() or c in "<>\"'`{}|\\^" for c in base_url):
+        return "holds a space, a quote or a character that is not part of an address"
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port  # a port out of range or not a number raises ValueError
+    except ValueError as e:
+        return f"is not an address ({e})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an absolute http(s) address, which is all podcast apps fetch"
+    if parts.username is not None or parts.password is not None:
+        return "holds a user name or password, which every client would see in their feed"
+    if parts.query or parts.fragment or base_url.endswith(("?", "#")):
+        return "has a query or a fragment (?... or #...), which would end up inside every link"
+    if port == 0:
+        return "has port 0"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -177,7 +173,7 @@ def _episode(folder: Path, base_url: str, source: EpisodeSource) -> Episode:
         return url(base_url, token, *session.parts, name) if exists else None
 
     return Episode(
-        guid=_guid(token, source.number),
+        guid=_guid(token, source.number, source.entry.digest),
         title=source.title,
         description=source.description,
         published=dt.datetime.combine(source.released, RELEASE_TIME),
@@ -191,10 +187,12 @@ def _episode(folder: Path, base_url: str, source: EpisodeSource) -> Episode:
     )
 
 
-def _guid(token: str, number: int) -> str:
-    # The client's token and the session's number: stable however often the site is rebuilt
-    # and whatever the session's content becomes, so an app never downloads a session twice.
-    return f"audioguide-{token}-{number}"
+def _guid(token: str, number: int, digest: str) -> str:
+    # The client's token, the session's number and its audio's hash: stable however often the
+    # site is rebuilt, so an app never downloads a session twice; new when the audio changes
+    # (a rate or a hold corrected), because podcast apps key an episode by its GUID and ignore
+    # an old one's new enclosure: a new GUID is what makes every app fetch the correction.
+    return f"audioguide-{token}-{number}-{digest[:12]}"
 
 
 def remove_tracks(state: ClientState, keep: Iterable[str]) -> ClientState:

@@ -21,6 +21,7 @@ from typing import Final
 
 from ..errors import AudioguideError, Where
 from ..model import Clinic
+from ..paths import resolve_inside
 from .keys import CLINIC_KEYS, Key
 from .library import bundled_routines
 from .reader import Fields, Reader, suggest
@@ -79,6 +80,13 @@ class Program:
         """When session `number` (from 1) comes out, for a client who starts on `start`."""
         return (start or self.start) + dt.timedelta(days=(number - 1) * self.every_days)
 
+    def last_release(self, start: dt.date | None = None) -> dt.date | None:
+        """When the last session comes out, or None when that is past the calendar's end."""
+        try:
+            return self.release(len(self.sessions), start)
+        except OverflowError:
+            return None
+
 
 def read_program(path: Path) -> Program:
     name = str(path)
@@ -112,7 +120,7 @@ def read_program(path: Path) -> Program:
         _session(r, item, Where(name, line), n, default)
         for n, (item, line) in enumerate(zip(raw, raw.item_lines, strict=True), start=1)
     )
-    return Program(
+    program = Program(
         title=r.text(f, "title", template=False),
         start=_start(f),
         every_days=_every(f),
@@ -121,6 +129,12 @@ def read_program(path: Path) -> Program:
         description=r.text(f, "description", template=False) if "description" in f else "",
         clinic=read_clinic(r, f),
     )
+    if program.last_release(program.start) is None:
+        raise ProgramError(
+            f"session {len(sessions)} would come out after the year 9999: start earlier",
+            f.at("start"),
+        )
+    return program
 
 
 def _purpose(key: str) -> str:
@@ -182,12 +196,20 @@ def _vars(f: Fields) -> dict[str, str]:
 def _routine(r: Reader, f: Fields) -> Path:
     """A routine file next to the program (or anywhere by its path), or a bundled routine."""
     name = r.text(f, "routine", template=False)
-    path = r.base_dir / Path(name).expanduser()
-    if path.is_file():
-        return path
     bundled = bundled_routines()
+    path = resolve_inside(name, r.base_dir)
+    if path is None and name not in bundled:
+        # A program someone shares cannot make the tool read any other file.
+        raise ProgramError(
+            f"routine {show(name)} is outside the program's folder ({r.base_dir}): put the "
+            "routine beside the program (or in a folder inside it), or name a bundled routine",
+            f.at("routine"),
+        )
+    if path is not None and path.is_file():
+        return path
     if name in bundled:
         return bundled[name]
+    path = r.base_dir / Path(name).expanduser()
     raise ProgramError(
         f"routine {show(name)}: no such file ({path}) and no bundled routine of that name; "
         "`audioguide list` shows the bundled ones",

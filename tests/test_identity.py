@@ -1,0 +1,232 @@
+"""A client's program reaches that client and no one else, whatever happens to the roster: each
+keeps their private address for life (by id, or by name when the names tell them apart), the
+site's state is kept beside it (never served), a damaged state is an error, one run at a time
+writes a site, and a corrected session reaches the subscribed app."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mutagen.id3 import ID3
+
+from audioguide.cli import cli
+from audioguide.clients.state import CLIENTS, state_dir
+from audioguide.files import lock
+from audiotools import decode_mp3
+from batchtools import KNEE, without_pdf
+from podcast_client import GPO, GPO_MISSING, run_gpo, serve, subscribe_and_download
+
+PROGRAM = """\
+title: Knee
+routine: knee.yaml
+start: 2026-12-07
+sessions:
+  - vars: {hold: 2s}
+  - vars: {hold: 3s}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_pdf(monkeypatch)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "knee.yaml").write_text(KNEE, encoding="utf-8")
+    (tmp_path / "program.yaml").write_text(PROGRAM, encoding="utf-8")
+    return tmp_path
+
+
+def program(runner: CliRunner, folder: Path, clients: str, base: str) -> tuple[int, str]:
+    (folder / "clients.csv").write_text(clients, encoding="utf-8")
+    args = [
+        *("program", str(folder / "program.yaml"), "--clients", str(folder / "clients.csv")),
+        *("-o", str(folder / "site"), "--base-url", base, "--today", "2026-12-20"),
+        *("--voice", "fake", "--workers", "1"),
+    ]
+    result = runner.invoke(cli, args)
+    return result.exit_code, result.output
+
+
+def pages(output: str) -> dict[str, str]:
+    return dict(re.findall(r"^  (.+?)  +\d+ sessions?  (\S+)$", output, flags=re.M))
+
+
+def albums(files: tuple[Path, ...]) -> set[str]:
+    return {str(ID3(f)["TALB"]) for f in files}
+
+
+def test_the_sites_state_lives_beside_it_and_a_damaged_one_is_an_error(
+    runner: CliRunner, files: Path
+) -> None:
+    code, output = program(runner, files, "name\nAnn Li\n", "https://clinic.example/p")
+    assert code == 0, output
+    site = files / "site"
+    assert not list(site.rglob(".audioguide*")), "nothing of the tool's state is served"
+    state = state_dir(site) / CLIENTS
+    token = json.loads(state.read_text())["clients"][0]["token"]
+    assert pages(output)["Ann Li"].endswith(f"/{token}/")
+
+    state.write_text(state.read_text()[:40], encoding="utf-8")  # cut short, as a full disk does
+    before = sorted(p.name for p in site.iterdir())
+    code, output = program(runner, files, "name\nAnn Li\n", "https://clinic.example/p")
+
+    assert code == 1
+    assert output.startswith(f"Error: {state} is damaged (")
+    assert output.rstrip().endswith(
+        "restore it from a backup of "
+        f"{state_dir(site)}; without it every client would get a new private address"
+    )
+    assert sorted(p.name for p in site.iterdir()) == before
+
+
+def test_two_clients_no_one_can_tell_apart_need_ids(runner: CliRunner, files: Path) -> None:
+    clients = files / "clients.csv"
+    code, output = program(runner, files, "name\nSam Taylor\nsam  taylor\n", "https://c.example")
+    assert code == 1
+    assert output == (
+        f"Error: {clients}:3: \"sam taylor\" is also the name on {clients}:2: add an 'id' "
+        "column (the clinic's own number for each client) so the two are never mixed up\n"
+    )
+    assert not (files / "site").exists()
+    code, output = program(runner, files, "id,name\n7,Sam\n7,Ann\n", "https://c.example")
+    assert code == 1 and f'{clients}:3: id "7" is {clients}:2\'s too' in output
+
+
+def test_a_second_run_at_once_says_so_and_writes_nothing(runner: CliRunner, files: Path) -> None:
+    site = files / "site"
+    with lock(state_dir(site)):
+        code, output = program(runner, files, "name\nAnn Li\n", "https://clinic.example/p")
+    assert code == 1
+    assert output == (
+        f"Error: another audioguide run is writing {state_dir(site)} right now; wait for it "
+        "to finish, then run this again\n"
+    )
+    assert not site.exists()
+
+
+@pytest.mark.integration
+def test_each_subscribed_client_keeps_their_own_sessions_whatever_the_roster_does(
+    runner: CliRunner, files: Path
+) -> None:
+    """Zoë Martin and Zoe Martin are two people; two Sam Taylors are told apart by their ids.
+    Their rows are reordered, one is removed: every subscribed app downloads its client's
+    sessions and only theirs."""
+    if GPO is None:
+        pytest.skip(GPO_MISSING)
+    site = files / "site"
+    site.mkdir()
+    roster = "id,name\n,Zoë Martin\n,Zoe Martin\n101,Sam Taylor\n102,Sam Taylor\n"
+    with serve(site) as base:
+        code, output = program(runner, files, roster, base)
+        assert code == 0, output
+        first = pages(output)
+        samples = re.findall(r"^  Sam Taylor +\d sessions?  (\S+)$", output, flags=re.M)
+        assert len(set(first.values()) | set(samples)) == 4
+        zoe = subscribe_and_download(first["Zoe Martin"] + "feed.xml", files / "zoe")
+        sam = subscribe_and_download(samples[1] + "feed.xml", files / "sam102")
+        assert albums(zoe.files) == {"For Zoe Martin"}
+
+        # Zoë leaves; the Sams are listed the other way round (an export sorted by start date).
+        code, output = program(
+            runner, files, "id,name\n102,Sam Taylor\n101,Sam Taylor\n,Zoe Martin\n", base
+        )
+        assert code == 0, output
+        assert "Zoë Martin: no longer on the list" in output
+        assert pages(output)["Zoe Martin"] == first["Zoe Martin"]
+        again = re.findall(r"^  Sam Taylor +\d sessions?  (\S+)$", output, flags=re.M)
+        assert again == [samples[1], samples[0]]
+
+        run_gpo(["update"], files / "zoe")
+        run_gpo(["download"], files / "zoe")
+        assert not run_gpo(["episodes", first["Zoë Martin"] + "feed.xml"], files / "zoe").count(
+            "Knee"
+        ), "Zoë's old feed is not Zoe's"
+    zoe_files = sorted((files / "zoe" / "downloads").rglob("*.mp3"))
+    assert albums(tuple(zoe_files)) == {"For Zoe Martin"}
+    assert len(sam.files) == 2
+
+
+@pytest.mark.integration
+def test_a_corrected_session_reaches_the_subscribed_app(runner: CliRunner, files: Path) -> None:
+    if GPO is None:
+        pytest.skip(GPO_MISSING)
+    site = files / "site"
+    site.mkdir()
+    with serve(site) as base:
+        code, output = program(runner, files, "name\nAnn Li\n", base)
+        assert code == 0, output
+        page = pages(output)["Ann Li"]
+        before = subscribe_and_download(page + "feed.xml", files / "ann")
+        assert len(before.files) == 2
+        # A safety correction: session 1's hold was too long.
+        (files / "program.yaml").write_text(PROGRAM.replace("{hold: 2s}", "{hold: 1s}"))
+        code, output = program(runner, files, "name\nAnn Li\n", base)
+        assert code == 0 and "1 built, 1 up to date" in output, output
+
+        run_gpo(["update", page + "feed.xml"], files / "ann")
+        listed = run_gpo(["episodes", "--guid", page + "feed.xml"], files / "ann")
+        run_gpo(["download", page + "feed.xml"], files / "ann")
+
+    (corrected,) = (site / page.removeprefix(base + "/") / "01").glob("*.mp3")
+    got = [
+        p
+        for p in (files / "ann" / "downloads").rglob("*.mp3")
+        if p.read_bytes() == corrected.read_bytes()
+    ]
+    assert got, listed
+    plan_1s = len(decode_mp3(corrected))
+    assert plan_1s < len(decode_mp3(before.files[0])) or plan_1s < len(decode_mp3(before.files[1]))
+
+
+@pytest.mark.parametrize(
+    ("base", "says"),
+    [
+        ("https://clinic.example/p q", "holds a space, a quote or a character"),
+        ('https://c.example/"><script>', "holds a space, a quote or a character"),
+        ("https://clinic.example/p#frag", "has a query or a fragment"),
+        ("https://clinic.example:99999/p", "is not an address (Port out of range"),
+        ("http://[::1", "is not an address ("),
+        ("https://sam:secret@clinic.example/p", "holds a user name or password"),
+        ("ftp://clinic.example/p", "is not an absolute http(s) address"),
+    ],
+)
+def test_a_base_url_that_cannot_serve_is_refused_before_anything_is_built(
+    runner: CliRunner, files: Path, base: str, says: str
+) -> None:
+    code, output = program(runner, files, "name\nAnn Li\n", base)
+    assert code == 1
+    assert output.startswith(f"Error: --base-url {base!r} {says}"), output
+    assert output.count("\n") == 1 and not (files / "site").exists()
+
+
+def test_dates_past_the_calendar_and_routines_outside_the_folder_are_refused(
+    runner: CliRunner, files: Path
+) -> None:
+    clients = files / "clients.csv"
+    code, output = program(runner, files, "name,start\nAnn Li,9999-12-25\n", "https://c.example")
+    assert (code, output) == (
+        1,
+        f"Error: {clients}:2: column 'start': its last session would come out after the year "
+        "9999: start earlier\n",
+    )
+    path = files / "program.yaml"
+    path.write_text(PROGRAM.replace("start: 2026-12-07", "start: 9999-12-30"))
+    code, output = program(runner, files, "name\nAnn Li\n", "https://c.example")
+    assert (
+        output == f"Error: {path}:3: session 2 would come out after the year 9999: start earlier\n"
+    )
+    path.write_text(PROGRAM.replace("routine: knee.yaml", "routine: /etc/hostname"))
+    code, output = program(runner, files, "name\nAnn Li\n", "https://c.example")
+    assert code == 1
+    assert output == (
+        f'Error: {path}:2: routine "/etc/hostname" is outside the program\'s folder ({files}): '
+        "put the routine beside the program (or in a folder inside it), or name a bundled "
+        "routine\n"
+    )
+    assert not (files / "site").exists()
