@@ -67,13 +67,13 @@ def test_the_sites_state_lives_beside_it_and_a_damaged_one_is_an_error(
     code, output = program(runner, files, "name\nAnn Li\n", "https://clinic.example/p")
     assert code == 0, output
     site = files / "site"
-    assert not list(site.rglob(".audioguide*")), "nothing of the tool's state is served"
+    assert not list((files / "site.preview").rglob(".audioguide*")), "no state is served"
     state = state_dir(site) / CLIENTS
     token = json.loads(state.read_text())["clients"][0]["token"]
     assert pages(output)["Ann Li"].endswith(f"/{token}/")
 
     state.write_text(state.read_text()[:40], encoding="utf-8")  # cut short, as a full disk does
-    before = sorted(p.name for p in site.iterdir())
+    before = sorted(p.name for p in (files / "site.preview").iterdir())
     code, output = program(runner, files, "name\nAnn Li\n", "https://clinic.example/p")
 
     assert code == 1
@@ -82,7 +82,7 @@ def test_the_sites_state_lives_beside_it_and_a_damaged_one_is_an_error(
         "restore it from a backup of "
         f"{state_dir(site)}; without it every client would get a new private address"
     )
-    assert sorted(p.name for p in site.iterdir()) == before
+    assert sorted(p.name for p in (files / "site.preview").iterdir()) == before
 
 
 def test_two_clients_no_one_can_tell_apart_need_ids(runner: CliRunner, files: Path) -> None:
@@ -119,7 +119,7 @@ def test_each_subscribed_client_keeps_their_own_sessions_whatever_the_roster_doe
     sessions and only theirs."""
     if GPO is None:
         pytest.skip(GPO_MISSING)
-    site = files / "site"
+    site = files / "site.preview"
     site.mkdir()
     roster = "id,name\n,Zoë Martin\n,Zoe Martin\n101,Sam Taylor\n102,Sam Taylor\n"
     with serve(site) as base:
@@ -156,7 +156,7 @@ def test_each_subscribed_client_keeps_their_own_sessions_whatever_the_roster_doe
 def test_a_corrected_session_reaches_the_subscribed_app(runner: CliRunner, files: Path) -> None:
     if GPO is None:
         pytest.skip(GPO_MISSING)
-    site = files / "site"
+    site = files / "site.preview"
     site.mkdir()
     with serve(site) as base:
         code, output = program(runner, files, "name\nAnn Li\n", base)

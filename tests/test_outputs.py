@@ -117,26 +117,28 @@ def test_a_program_without_chromium_writes_all_but_the_pdf_and_a_rerun_builds_no
     (tmp_path / "knee.yaml").write_text(KNEE, encoding="utf-8")
     (tmp_path / "program.yaml").write_text(PROGRAM, encoding="utf-8")
     (tmp_path / "clients.csv").write_text("name\nAnn Li\nBo Chen\nZoë O'Brien\n")
-    site = tmp_path / "site"
     args = ("program", tmp_path / "program.yaml", "--clients", tmp_path / "clients.csv")
-    args += ("-o", site, "--base-url", "https://clinic.example/p", "--today", "2026-12-14")
+    args += ("-o", tmp_path / "site", "--base-url", "https://clinic.example/p")
+    args += ("--today", "2026-12-14")
+    site = tmp_path / "site.preview"
 
     code, stdout, stderr = _run(runner, *args)
 
     assert code == 0, (stdout, stderr)
     assert sum(line.startswith("Warning") for line in stderr) == 1
     assert stdout[6].startswith(f"3 clients in {site}: 6 built, 0 up to date;")
-    sessions = sorted(site.glob("*/0[12]"))
+    assert len(list(site.glob("*/0[12]"))) == 6  # released by the 14th, placed in the site
+    sessions = sorted((tmp_path / "site.audioguide" / "build").glob("*/0[12]"))
     assert len(sessions) == 6
     for session in sessions:
         names = {p.name for p in session.iterdir()}
         assert {"index.html", "handout.html"} <= names and "handout.pdf" not in names
-    before = _files(site)
+    before = _files(tmp_path)
 
     code, stdout, _ = _run(runner, *args)
 
     assert code == 0 and stdout[0] == f"3 clients in {site}: 0 built, 6 up to date"
-    assert _files(site) == before
+    assert _files(tmp_path) == before
 
 
 @pytest.mark.integration

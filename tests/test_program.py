@@ -105,9 +105,13 @@ def test_every_client_gets_a_private_feed_of_the_sessions_released(
     assert code == 0, output
     lines = output.splitlines()
     assert len([line for line in lines if line.startswith("Built ")]) == 9
-    site = files / "site"
+    site = files / "site.preview"  # a day given is a preview, beside the live site
     assert f"3 clients in {site}: 9 built, 0 up to date; speech: " in output
-    assert "Feeds on 2026-12-15; send each client their page:" in lines
+    assert (
+        "A preview of the feeds on 2026-12-15 (the live site is as it was); each client's page would be:"
+        in lines
+    )
+    assert not (files / "site" / "robots.txt").exists()
     pages = feeds(output)
     assert list(pages) == ["Ann Li", "Bo Chen", "Zoë O'Brien"]
     tokens = [local(url) for url in pages.values()]
@@ -148,7 +152,7 @@ def test_a_rebuild_changes_nothing_and_a_later_day_releases_more(
     runner: CliRunner, files: Path
 ) -> None:
     assert program(runner, files, "--today", "2026-12-15")[0] == 0
-    site = files / "site"
+    site = files / "site.preview"
     before = everything(site)
     first = feeds(program(runner, files, "--today", "2026-12-15")[1])
 
@@ -171,16 +175,18 @@ def test_a_rebuild_changes_nothing_and_a_later_day_releases_more(
 def test_a_client_taken_off_the_list_gets_an_empty_feed(runner: CliRunner, files: Path) -> None:
     code, output = program(runner, files, "--today", "2026-12-15")
     assert code == 0, output
-    site = files / "site"
+    site = files / "site.preview"
     bo = site / local(feeds(output)["Bo Chen"])
-    assert len(list(bo.rglob("*.mp3"))) == 3
+    # Bo started on the 14th: one session is out, and the two not out yet are not on the site.
+    assert len(list(bo.rglob("*.mp3"))) == 1
     (files / "clients.csv").write_text(CLIENTS.replace("Bo Chen,2026-12-14\n", ""))
 
     code, output = program(runner, files, "--today", "2026-12-15")
 
     assert code == 0, output
     assert output.splitlines()[-1] == "  Bo Chen: no longer on the list, their feed is now empty"
-    assert list(bo.rglob("*.mp3")) == []
+    assert sorted(p.name for p in bo.iterdir()) == ["feed.xml", "index.html"]
+    assert "Access has ended" in (bo / "index.html").read_text()
     assert parse(site, feeds(output)["Ann Li"])["episodes"]
     assert parse(site, f"{BASE}/{bo.name}/")["episodes"] == []
 
@@ -188,7 +194,7 @@ def test_a_client_taken_off_the_list_gets_an_empty_feed(runner: CliRunner, files
     code, output = program(runner, files, "--today", "2026-12-15")
     assert code == 0
     assert local(feeds(output)["Bo Chen"]) == bo.name
-    assert len(list(bo.rglob("*.mp3"))) == 3
+    assert len(list(bo.rglob("*.mp3"))) == 1
 
 
 @pytest.mark.parametrize(
@@ -250,7 +256,7 @@ def test_gpo_subscribes_and_downloads_every_session_as_planned(
         pytest.skip(GPO_MISSING)
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
-    site = files / "site"
+    site = files / "site.preview"
     site.mkdir()
     with serve(site) as base:
         code, output = program(runner, files, "--today", "2027-01-01", base=base)

@@ -190,6 +190,28 @@ def write_error(path: Path, error: OSError) -> ExportError:
     )
 
 
+def place(source: Path, target: Path) -> bool:
+    """`target` holding what `source` holds, switched atomically: a hard link where the disk
+    allows (a released session costs no space twice), else a copy. Returns whether it changed."""
+    try:
+        if target.samefile(source):
+            return False
+    except OSError:
+        pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+    try:
+        try:
+            os.link(source, part)
+        except OSError:
+            part.write_bytes(source.read_bytes())
+        os.replace(part, target)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        raise write_error(target, e) from None
+    return True
+
+
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write `data` atomically unless the file holds it already: a rebuild that changes nothing
     touches nothing. Returns whether it wrote."""

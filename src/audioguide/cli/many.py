@@ -142,7 +142,8 @@ def batch(
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
     metavar="YYYY-MM-DD",
-    help="Release the sessions due by this day, to preview a later week [default: today].",
+    help="Preview the site as it will be on this day, in FOLDER.preview/ beside the live site, "
+    "which is left as it is [default: today, on the live site].",
 )
 def program(
     program: str,
@@ -178,7 +179,13 @@ def program(
     )
     feeds = result.feeds
     _summary(len(feeds), result.folder, result.report)
-    click.echo(f"Feeds on {result.today.isoformat()}; send each client their page:")
+    if result.preview:
+        click.echo(
+            f"A preview of the feeds on {result.today.isoformat()} (the live site is as it was); "
+            "each client's page would be:"
+        )
+    else:
+        click.echo(f"Feeds on {result.today.isoformat()}; send each client their page:")
     width = max(len(f.name) for f in feeds)
     for feed in feeds:
         click.echo(f"  {feed.name:<{width}}  {plural(feed.released, 'session')}  {feed.page_url}")

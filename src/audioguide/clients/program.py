@@ -31,9 +31,11 @@ from .site import (
     EpisodeSource,
     check_base_url,
     check_folder,
+    place_released,
     remove_tracks,
     url,
     write_client_feed,
+    write_revoked_feed,
     write_site_root,
 )
 from .state import SiteState, state_dir
@@ -48,6 +50,9 @@ class ProgramResult:
     """Clients who had a feed here and are no longer on the roster: theirs is now empty."""
     report: RunReport
     today: dt.date
+    preview: bool = False
+    """Whether `folder` is a preview of another day, beside the live site (which it left as
+    it was)."""
 
 
 def build_program(
@@ -92,12 +97,15 @@ def _build(
     today: dt.date | None,
     runner: Runner,
 ) -> ProgramResult:
+    # A day given is a preview: its site goes beside the live one, which it never touches.
+    served = folder if today is None else preview_folder(folder)
     today = today or dt.date.today()
     program_id = program.path.stem
     site = SiteState.load(folder, program_id)
     check_folder(folder, site)
-    gone = {i: m for i, m in site.members.items() if i not in {c.row.identity for c in checked}}
-    members = {c.row.identity: site.member(c.row) for c in checked}
+    here = {c.row.identity for c in checked}
+    gone = {i: m for i, m in site.members.items() if i not in here}
+    members = {c.row.identity: site.member(c.row, c.routines[0].language) for c in checked}
     site.save()  # before anything is built: a new client's address is theirs from now on
     stem = slug(program_id, "program")
 
@@ -108,32 +116,41 @@ def _build(
         album = table(client.routines[i].language).label("album", title=program.title, name=name)
         track = f"{number:02d}/{stem}-{number:02d}.mp3"
         client_ = Client(name, url(base_url, token, FEED), released)
-        return Placement(folder / token, track, client_, album)
+        return Placement(site.build / token, track, client_, album)
 
     outputs = outputs_for("program", on_warning=runner.on_warning)
     planned = plan_jobs(checked, parts, variables, outputs, place)
-    states = {folder / m.token: site.client(m) for m in members.values()}
-    manifest = Manifest(states)
+    manifest = Manifest({site.build / m.token: site.client(m) for m in members.values()})
     report = run_jobs(planned, manifest, runner)
-    write_site_root(folder)
+    write_site_root(served)
     jobs = [p.job for p in planned]
-    own = {c.row.identity: folder / members[c.row.identity].token for c in checked}
-    feeds = [
-        _feed(program, c, manifest.states[own[c.row.identity]], base_url, today, jobs)
-        for c in checked
-    ]
+    feeds = []
+    for c in checked:
+        token = members[c.row.identity].token
+        state = manifest.states[site.build / token]
+        feeds.append(_feed(program, c, state, Release(served / token, base_url, today), jobs))
     for member in gone.values():
-        _revoke(program, site.client(member), base_url, today)
-    return ProgramResult(folder, tuple(feeds), tuple(m.name for m in gone.values()), report, today)
+        release = Release(served / member.token, base_url, today)
+        _revoke(program, site.client(member), member.language, release)
+    revoked = tuple(m.name for m in gone.values())
+    return ProgramResult(served, tuple(feeds), revoked, report, today, served != folder)
+
+
+def preview_folder(site: Path) -> Path:
+    return site.with_name(site.name + ".preview")
+
+
+@dataclass(frozen=True)
+class Release:
+    """Where a client's released sessions and feed are served, and as of which day."""
+
+    folder: Path
+    base_url: str
+    today: dt.date
 
 
 def _feed(
-    program: Program,
-    client: Checked,
-    state: ClientState,
-    base_url: str,
-    today: dt.date,
-    jobs: Sequence[Job],
+    program: Program, client: Checked, state: ClientState, release: Release, jobs: Sequence[Job]
 ) -> ClientFeed:
     own = [j for j in jobs if j.folder == state.folder]
     state = remove_tracks(state, (j.track for j in own))
@@ -154,21 +171,24 @@ def _feed(
                 cover="cover" + (routine.cover.suffix.lower() if routine.cover else ".png"),
             )
         )
+    out = [e.track for e in episodes if e.released <= release.today]
+    place_released(state.folder, release.folder, out)
     first = client.routines[0]
     author = _author(program, first)
     channel = Channel(
         program.title, _about(program, author), author, first.language, client.row.name
     )
-    return write_client_feed(state.folder, base_url, channel, episodes, today)
+    return write_client_feed(release.folder, release.base_url, channel, episodes, release.today)
 
 
-def _revoke(program: Program, state: ClientState, base_url: str, today: dt.date) -> None:
-    """Access taken away, as a podcast host does: the feed stays, empty, and the sessions go."""
-    state = remove_tracks(state, ())
-    state.save()
+def _revoke(program: Program, state: ClientState, language: str, release: Release) -> None:
+    """Access taken away, as a podcast host does: the feed stays, empty, beside a page that says
+    access has ended; the sessions and everything else go."""
+    remove_tracks(state, ()).save()
+    place_released(state.folder, release.folder, [])
     author = program.clinic.name if program.clinic else "audioguide"
-    channel = Channel(program.title, _about(program, author), author, "en", state.name)
-    write_client_feed(state.folder, base_url, channel, (), today)
+    channel = Channel(program.title, _about(program, author), author, language, state.name)
+    write_revoked_feed(release.folder, release.base_url, channel, release.today)
 
 
 def _author(program: Program, routine: Routine) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import quote, urlsplit
 
-from ..files import write_if_changed
+from ..files import place, write_if_changed
 from ..publish.cover import cover_png
 from ..publish.feed import Episode, Feed, feed_xml
 from ..publish.qr import qr_svg
-from ..publish.subscribe import subscribe_page
+from ..publish.subscribe import ended_page, subscribe_page
 from ..strings import table
 from .manifest import ClientState, TrackEntry
 from .state import SiteError, SiteState
@@ -161,6 +161,37 @@ def write_client_feed(
         # Drawn once: the cover does not change with the sessions, and drawing takes a while.
         write_if_changed(folder / COVER, cover_png(title, f"{client} · {author}"))
     return ClientFeed(client, token, page_url, feed_url, len(released))
+
+
+def write_revoked_feed(folder: Path, base_url: str, channel: Channel, today: dt.date) -> None:
+    """A client whose access has ended: their feed stays, valid and empty (an app that asks
+    finds nothing), beside a page that says access has ended; nothing else is left."""
+    write_client_feed(folder, base_url, channel, (), today)
+    for child in folder.iterdir():
+        if child.name not in (FEED, PAGE):
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    t = table(channel.language)
+    html = ended_page(channel.language, t.label("access_ended_title"), t.label("access_ended"))
+    write_if_changed(folder / PAGE, html.encode("utf-8"))
+
+
+def place_released(built: Path, served: Path, tracks: Sequence[str]) -> None:
+    """The released sessions' folders, as built, in the served folder; no other session (a
+    host serves whatever is there, so a session not out yet is not there)."""
+    sessions = {Path(track).parent for track in tracks} - {Path()}
+    for session in sorted(sessions):
+        source, target = built / session, served / session
+        made = {f.relative_to(source) for f in source.rglob("*") if f.is_file()}
+        for name in sorted(made):
+            if not name.name.startswith("."):
+                place(source / name, target / name)
+        for old in [f for f in target.rglob("*") if f.is_file()]:
+            if old.relative_to(target) not in made:
+                old.unlink()
+    if served.is_dir():
+        for child in served.iterdir():
+            if child.is_dir() and Path(child.name) not in sessions:
+                shutil.rmtree(child)
 
 
 def _episode(folder: Path, base_url: str, source: EpisodeSource) -> Episode:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +40,8 @@ class Member:
     identity: str
     token: str
     name: str
+    language: str = "en"
+    """The language of their last build: what their feed says once their access has ended."""
 
 
 def state_dir(site: Path) -> Path:
@@ -53,6 +56,8 @@ class SiteState:
         self.site = site
         self.program = program
         self.members = {m.identity: m for m in members}
+        self.build = state_dir(site) / "build"
+        """Every client's sessions as built, released or not."""
 
     @classmethod
     def load(cls, site: Path, program: str) -> SiteState:
@@ -64,7 +69,10 @@ class SiteState:
             return _moved_out(site, program)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            members = [Member(m["identity"], m["token"], m["name"]) for m in doc["clients"]]
+            members = [
+                Member(m["identity"], m["token"], m["name"], m.get("language", "en"))
+                for m in doc["clients"]
+            ]
             owner = str(doc["program"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SiteError(
@@ -78,7 +86,7 @@ class SiteState:
             )
         return cls(site, program, members)
 
-    def member(self, row: ClientRow) -> Member:
+    def member(self, row: ClientRow, language: str) -> Member:
         """The client's place on the site: theirs since they were first built, or a new one. A
         client first known by name who is given an id keeps their address."""
         known = self.members.get(row.identity)
@@ -86,13 +94,14 @@ class SiteState:
             known = self.members.pop(f"name:{same_name(row.name)}", None)
         if known is None:
             known = Member(row.identity, secrets.token_urlsafe(TOKEN_BYTES), row.name)
-        self.members[row.identity] = Member(row.identity, known.token, row.name)
+        self.members[row.identity] = Member(row.identity, known.token, row.name, language)
         return self.members[row.identity]
 
     def client(self, member: Member) -> ClientState:
-        """What was built in the member's folder (the manifest kept beside the site)."""
+        """What was built for the member: their sessions are built beside the site, and only
+        those released are placed in it (a host serves whatever is there)."""
         file = state_dir(self.site) / f"{member.token}.json"
-        folder = self.site / member.token
+        folder = self.build / member.token
         old = ClientState.load(folder, file)
         tracks = old.tracks if old else {}
         return ClientState(folder, member.name, member.token, tracks, self.program, file)
@@ -130,7 +139,13 @@ def _moved_out(site: Path, program: str) -> SiteState:
             )
         member = Member(identity, folder.name, old.name)
         state.members[identity] = member
-        replace(state.client(member), tracks=old.tracks).save()
+        moved = replace(state.client(member), tracks=old.tracks)
+        for session in {Path(track).parent for track in old.tracks} - {Path()}:
+            # The sessions move to the build beside the site; the released come back as links.
+            if (folder / session).is_dir():
+                (moved.folder / session).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(folder / session, moved.folder / session)
+        moved.save()
         (folder / STATE_FILE).unlink()
     state.save()
     return state

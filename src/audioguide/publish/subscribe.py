@@ -150,6 +150,19 @@ _SVG_PROLOG: Final = re.compile(
 )
 
 
+def ended_page(language: str, title: str, text: str) -> str:
+    """What a client whose access has ended finds at their page's address."""
+    return (
+        f'<!DOCTYPE html>\n<html lang="{escape(language)}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex, nofollow">'
+        f"<title>{escape(title)}</title>"
+        "<style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;"
+        "padding:0 1rem}</style></head>"
+        f"<body><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>\n"
+    )
+
+
 def _inline_svg(svg: str) -> str:
     """The SVG without its XML prolog (not allowed inside HTML), once it is known to be one
     well-formed svg element with nothing in it that runs or loads."""
