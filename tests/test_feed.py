@@ -39,7 +39,7 @@ from audioguide.publish.feed import (
     FeedError,
     feed_xml,
 )
-from audioguide.publish.subscribe import SUBSCRIBE_LABELS_EN, app_links, subscribe_page
+from audioguide.publish.subscribe import SUBSCRIBE_LABELS_EN, SessionLink, app_links, subscribe_page
 from podcast_client import GPO, GPO_MISSING, run_gpo, serve, subscribe_and_download
 
 FEED_URL = "https://feeds.example.com/clients/sam/feed.xml?token=Ab+c/d=&week=6"
@@ -568,8 +568,10 @@ def test_page_takes_every_visible_string_from_labels() -> None:
     labels = {key: f"«{key}» <i>&" for key in SUBSCRIBE_LABELS_EN}
     labels["heading"] = "«heading» {title}"
     labels["from_author"] = "«from» {author}"
-    html = subscribe_page(page_feed(), labels=labels, qr_svg=QR_SVG)
+    sessions = [SessionLink("Session <1>", "7 December 2026", "01/")]
+    html = subscribe_page(page_feed(), labels=labels, qr_svg=QR_SVG, sessions=sessions)
     page = Page(html)
+    assert ("href", "01/") in [kv for _, a in page.tags for kv in a.items()]
     visible = "".join(page.text) + "".join(a.get("aria-label", "") for _, a in page.tags)
     visible += "".join(a.get(k, "") for _, a in page.tags for k in ("data-copied", "data-failed"))
     for key in SUBSCRIBE_LABELS_EN:

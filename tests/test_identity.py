@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,73 @@ def test_dates_past_the_calendar_and_routines_outside_the_folder_are_refused(
         "routine\n"
     )
     assert not (files / "site").exists()
+
+
+@pytest.mark.integration
+def test_the_paper_path_leads_to_a_page_that_plays_the_sessions(
+    runner: CliRunner, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client with no podcast app scans the handout's QR code, lands on their page (at phone
+    width), opens a released session and plays it, seeking a chapter."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from audioguide.publish import outputs
+    from chromium import decode_qr, pdf_to_png
+
+    if outputs.find_chromium() is None:
+        pytest.skip("Chromium is not installed")
+    monkeypatch.setitem(
+        outputs.COMMAND_OUTPUTS,
+        "program",
+        (*outputs.COMMAND_OUTPUTS["program"], outputs.Output.PDF),
+    )
+    site = files / "site.preview"
+    site.mkdir()
+    with serve(site) as base:
+        code, output = program(runner, files, "name\nAnn Li\n", base)
+        assert code == 0, output
+        page = pages(output)["Ann Li"]
+        folder = site / page.removeprefix(base + "/")
+        assert decode_qr(pdf_to_png(folder / "01" / "handout.pdf", 1)) == [page]
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--mute-audio",
+            "--window-size=390,844",
+        ):
+            options.add_argument(flag)
+        # A phone's viewport: headless Chromium keeps a window at least 500 px wide.
+        metrics = {"width": 390, "height": 844, "pixelRatio": 3}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        try:
+            driver.get(page)
+            assert driver.execute_script("return innerWidth") == 390
+            links = driver.find_elements("css selector", ".sessions a")
+            assert [a.text for a in links] == ["Session 1: Knee", "Session 2: Knee"]
+            links[1].click()
+            audio = "document.querySelector('audio')"
+            for _ in range(100):
+                duration = driver.execute_script(f"return {audio}.duration")
+                if duration and duration == duration:
+                    break
+                time.sleep(0.05)
+            assert duration > 5
+            button = driver.find_elements("css selector", ".chapters button")[-1]
+            start = float(button.get_attribute("data-start"))
+            button.click()
+            time.sleep(0.3)
+            now = driver.execute_script(f"return {audio}.currentTime")
+            assert start - 0.05 <= now <= start + 0.6
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
+        finally:
+            driver.quit()

@@ -398,6 +398,9 @@ class Client:
     name: str
     feed_url: str | None = None
     """The client's private podcast feed, when the track belongs to a program."""
+    page_url: str | None = None
+    """Their subscribe page, where a QR code on paper leads: it plays the sessions in the
+    browser too, for a client with no podcast app (a phone shows a feed's XML as text)."""
     date: dt.date | None = None
     """The session's date (its release in a program); None for the day it is built."""
 

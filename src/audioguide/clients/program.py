@@ -115,7 +115,8 @@ def _build(
         name = client.row.name
         album = table(client.routines[i].language).label("album", title=program.title, name=name)
         track = f"{number:02d}/{stem}-{number:02d}.mp3"
-        client_ = Client(name, url(base_url, token, FEED), released)
+        page = url(base_url, token) + "/"
+        client_ = Client(name, url(base_url, token, FEED), page, released)
         return Placement(site.build / token, track, client_, album)
 
     outputs = outputs_for("program", on_warning=runner.on_warning)

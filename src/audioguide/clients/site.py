@@ -20,7 +20,7 @@ from ..files import place, write_if_changed
 from ..publish.cover import cover_png
 from ..publish.feed import Episode, Feed, feed_xml
 from ..publish.qr import qr_svg
-from ..publish.subscribe import ended_page, subscribe_page
+from ..publish.subscribe import SessionLink, ended_page, subscribe_page
 from ..strings import table
 from .manifest import ClientState, TrackEntry
 from .state import SiteError, SiteState
@@ -154,8 +154,14 @@ def write_client_feed(
         episodes=tuple(_episode(folder, base_url, e) for e in released),
     )
     write_if_changed(folder / FEED, feed_xml(feed))
-    words = table(language).subscribe
-    html = subscribe_page(feed, labels=words, qr_svg=qr_svg(feed_url, label=words["qr_alt"]))
+    t = table(language)
+    words = t.subscribe
+    sessions = [
+        SessionLink(e.title, t.date(e.released), f"{Path(e.track).parent.as_posix()}/")
+        for e in sorted(released, key=lambda e: e.number)
+    ]
+    qr = qr_svg(page_url, label=words["qr_alt"])  # scanned from paper, it opens this page
+    html = subscribe_page(feed, labels=words, qr_svg=qr, sessions=sessions)
     write_if_changed(folder / PAGE, html.encode("utf-8"))
     if not (folder / COVER).is_file():
         # Drawn once: the cover does not change with the sessions, and drawing takes a while.

@@ -55,14 +55,16 @@ def clinic_block(routine: Routine) -> str:
 
 
 def subscribe(language: str, client: Client | None) -> str:
-    """The client's private feed as a QR code and its address in text; "" without one."""
-    if client is None or not client.feed_url:
+    """The client's private page (else their feed) as a QR code and its address in text; ""
+    without one."""
+    address = client and (client.page_url or client.feed_url)
+    if not address:
         return ""
     t = table(language)
-    url = escape(client.feed_url)
+    url = escape(address)
     return (
         f'<section class="subscribe"><div class="qr">'
-        f"{qr_svg(client.feed_url, label=t.label('qr_label'))}</div>"
+        f"{qr_svg(address, label=t.label('qr_label'))}</div>"
         f"<div><h2>{escape(t.label('subscribe_heading'))}</h2>"
         f"<p>{escape(t.label('subscribe_text'))}</p>"
         f'<p class="url"><a href="{url}">{url}</a></p></div></section>'

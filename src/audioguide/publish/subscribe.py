@@ -8,7 +8,7 @@ import base64
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from types import MappingProxyType
@@ -43,6 +43,7 @@ SUBSCRIBE_LABELS_EN: Final[Mapping[str, str]] = MappingProxyType(
             "In your app, choose \u201cAdd by URL\u201d (often under + or Search) and paste it."
         ),
         "feed_url_label": "Feed address",
+        "sessions_heading": "Play them here",
         "copy": "Copy address",
         "copied": "Copied.",
         "copy_failed": "Could not copy: select the address and copy it yourself.",
@@ -57,6 +58,15 @@ class AppLink:
     """A one-tap subscribe link: the label key of the app's name, and the URL that opens it."""
 
     label: str
+    href: str
+
+
+@dataclass(frozen=True)
+class SessionLink:
+    """A released session as the subscribe page lists it: its page plays it in the browser."""
+
+    title: str
+    when: str
     href: str
 
 
@@ -89,6 +99,7 @@ def subscribe_page(
     *,
     labels: Mapping[str, str] = SUBSCRIBE_LABELS_EN,
     qr_svg: str | None = None,
+    sessions: Sequence[SessionLink] = (),
 ) -> str:
     """A self-contained HTML page that subscribes a phone's podcast app to the feed.
 
@@ -113,6 +124,11 @@ def subscribe_page(
         f'<li><a class="app" href="{escape(link.href)}" rel="noreferrer">{say(link.label)}</a></li>'
         for link in app_links(feed.feed_url)
     )
+    listed = "\n".join(
+        f'<li><a href="{escape(s.href)}">{escape(s.title)}</a> <span class="when">'
+        f"{escape(s.when)}</span></li>"
+        for s in sessions
+    )
     qr = ""
     if qr_svg is not None:
         qr = (
@@ -130,6 +146,11 @@ def subscribe_page(
         from_author=say("from_author"),
         intro=say("intro"),
         private=say("private"),
+        sessions=(
+            f'<h2>{say("sessions_heading")}</h2>\n<ul class="sessions">\n{listed}\n</ul>'
+            if sessions
+            else ""
+        ),
         apps_heading=say("apps_heading"),
         links=links,
         other_heading=say("other_heading"),
