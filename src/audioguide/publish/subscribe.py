@@ -124,11 +124,6 @@ def subscribe_page(
         f'<li><a class="app" href="{escape(link.href)}" rel="noreferrer">{say(link.label)}</a></li>'
         for link in app_links(feed.feed_url)
     )
-    listed = "\n".join(
-        f'<li><a href="{escape(s.href)}">{escape(s.title)}</a> <span class="when">'
-        f"{escape(s.when)}</span></li>"
-        for s in sessions
-    )
     qr = ""
     if qr_svg is not None:
         qr = (
@@ -146,11 +141,7 @@ def subscribe_page(
         from_author=say("from_author"),
         intro=say("intro"),
         private=say("private"),
-        sessions=(
-            f'<h2>{say("sessions_heading")}</h2>\n<ul class="sessions">\n{listed}\n</ul>'
-            if sessions
-            else ""
-        ),
+        sessions=_sessions(say("sessions_heading"), sessions),
         apps_heading=say("apps_heading"),
         links=links,
         other_heading=say("other_heading"),
@@ -169,6 +160,17 @@ _PLACEHOLDER: Final = re.compile(r"\{(title|author)\}")
 _SVG_PROLOG: Final = re.compile(
     r"\A\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE[^>]*>\s*)?(<!--.*?-->\s*)*", re.S
 )
+
+
+def _sessions(heading: str, sessions: Sequence[SessionLink]) -> str:
+    if not sessions:
+        return ""
+    items = "\n".join(
+        f'<li><a href="{escape(s.href)}">{escape(s.title)}</a> <span class="when">'
+        f"{escape(s.when)}</span></li>"
+        for s in sessions
+    )
+    return f'<h2>{heading}</h2>\n<ul class="sessions">\n{items}\n</ul>'
 
 
 def ended_page(language: str, title: str, text: str) -> str:
