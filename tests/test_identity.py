@@ -301,3 +301,51 @@ def test_the_paper_path_leads_to_a_page_that_plays_the_sessions(
             assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
         finally:
             driver.quit()
+
+
+def test_a_session_var_the_routine_does_not_have_is_a_dose_error(
+    runner: CliRunner, files: Path
+) -> None:
+    path = files / "program.yaml"
+    path.write_text(PROGRAM.replace("{hold: 3s}", "{hodl: 3s}"))
+    code, output = program(runner, files, "name\nAnn Li\n", "https://c.example")
+    assert (code, output) == (
+        1,
+        f"Error: {path}:6: vars: knee.yaml has no var 'hodl'; did you mean 'hold'?\n",
+    )
+
+
+@pytest.mark.integration
+def test_a_routine_that_calls_its_client_name_greets_them_by_it(
+    runner: CliRunner, files: Path
+) -> None:
+    (files / "knee.yaml").write_text(
+        KNEE.replace("vars: {client: friend", "vars: {name: friend").replace("{client}", "{name}")
+    )
+    code, output = program(runner, files, "name\nAnn Li\n", "https://c.example")
+    assert code == 0, output
+    (vtt,) = (files / "site.audioguide" / "build").glob("*/01/*.vtt")
+    assert "Hello Ann Li." in vtt.read_text() and "friend" not in vtt.read_text()
+
+
+def test_a_personal_var_is_set_per_client_and_the_dry_run_shows_every_dose(
+    runner: CliRunner, files: Path
+) -> None:
+    path = files / "program.yaml"
+    (files / "clients.csv").write_text("name,hold\nAnn Li,\nSam Taylor,1s\n")
+    args = ["program", str(path), "--clients", str(files / "clients.csv"), "--base-url"]
+    args += ["https://c.example", "-o", str(files / "site"), "--voice", "fake", "--dry-run"]
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 1 and "list it under the program's 'personal:'" in refused.output
+
+    path.write_text(PROGRAM.replace("sessions:", "personal: [hold]\nsessions:"))
+    result = runner.invoke(cli, args)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "Ann Li  session 1  2026-12-07  client=Ann Li, hold=2s",
+        "Ann Li  session 2  2026-12-14  client=Ann Li, hold=3s",
+        "Sam Taylor  session 1  2026-12-07  client=Sam Taylor, hold=1s",
+        "Sam Taylor  session 2  2026-12-14  client=Sam Taylor, hold=1s",
+    ]
+    assert not (files / "site").exists() and not (files / "site.audioguide").exists()

@@ -242,7 +242,8 @@ def test_a_column_the_program_sets_too_is_refused(runner: CliRunner, files: Path
     assert (code, output) == (
         1,
         f"Error: {files / 'clients.csv'}:1: column 'hold': the program's session "
-        f"{files / 'knee-program.yaml'}:7 sets 'hold' too: set it in one place\n",
+        f"{files / 'knee-program.yaml'}:7 sets 'hold' too: set it in one place, or list it "
+        "under the program's 'personal:' to let a client's row set it over the session's\n",
     )
 
 

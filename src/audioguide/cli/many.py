@@ -13,7 +13,7 @@ import click
 
 from ..clients.batch import build_batch
 from ..clients.manifest import Finished
-from ..clients.program import build_program
+from ..clients.program import ProgramResult, build_program, program_table
 from ..clients.roster import read_roster
 from ..clients.run import Runner, RunReport, default_workers
 from ..errors import Problems
@@ -145,6 +145,12 @@ def batch(
     help="Preview the site as it will be on this day, in FOLDER.preview/ beside the live site, "
     "which is left as it is [default: today, on the live site].",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check everything and print every client's sessions with their dates and values; "
+    "build nothing.",
+)
 def program(
     program: str,
     variables: dict[str, str],
@@ -155,6 +161,7 @@ def program(
     folder: Path | None,
     base_url: str,
     today: Any,
+    dry_run: bool,
 ) -> None:
     """Build a PROGRAM (sessions released over weeks) for every client in a clients file, as a
     static site of private podcast feeds, one per client.
@@ -167,6 +174,12 @@ def program(
     https://clinic.example/p
     """
     path = Path(program)
+    if dry_run:
+        table = program_table(read_program(path), read_roster(clients), options, variables, warn)
+        for dose in table:
+            values = ", ".join(f"{k}={v}" for k, v in sorted(dose.values.items()))
+            click.echo(f"{dose.client}  session {dose.session}  {dose.released}  {values}")
+        return
     result = build_program(
         read_program(path),
         read_roster(clients),
@@ -177,6 +190,12 @@ def program(
         today=today.date() if today else None,
         runner=_runner(workers, scheduler),
     )
+    _feeds(result)
+    if result.report.failed:
+        raise Problems(result.report.failed)
+
+
+def _feeds(result: ProgramResult) -> None:
     feeds = result.feeds
     _summary(len(feeds), result.folder, result.report)
     if result.preview:
@@ -191,5 +210,3 @@ def program(
         click.echo(f"  {feed.name:<{width}}  {plural(feed.released, 'session')}  {feed.page_url}")
     for name in result.revoked:
         click.echo(f"  {name}: no longer on the list, their feed is now empty")
-    if result.report.failed:
-        raise Problems(result.report.failed)

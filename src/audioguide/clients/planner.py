@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import AudioguideError, Problems, RoutineError, Where
+from ..language.reader import suggest
 from ..model import Client, Routine
 from ..options import BY_COLUMN, Options
 from ..paths import distinct_slugs
@@ -17,8 +18,8 @@ from ..session import Session
 from .digest import audio_digest, output_digests
 from .jobs import Job, RoutineRef, session_for
 from .roster import (
-    CLIENT_VAR,
     NAME,
+    NAME_VARS,
     RESERVED,
     ClientRow,
     Roster,
@@ -36,6 +37,8 @@ class Part:
     ref: RoutineRef
     variables: Mapping[str, str] = field(default_factory=dict)
     where: Where | None = None
+    personal: frozenset[str] = frozenset()
+    """The part's vars a client's row may set over its own value."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,14 @@ def _check_part(
     problems: list[AudioguideError],
 ) -> bool:
     """The routine with the command line's vars, then with the part's own: a mistake there is
-    named where it is written, and not again for every row."""
+    named where it is written, and not again for every row. A var the routine does not declare
+    is a mistake too: a session's `hodl: 5s` would build the default hold, a wrong dose."""
+    for name in part.variables:
+        if name not in names:
+            hint = suggest(name, sorted(names), "its vars")
+            message = f"vars: {part.ref.path.name} has no var '{name}'; {hint}"
+            problems.append(RoutineError(message, part.where))
+            return False
     try:
         session.routine(_declared(variables, names), options=options)
         if part.variables:
@@ -180,11 +190,12 @@ def _column_problems(
                 )
             )
         for part in parts:
-            if column in part.variables:
+            if column in part.variables and column not in part.personal:
                 problems.append(
                     RosterError(
                         f"column '{column}': the program's session {part.where} sets "
-                        f"'{column}' too: set it in one place",
+                        f"'{column}' too: set it in one place, or list it under the program's "
+                        "'personal:' to let a client's row set it over the session's",
                         where,
                     )
                 )
@@ -206,10 +217,12 @@ def _declared(variables: Mapping[str, str], names: set[str]) -> dict[str, str]:
 
 
 def _row_vars(row: ClientRow, names: set[str]) -> dict[str, str]:
-    """The row's variables this routine declares; the name fills `client` unless a column does."""
+    """The row's variables this routine declares; the name fills `client` and `name` (what a
+    routine calls its client) unless a column does, so no client is greeted "friend"."""
     given = _declared(row.variables(), names)
-    if CLIENT_VAR in names and CLIENT_VAR not in given:
-        given[CLIENT_VAR] = row.name
+    for var in NAME_VARS:
+        if var in names and var not in given:
+            given[var] = row.name
     return given
 
 
@@ -237,9 +250,17 @@ def _row_problem(
         try:
             session.routine({**base, var: value}, variables_from=str(row.where), options=options)
         except AudioguideError:
-            column = NAME if var == CLIENT_VAR and CLIENT_VAR not in row.cells else var
+            column = NAME if var in NAME_VARS and var not in row.cells else var
             return row.error(column, str(error))
     return RosterError(str(error), row.where)
+
+
+def values_for(client: Checked, part: Part, variables: Mapping[str, str]) -> dict[str, str]:
+    """The values a client's track of `part` gives its routine's vars: the command line's, the
+    part's (a program session's), then the client's row's."""
+    names = set(session_for(part.ref).source.var_names)
+    given = _declared({**variables, **part.variables}, names)
+    return {**given, **_row_vars(client.row, names)}
 
 
 def plan_jobs(
@@ -255,13 +276,11 @@ def plan_jobs(
     for client in checked:
         for i, part in enumerate(parts):
             at = place(client, i)
-            names = set(session_for(part.ref).source.var_names)
-            given = _declared({**variables, **part.variables}, names)
             job = Job(
                 folder=at.folder,
                 track=at.track,
                 ref=part.ref,
-                variables={**given, **_row_vars(client.row, names)},
+                variables=values_for(client, part, variables),
                 variables_from=str(client.row.where),
                 options=client.options,
                 client=at.client,

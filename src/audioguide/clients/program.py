@@ -5,7 +5,7 @@ for each client, and their private feed of the sessions released so far (see sit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from ..publish.outputs import outputs_for
 from ..strings import table
 from .jobs import Job, RoutineRef
 from .manifest import ClientState, Manifest
-from .planner import Checked, Part, Placement, check_roster, plan_jobs
+from .planner import Checked, Part, Placement, check_roster, plan_jobs, values_for
 from .roster import Roster
 from .run import Runner, RunReport, run_jobs
 from .site import (
@@ -70,12 +70,7 @@ def build_program(
     the sessions released by `today` (default: today); clients no longer on the roster get an
     empty feed and their sessions are removed. One run at a time writes a site."""
     base_url = check_base_url(base_url)
-    parts = [
-        Part(
-            RoutineRef(s.routine, s.number, s.title, s.notes, program.clinic), s.variables, s.where
-        )
-        for s in program.sessions
-    ]
+    parts = _parts(program)
     checked = check_roster(
         roster, parts, options, variables or {}, runner.on_warning, for_life=True
     )
@@ -135,6 +130,51 @@ def _build(
         _revoke(program, site.client(member), member.language, release)
     revoked = tuple(m.name for m in gone.values())
     return ProgramResult(served, tuple(feeds), revoked, report, today, served != folder)
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One cell of a program's table: what a client's session will be, before it is built."""
+
+    client: str
+    session: int
+    released: dt.date
+    values: Mapping[str, str]
+
+
+def program_table(
+    program: Program,
+    roster: Roster,
+    options: Options,
+    variables: Mapping[str, str] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> list[Dose]:
+    """Every client's every session with its date and the values its vars take, checked as a
+    build checks them: what `program --dry-run` shows, building nothing."""
+    parts = _parts(program)
+    checked = check_roster(roster, parts, options, variables or {}, on_warning, for_life=True)
+    return [
+        Dose(
+            c.row.name,
+            s.number,
+            program.release(s.number, c.row.start),
+            values_for(c, p, variables or {}),
+        )
+        for c in checked
+        for s, p in zip(program.sessions, parts, strict=True)
+    ]
+
+
+def _parts(program: Program) -> list[Part]:
+    return [
+        Part(
+            RoutineRef(s.routine, s.number, s.title, s.notes, program.clinic),
+            s.variables,
+            s.where,
+            program.personal,
+        )
+        for s in program.sessions
+    ]
 
 
 def preview_folder(site: Path) -> Path:

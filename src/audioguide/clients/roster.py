@@ -23,7 +23,8 @@ NAME: Final = "name"
 ID: Final = "id"
 """The clinic's own number for a client: who they are, whatever their name or row."""
 CLIENT_VAR: Final = "client"
-"""The routine var the `name` column fills, when the routine declares it and no column does."""
+NAME_VARS: Final = (CLIENT_VAR, "name")
+"""The routine vars the `name` column fills, when the routine declares them and no column does."""
 RESERVED: Final = (NAME, ID, "start", *BY_COLUMN)
 """Columns that are never routine variables: the name, the client's id, their own program start
 date, and the build options a row may set for its client (options.OPTIONS' columns)."""

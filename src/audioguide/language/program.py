@@ -39,6 +39,7 @@ PROGRAM_KEYS: Final[tuple[Key, ...]] = (
     Key("start", "the date of session 1 (a client's `start` column moves theirs)"),
     Key("every", "the time between sessions: 1 week, 2 weeks, 3 days"),
     Key("clinic", "who the practitioner is, over the routines' own: name, contact, logo"),
+    Key("personal", "vars a clients file's column may set for one client over the sessions'"),
     Key("sessions", "the list of sessions, in order"),
 )
 SESSION_KEYS: Final[tuple[Key, ...]] = (
@@ -75,6 +76,9 @@ class Program:
     path: Path
     description: str = ""
     clinic: Clinic | None = None
+    personal: frozenset[str] = frozenset()
+    """Vars a client's row may set over every session's own value ("weeks as planned, but Sam
+    holds 2 s less"); any other var a session sets is the program's alone."""
 
     def release(self, number: int, start: dt.date | None = None) -> dt.date:
         """When session `number` (from 1) comes out, for a client who starts on `start`."""
@@ -128,6 +132,7 @@ def read_program(path: Path) -> Program:
         path=path,
         description=r.text(f, "description", template=False) if "description" in f else "",
         clinic=read_clinic(r, f),
+        personal=frozenset(r.names(f, "personal", "[hold]")) if "personal" in f else frozenset(),
     )
     if program.last_release(program.start) is None:
         raise ProgramError(
