@@ -101,7 +101,7 @@ def test_two_clients_no_one_can_tell_apart_need_ids(runner: CliRunner, files: Pa
 
 def test_a_second_run_at_once_says_so_and_writes_nothing(runner: CliRunner, files: Path) -> None:
     site = files / "site"
-    with lock(state_dir(site)):
+    with lock(state_dir(site), "lock"):
         code, output = program(runner, files, "name\nAnn Li\n", "https://clinic.example/p")
     assert code == 1
     assert output == (
@@ -349,3 +349,18 @@ def test_a_personal_var_is_set_per_client_and_the_dry_run_shows_every_dose(
         "Sam Taylor  session 2  2026-12-14  client=Sam Taylor, hold=1s",
     ]
     assert not (files / "site").exists() and not (files / "site.audioguide").exists()
+
+
+def test_a_batch_never_overwrites_a_folder_it_did_not_write(runner: CliRunner, files: Path) -> None:
+    victim = files / "victim"
+    (victim / "www").mkdir(parents=True)
+    (victim / "www" / "index.html").write_text("the clinic's own home page")
+    (files / "clients.csv").write_text("name\nWWW\n")
+    args = ["batch", str(files / "knee.yaml"), "--clients", str(files / "clients.csv")]
+    result = runner.invoke(cli, [*args, "-o", str(victim), "--voice", "fake", "--workers", "1"])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {victim / 'www'} already holds files audioguide did not write (for 'WWW'); "
+        "choose a new or empty output folder\n"
+    )
+    assert (victim / "www" / "index.html").read_text() == "the clinic's own home page"

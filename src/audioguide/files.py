@@ -46,13 +46,13 @@ def keep(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def lock(folder: Path) -> Iterator[None]:
+def lock(folder: Path, name: str = ".audioguide.lock") -> Iterator[None]:
     """One run at a time writes `folder`: a second says so at once rather than interleave its
     files with the first's (two runs at once left one client two feeds). The lock is the
-    kernel's, on a hidden file beside the folder, and dies with its process."""
-    import fcntl  # POSIX: where there is none (Windows), runs are not locked
+    kernel's, on the file `name` in the folder, and dies with its process."""
+    import fcntl  # POSIX only, as the rest of the process handling
 
-    path = folder.with_name(f".{folder.name}.lock")
+    path = folder / name
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("a")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import click
@@ -33,4 +34,11 @@ def warn(message: str) -> None:
 
 
 def main() -> None:
+    # A service manager or a closed terminal stops a run with SIGTERM: it is met as Ctrl-C is,
+    # so every temp file is removed and every child process stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     cli(prog_name="audioguide")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ExportError
+from ..files import lock
 from ..model import Client
 from ..options import Options
 from ..paths import slug
@@ -49,10 +51,18 @@ def build_batch(
 
     outputs = outputs_for("batch", on_warning=runner.on_warning)
     planned = plan_jobs(checked, [part], variables or {}, outputs, place)
-    states = {}
-    for client in checked:
-        own = folder / client.slug
-        old = ClientState.load(own)
-        states[own] = ClientState(own, client.row.name, client.slug, old.tracks if old else {})
-    report = run_jobs(planned, Manifest(states), runner)
+    with lock(folder):
+        states = {}
+        for client in checked:
+            own = folder / client.slug
+            old = ClientState.load(own)
+            if old is None and own.is_dir() and any(own.iterdir()):
+                # A client called "www" must not overwrite a folder that is someone else's.
+                name = client.row.name
+                raise ExportError(
+                    f"{own} already holds files audioguide did not write (for {name!r}); choose "
+                    "a new or empty output folder"
+                )
+            states[own] = ClientState(own, client.row.name, client.slug, old.tracks if old else {})
+        report = run_jobs(planned, Manifest(states), runner)
     return BatchResult(folder, len(checked), report)

@@ -78,7 +78,7 @@ def build_program(
     if late:
         message = "its last session would come out after the year 9999: start earlier"
         raise Problems([row.error("start", message) for row in late])
-    with lock(state_dir(folder)):
+    with lock(state_dir(folder), "lock"):
         return _build(program, checked, parts, folder, base_url, variables or {}, today, runner)
 
 
