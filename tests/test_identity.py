@@ -364,3 +364,33 @@ def test_a_batch_never_overwrites_a_folder_it_did_not_write(runner: CliRunner, f
         "choose a new or empty output folder\n"
     )
     assert (victim / "www" / "index.html").read_text() == "the clinic's own home page"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_session_that_cannot_be_built_for_one_client_stops_the_run_before_any_is_built(
+    runner: CliRunner, files: Path, workers: str
+) -> None:
+    """Week 2's countdown does not fit one client's shorter hold: found before week 1 is
+    built for anyone, with the client's row and the routine's line."""
+    (files / "knee.yaml").write_text(
+        KNEE.replace('- hold: "{hold}"', '- hold: {duration: "{hold}", countdown: 3}')
+    )
+    (files / "program.yaml").write_text(
+        PROGRAM.replace("{hold: 2s}", "{hold: 4s}")
+        .replace("sessions:", "personal: [hold]\nsessions:")
+        .replace("{hold: 3s}", "{hold: 5s}")
+    )
+    (files / "clients.csv").write_text("name,hold\nAnn Li,\nBo Chen,2s\n")
+    args = ["program", str(files / "program.yaml"), "--clients", str(files / "clients.csv")]
+    args += ["-o", str(files / "site"), "--base-url", "https://c.example", "--voice", "fake"]
+    result = runner.invoke(cli, [*args, "--workers", workers])
+    assert result.exit_code == 1
+    clients = files / "clients.csv"
+    assert result.output.splitlines() == [
+        f"Error: {clients}:3 (Bo Chen, session {n}): {files / 'knee.yaml'}:9: step 2.1: the "
+        "countdown does not fit in the 2 s hold: it needs 1.00 s more; make the hold longer or "
+        "drop the countdown"
+        for n in (1, 2)
+    ]
+    assert not list((files / "site.audioguide" / "build").rglob("*.mp3"))
+    assert not (files / "site").exists()

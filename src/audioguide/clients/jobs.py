@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cues import Chapter, Timeline
-from ..errors import AudioguideError
+from ..errors import AudioguideError, RoutineError
 from ..language.load import RoutineSource
 from ..model import Client, Clinic, Routine
 from ..options import Options
@@ -178,6 +178,20 @@ def speak(job: Job, texts: Iterable[str]) -> tuple[int, int]:
     for text in texts:
         voice.synthesize(text)
     return since(voice, before)
+
+
+def plan_problem(job: Job) -> AudioguideError | None:
+    """What planning the job's track finds wrong (a countdown that does not fit one client's
+    hold, a length its ranges cannot reach), before any track is built: None when it plans."""
+    session = session_for(job.ref)
+    try:
+        session.plan(job.variables, variables_from=job.variables_from, options=job.options)
+    except AudioguideError as e:
+        # Whose track it is, and which session: the routine's line alone fits every client.
+        session_no = f", session {job.ref.number}" if job.ref.number else ""
+        whose = f"{job.variables_from} ({job.client.name}{session_no})"
+        return type(e)(f"{whose}: {e}") if isinstance(e, RoutineError) else e
+    return None
 
 
 def run_task(task: Task) -> Result:

@@ -14,10 +14,20 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..errors import AudioguideError
+from ..errors import AudioguideError, Problems
 from ..model import Routine
 from ..timing.compile import speech_of
-from .jobs import Failed, Job, Result, Task, close_sessions, init_worker, run_task, speak
+from .jobs import (
+    Failed,
+    Job,
+    Result,
+    Task,
+    close_sessions,
+    init_worker,
+    plan_problem,
+    run_task,
+    speak,
+)
 from .manifest import Finished, Manifest
 from .planner import Planned
 
@@ -85,6 +95,7 @@ def run_jobs(planned: Sequence[Planned], manifest: Manifest, runner: Runner) -> 
         run_on_cluster(runner.scheduler, tasks, done)
     elif runner.workers <= 1 or len(tasks) <= 1:
         try:
+            check_plans(tasks)
             for task in tasks:
                 done(task, run_task(task))
         finally:
@@ -115,6 +126,14 @@ class _Counts:
         """Tasks done, by whether they built the audio."""
 
 
+def check_plans(tasks: Sequence[Task]) -> None:
+    """Every track planned before any is built, so a session that cannot be built for one
+    client (week 3's countdown in a shorter hold) stops the run before weeks 1 and 2 go out."""
+    problems = [p for p in (plan_problem(t.job) for t in tasks if t.audio) if p is not None]
+    if problems:
+        raise Problems(problems)
+
+
 def _run_pool(
     tasks: Sequence[Task],
     speaking: Sequence[tuple[Job, Routine]],
@@ -132,6 +151,10 @@ def _run_pool(
             hits, misses = clips.result()
             counts.hits += hits
             counts.misses += misses
+        try:
+            check_plans(tasks)  # every line is in the cache now: planning speaks nothing
+        finally:
+            close_sessions()
         building: dict[Future[Result], Task] = {pool.submit(run_task, t): t for t in tasks}
         for built in as_completed(building):
             done(building[built], built.result())
