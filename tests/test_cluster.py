@@ -45,15 +45,17 @@ def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def cluster(
-    folder: Path, n_workers: int = 2
+    folder: Path, n_workers: int = 2, *, nanny: bool = False
 ) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A scheduler and `n_workers` single-threaded workers without nannies (a killed worker
-    stays dead), all stopped and waited for on the way out, whatever happened."""
+    """A scheduler and `n_workers` single-threaded workers, without nannies (a killed worker
+    stays dead) unless `nanny` (the default of `dask worker`, as the docs start them), each with
+    a speech cache of its own, all stopped and waited for on the way out, whatever happened."""
     address = f"tcp://127.0.0.1:{_free_port()}"
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
         log = folder / f"{name}.log"
+        env = {**os.environ, "AUDIOGUIDE_CACHE_DIR": str(folder / f"{name}-speech")}
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [str(BIN / "dask"), *args],
@@ -61,6 +63,7 @@ def cluster(
                 stdout=out,
                 stderr=out,
                 cwd=folder,
+                env=env,
             )
         started.append(proc)
         return proc, log
@@ -75,7 +78,8 @@ def cluster(
         for i in range(n_workers):
             worker, log = start(
                 f"worker-{i}",
-                *("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"),
+                *("worker", address, "--nthreads", "1", "--no-dashboard"),
+                *(() if nanny else ("--no-nanny",)),
                 *("--name", f"worker-{i}", "--host", host, "--local-directory", str(folder)),
             )
             workers.append((worker, log))
@@ -150,3 +154,39 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
                 assert track.with_suffix(beside).is_file()
             assert (out / folder / "index.html").is_file()
     assert list(out.rglob("*.part")) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the system voice is espeak-ng's on Linux")
+def test_workers_started_as_the_docs_say_build_what_this_machine_builds_with_the_system_voice(
+    tmp_path: Path,
+) -> None:
+    """`dask worker ADDRESS` with its default nanny, each worker with a cold speech cache of its
+    own: the tracks equal a local build's, byte for byte (the system voice is deterministic)."""
+    routine = tmp_path / "knee.yaml"
+    routine.write_text(KNEE, encoding="utf-8")
+    clients = tmp_path / "clients.csv"
+    clients.write_text("name,hold\nAnn Li,2s\nBo Chen,3s\nCy Dee,4s\n", encoding="utf-8")
+    args = [str(BIN / "audioguide"), "batch", str(routine), "--clients", str(clients)]
+    args += ["--voice", "system"]
+    with cluster(tmp_path, nanny=True) as (address, _):
+        remote = subprocess.run(
+            [*args, "-o", str(tmp_path / "remote"), "--scheduler", address],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "AUDIOGUIDE_CACHE_DIR": str(tmp_path / "submitter-speech")},
+        )
+    assert remote.returncode == 0, remote.stderr
+    local = subprocess.run(
+        [*args, "-o", str(tmp_path / "local"), "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "AUDIOGUIDE_CACHE_DIR": str(tmp_path / "local-speech")},
+    )
+    assert local.returncode == 0, local.stderr
+    for folder in ("ann-li", "bo-chen", "cy-dee"):
+        track = f"{folder}/knee-{folder}.mp3"
+        assert (tmp_path / "remote" / track).read_bytes() == (
+            tmp_path / "local" / track
+        ).read_bytes()
