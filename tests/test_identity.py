@@ -394,3 +394,41 @@ def test_a_session_that_cannot_be_built_for_one_client_stops_the_run_before_any_
     ]
     assert not list((files / "site.audioguide" / "build").rglob("*.mp3"))
     assert not (files / "site").exists()
+
+
+def test_each_client_gets_the_program_in_their_language(runner: CliRunner, files: Path) -> None:
+    path = files / "program.yaml"
+    path.write_text(
+        PROGRAM.replace("- vars: {hold: 3s}", "- vars: {hold: 3s}\n    title: Week 2, longer holds")
+    )
+    (files / "clients.csv").write_text("name,language\nAnn Li,\nAna Ruiz,es\n")
+    args = ["program", str(path), "--clients", str(files / "clients.csv"), "--voice", "fake"]
+    args += ["--base-url", "https://c.example", "-o", str(files / "site"), "--today", "2027-01-01"]
+    (files / "knee.es.yaml").write_text(
+        'lines: {"Hello {client}.": "Hola {client}.", "Knee": "Rodilla", "Knee bend": '
+        '"Flexión de rodilla", "Bend the knee.": "Dobla la rodilla.", "Release.": "Suelta.", '
+        '"Goodbye.": "Adiós."}\n'
+    )
+
+    missing = runner.invoke(cli, args)
+    assert missing.exit_code == 1
+    assert "has no Spanish translation for a client who reads es" in missing.output
+
+    started = runner.invoke(cli, ["translate", str(path), "--language", "es"])
+    assert started.exit_code == 0, started.output
+    sidecar = files / "program.es.yaml"
+    assert "Week 2, longer holds" in sidecar.read_text()
+    unfinished = runner.invoke(cli, args)
+    assert unfinished.exit_code == 1 and "not translated into Spanish yet" in unfinished.output
+
+    sidecar.write_text('lines: {"Knee": "Rodilla", "Week 2, longer holds": "Semana 2"}\n')
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    site = files / "site.preview"
+    feeds = {p.parent.name: p.read_text() for p in site.glob("*/feed.xml")}
+    spanish = next(f for f in feeds.values() if "Ana Ruiz" in f)
+    english = next(f for f in feeds.values() if "Ann Li" in f)
+    assert "<title>Rodilla: Ana Ruiz</title>" in spanish and "Semana 2" in spanish
+    assert "2 sesiones de " in spanish and ", una a la semana." in spanish
+    assert "Week" not in spanish and "sessions from" not in spanish
+    assert "<title>Knee: Ann Li</title>" in english and "2 sessions from " in english

@@ -12,6 +12,7 @@ import click
 from ..cues import Speech
 from ..language.library import BUNDLED_DIR, bundled_routines, find_routine, new_routine
 from ..language.load import RoutineSource
+from ..language.program import is_program, new_program_translation
 from ..model import Client
 from ..options import Options
 from ..publish.outputs import Output, outputs_for
@@ -218,12 +219,17 @@ def check(routine: str, variables: dict[str, str], options: Options) -> None:
     help="The language to translate into: es, de, fr or en (optionally with a region).",
 )
 def translate(routine: str, language: str) -> None:
-    """Start a translation of ROUTINE: ROUTINE.CODE.yaml beside it, listing every line to
-    translate. Fill it in, then `check --language CODE` names any line still missing.
+    """Start a translation of ROUTINE (or of a program): ROUTINE.CODE.yaml beside it, listing
+    every line to translate. Fill it in, then `check --language CODE` (a program: `program
+    --dry-run`) names any line still missing.
 
     Example: audioguide translate morning.yaml --language es
     """
     path = find_routine(routine)
+    if is_program(path):
+        target = new_program_translation(path, language)
+        click.echo(f"Wrote {target}: translate each text; clients who read {language} get it")
+        return
     if path.parent == BUNDLED_DIR:
         raise click.ClickException(
             f"{routine} is a bundled routine: copy it with `audioguide new NAME --from {routine}`"

@@ -30,6 +30,7 @@ def audio_digest(job: Job, routine: Routine, voice: str) -> str:
             "voice": voice,
             "options": audio_options(job.options),
             "tags": [job.client.name, str(job.client.date), job.album],
+            "session": [job.ref.number, job.ref.title, list(job.ref.notes)],
         }
     )
 

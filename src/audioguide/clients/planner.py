@@ -61,6 +61,9 @@ class Placement:
     track: str
     client: Client
     album: str
+    ref: RoutineRef | None = None
+    """The routine as this client gets it, when it differs from the part's (a program's
+    session titled and noted in the client's language)."""
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,7 @@ def plan_jobs(
             job = Job(
                 folder=at.folder,
                 track=at.track,
-                ref=part.ref,
+                ref=at.ref or part.ref,
                 variables=values_for(client, part, variables),
                 variables_from=str(client.row.where),
                 options=client.options,

@@ -5,21 +5,21 @@ for each client, and their private feed of the sessions released so far (see sit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..cues import Chapter
-from ..errors import Problems
+from ..errors import AudioguideError, Problems
 from ..files import lock
-from ..language.program import Program
+from ..language.program import Program, read_program
 from ..model import Client, Routine
 from ..options import Options
 from ..paths import slug
 from ..publish.companions import chapter_list
 from ..publish.outputs import outputs_for
 from ..strings import table
-from .jobs import Job, RoutineRef
+from .jobs import Job, RoutineRef, session_for
 from .manifest import ClientState, Manifest
 from .planner import Checked, Part, Placement, check_roster, plan_jobs, values_for
 from .roster import Roster
@@ -78,14 +78,46 @@ def build_program(
     if late:
         message = "its last session would come out after the year 9999: start earlier"
         raise Problems([row.error("start", message) for row in late])
+    texts = in_languages(program, {c.routines[0].language for c in checked})
+    checked = [_in_language(c, texts[c.routines[0].language], variables or {}) for c in checked]
     with lock(state_dir(folder), "lock"):
-        return _build(program, checked, parts, folder, base_url, variables or {}, today, runner)
+        return _build(program, checked, texts, folder, base_url, variables or {}, today, runner)
+
+
+def in_languages(program: Program, languages: Iterable[str]) -> dict[str, Program]:
+    """The program with its texts in each language its clients read (from its translations);
+    every text missing is one error, before anything is built."""
+    texts: dict[str, Program] = {}
+    problems: list[AudioguideError] = []
+    for language in sorted(languages):
+        try:
+            texts[language] = read_program(program.path, language)
+        except Problems as e:
+            problems += e.errors
+        except AudioguideError as e:
+            problems.append(e)
+    if problems:
+        raise Problems(list(dict.fromkeys(problems)))
+    return texts
+
+
+def _in_language(client: Checked, program: Program, variables: Mapping[str, str]) -> Checked:
+    """The client's routines dressed with the program's titles and notes in their language."""
+    routines = tuple(
+        session_for(part.ref).routine(
+            values_for(client, part, variables),
+            variables_from=str(client.row.where),
+            options=client.options,
+        )
+        for part in _parts(program)
+    )
+    return replace(client, routines=routines)
 
 
 def _build(
     program: Program,
     checked: Sequence[Checked],
-    parts: Sequence[Part],
+    texts: Mapping[str, Program],
     folder: Path,
     base_url: str,
     variables: Mapping[str, str],
@@ -107,15 +139,15 @@ def _build(
     def place(client: Checked, i: int) -> Placement:
         token, number = members[client.row.identity].token, program.sessions[i].number
         released = program.release(number, client.row.start)
-        name = client.row.name
-        album = table(client.routines[i].language).label("album", title=program.title, name=name)
+        name, own = client.row.name, texts[client.routines[0].language]
+        album = table(client.routines[i].language).label("album", title=own.title, name=name)
         track = f"{number:02d}/{stem}-{number:02d}.mp3"
         page = url(base_url, token) + "/"
         client_ = Client(name, url(base_url, token, FEED), page, released)
-        return Placement(site.build / token, track, client_, album)
+        return Placement(site.build / token, track, client_, album, _parts(own)[i].ref)
 
     outputs = outputs_for("program", on_warning=runner.on_warning)
-    planned = plan_jobs(checked, parts, variables, outputs, place)
+    planned = plan_jobs(checked, _parts(program), variables, outputs, place)
     manifest = Manifest({site.build / m.token: site.client(m) for m in members.values()})
     report = run_jobs(planned, manifest, runner)
     write_site_root(served)
@@ -124,7 +156,8 @@ def _build(
     for c in checked:
         token = members[c.row.identity].token
         state = manifest.states[site.build / token]
-        feeds.append(_feed(program, c, state, Release(served / token, base_url, today), jobs))
+        own = texts[c.routines[0].language]
+        feeds.append(_feed(own, c, state, Release(served / token, base_url, today), jobs))
     for member in gone.values():
         release = Release(served / member.token, base_url, today)
         _revoke(program, site.client(member), member.language, release)
@@ -217,7 +250,11 @@ def _feed(
     first = client.routines[0]
     author = _author(program, first)
     channel = Channel(
-        program.title, _about(program, author), author, first.language, client.row.name
+        program.title,
+        _about(program, author, first.language),
+        author,
+        first.language,
+        client.row.name,
     )
     return write_client_feed(release.folder, release.base_url, channel, episodes, release.today)
 
@@ -228,7 +265,8 @@ def _revoke(program: Program, state: ClientState, language: str, release: Releas
     remove_tracks(state, ()).save()
     place_released(state.folder, release.folder, [])
     author = program.clinic.name if program.clinic else "audioguide"
-    channel = Channel(program.title, _about(program, author), author, language, state.name)
+    about = _about(program, author, language)
+    channel = Channel(program.title, about, author, language, state.name)
     write_revoked_feed(release.folder, release.base_url, channel, release.today)
 
 
@@ -237,14 +275,17 @@ def _author(program: Program, routine: Routine) -> str:
     return clinic.name if clinic else routine.author or "audioguide"
 
 
-def _about(program: Program, author: str) -> str:
+def _about(program: Program, author: str, language: str) -> str:
+    """The feed's description: the program's own, else one in the client's language."""
     if program.description:
         return program.description
-    every = program.every_days
-    period = "week" if every == 7 else f"{every // 7} weeks" if every % 7 == 0 else f"{every} days"
-    if every == 1:
-        period = "day"
-    return f"{len(program.sessions)} sessions from {author}, one every {period}."
+    t, every = table(language), program.every_days
+    if every % 7 == 0:
+        period = t.label("every_week") if every == 7 else t.label("every_weeks", n=every // 7)
+    else:
+        period = t.label("every_day") if every == 1 else t.label("every_days", n=every)
+    sessions = t.count("program_sessions", len(program.sessions))
+    return t.label("program_about", sessions=sessions, author=author, every=period)
 
 
 def _description(routine: Routine, chapters: Sequence[Chapter]) -> str:

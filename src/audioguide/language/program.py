@@ -19,13 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ..errors import AudioguideError, Where
+from ..errors import AudioguideError, Problems, Where
+from ..files import write_atomic
 from ..model import Clinic
 from ..paths import resolve_inside
+from ..strings import base_language, language_code, table
 from .keys import CLINIC_KEYS, Key
 from .library import bundled_routines
 from .reader import Fields, Reader, suggest
-from .settings import read_clinic
+from .settings import read_clinic, read_language
+from .translation import (
+    Translation,
+    Translator,
+    needs_translation,
+    read_translation,
+    sidecar_paths,
+    sidecar_text,
+)
 from .yamlfile import YList, YMap, parse_yaml, read_text, show
 
 MAX_SESSIONS: Final = 520
@@ -39,6 +49,7 @@ PROGRAM_KEYS: Final[tuple[Key, ...]] = (
     Key("start", "the date of session 1 (a client's `start` column moves theirs)"),
     Key("every", "the time between sessions: 1 week, 2 weeks, 3 days"),
     Key("clinic", "who the practitioner is, over the routines' own: name, contact, logo"),
+    Key("language", "the language the program's own texts are written in [default: en]"),
     Key("personal", "vars a clients file's column may set for one client over the sessions'"),
     Key("sessions", "the list of sessions, in order"),
 )
@@ -76,6 +87,8 @@ class Program:
     path: Path
     description: str = ""
     clinic: Clinic | None = None
+    language: str = "en"
+    """The language its texts are in (translated from its own `language:` when read so)."""
     personal: frozenset[str] = frozenset()
     """Vars a client's row may set over every session's own value ("weeks as planned, but Sam
     holds 2 s less"); any other var a session sets is the program's alone."""
@@ -92,7 +105,10 @@ class Program:
             return None
 
 
-def read_program(path: Path) -> Program:
+def read_program(path: Path, language: str | None = None) -> Program:
+    """The program, its texts (title, description, session titles and notes) in `language` when
+    given: from its translation, PROGRAM.LANG.yaml beside it, as a routine's lines come from
+    its own; every text missing there is one error (all raised together)."""
     name = str(path)
     doc = parse_yaml(read_text(path, what="program"), name)
     top = Where(name, getattr(doc, "line", 1))
@@ -108,6 +124,63 @@ def read_program(path: Path) -> Program:
         if key not in f:
             raise ProgramError(f"the program has no '{key}': {_purpose(key)}", top)
     r = Reader(name, path.parent)
+    own = read_language(r, f)
+    if language is not None and base_language(language) != base_language(own):
+        r.translator = Translator(_translation(path, own, language))
+    program = _read(r, f, path, own if r.translator is None else language or own)
+    if r.translator is not None and r.translator.problems():
+        raise Problems(r.translator.problems())
+    return program
+
+
+def _translation(path: Path, own: str, language: str) -> Translation:
+    found = [p for p in sidecar_paths(path, language) if p.is_file()]
+    if not found:
+        raise ProgramError(
+            f"{path} is written in {table(own).english}, and has no {table(language).english} "
+            f"translation for a client who reads {language}: `audioguide translate {path} "
+            f"--language {language}` starts one beside it"
+        )
+    return read_translation(found[0], language)
+
+
+def new_program_translation(path: Path, language: str) -> Path:
+    """Start the program's translation: PROGRAM.LANG.yaml beside it, every text listed with an
+    empty translation (a client who reads `language` needs it). Never over an existing file."""
+    code = language_code(language)
+    if code is None:
+        raise ProgramError(f"--language {show(language)}: use en, es, de or fr (es-MX, ...)")
+    own = read_program(path).language
+    if base_language(code) == base_language(own):
+        raise ProgramError(f"{path} is written in {table(code).english} already")
+    target = sidecar_paths(path, code)[0]
+    if target.exists():
+        raise ProgramError(f"{target} exists already: fill in the texts it lists")
+    text = sidecar_text(path.name, code, program_texts(path))
+    write_atomic(target, text.encode("utf-8"))
+    return target
+
+
+def is_program(path: Path) -> bool:
+    """Whether a YAML file is a program (it has sessions) rather than a routine."""
+    try:
+        doc = parse_yaml(read_text(path, what="program"), str(path))
+    except AudioguideError:
+        return False
+    return isinstance(doc, YMap) and "sessions" in doc
+
+
+def program_texts(path: Path) -> list[str]:
+    """Every text of the program a translation gives: what `audioguide translate` lists."""
+    program = read_program(path)
+    texts = [program.title, program.description]
+    for session in program.sessions:
+        texts += [session.title or "", *session.notes]
+    return [t for t in dict.fromkeys(texts) if needs_translation(t)]
+
+
+def _read(r: Reader, f: Fields, path: Path, language: str) -> Program:
+    doc, name = f.values, str(path)
     default = _routine(r, f) if "routine" in f else None
     raw = doc["sessions"]
     if not isinstance(raw, YList) or not raw:
@@ -132,7 +205,8 @@ def read_program(path: Path) -> Program:
         path=path,
         description=r.text(f, "description", template=False) if "description" in f else "",
         clinic=read_clinic(r, f),
-        personal=frozenset(r.names(f, "personal", "[hold]")) if "personal" in f else frozenset(),
+        personal=_personal(f),
+        language=language,
     )
     if program.last_release(program.start) is None:
         raise ProgramError(
@@ -198,9 +272,16 @@ def _vars(f: Fields) -> dict[str, str]:
     return out
 
 
+def _personal(f: Fields) -> frozenset[str]:
+    raw = f.values.get("personal", [])
+    if not isinstance(raw, list) or not all(isinstance(v, str) and v.strip() for v in raw):
+        raise ProgramError("'personal' lists var names, e.g. personal: [hold]", f.at("personal"))
+    return frozenset(v.strip() for v in raw)
+
+
 def _routine(r: Reader, f: Fields) -> Path:
     """A routine file next to the program (or anywhere by its path), or a bundled routine."""
-    name = r.text(f, "routine", template=False)
+    name = r.text(f, "routine", template=False, translate=False)
     bundled = bundled_routines()
     path = resolve_inside(name, r.base_dir)
     if path is None and name not in bundled:
