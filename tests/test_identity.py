@@ -432,3 +432,35 @@ def test_each_client_gets_the_program_in_their_language(runner: CliRunner, files
     assert "2 sesiones de " in spanish and ", una a la semana." in spanish
     assert "Week" not in spanish and "sessions from" not in spanish
     assert "<title>Knee: Ann Li</title>" in english and "2 sessions from " in english
+
+
+def test_a_name_the_voice_cannot_say_is_flagged_and_a_spoken_form_is_said(
+    runner: CliRunner, files: Path
+) -> None:
+    from audioguide.voices.clips import sayable
+
+    assert sayable("Hallo Lena Müller 🌻.") == "Hallo Lena Müller ."
+    clients = files / "clients.csv"
+    # Fatima Zahra, in Arabic letters.
+    fatima = "\u0641\u0627\u0637\u0645\u0629 \u0627\u0644\u0632\u0647\u0631\u0627\u0621"
+    clients.write_text(f"name,spoken\n{fatima},\nLena Müller 🌻,\nJürgen Groß,\n")
+    args = ["batch", str(files / "knee.yaml"), "--clients", str(clients), "-o", str(files / "out")]
+    result = runner.invoke(cli, [*args, "--voice", "fake", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning")]
+    assert warnings == [
+        f"Warning: {clients}:2: the name '{fatima}' holds letters of another script, which "
+        "the English voice cannot say (it would spell it out, or leave it out): add a 'spoken' "
+        "column with how to say it",
+        f"Warning: {clients}:3: the name 'Lena Müller 🌻' holds emoji or symbols, which the "
+        "English voice cannot say (it would spell it out, or leave it out): add a 'spoken' "
+        "column with how to say it",
+    ]
+    clients.write_text(f"name,spoken\n{fatima},Fatima Zahra\n")
+    args[-1] = str(files / "again")
+    result = runner.invoke(cli, [*args, "--voice", "fake", "--workers", "1"])
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.output
+    (vtt,) = (files / "again").glob("*/*.vtt")
+    assert "Hello Fatima Zahra." in vtt.read_text()
+    (page,) = (files / "again").glob("*/index.html")
+    assert fatima in page.read_text()

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import re
 import string
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -180,6 +181,17 @@ def sentence(text: str) -> str:
     """A phrase as spoken: its first letter a capital ("right side." -> "Right side."); the rest
     kept as written, so "Lado derecho." stays as it is."""
     return text[:1].upper() + text[1:]
+
+
+def unspeakable(text: str) -> str:
+    """What in a text a voice for audioguide's languages (all written in Latin letters) cannot
+    say: letters of another script, emoji and symbols, described; "" when there is none."""
+    found = []
+    if any(c.isalpha() and not unicodedata.name(c, "").startswith("LATIN") for c in text):
+        found.append("letters of another script")
+    if any(unicodedata.category(c) in ("So", "Sk", "Sm", "Cs", "Co") for c in text):
+        found.append("emoji or symbols")
+    return " and ".join(found)
 
 
 def clock(seconds: float, *, tenths: bool = False) -> str:

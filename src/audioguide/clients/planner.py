@@ -15,12 +15,14 @@ from ..options import BY_COLUMN, Options
 from ..paths import distinct_slugs
 from ..publish.outputs import Output
 from ..session import Session
+from ..strings import table, unspeakable
 from .digest import audio_digest, output_digests
 from .jobs import Job, RoutineRef, session_for
 from .roster import (
     NAME,
     NAME_VARS,
     RESERVED,
+    SPOKEN,
     ClientRow,
     Roster,
     RosterError,
@@ -127,6 +129,13 @@ def check_roster(
                 break
         else:
             checked.append(Checked(row, folder, row_options, tuple(routines), tuple(voices)))
+            if SPOKEN not in row.cells and (unsaid := unspeakable(row.name)):
+                language = table(routines[0].language).english if routines else "the"
+                warn(
+                    f"{row.where}: the name {row.name!r} holds {unsaid}, which the {language} "
+                    "voice cannot say (it would spell it out, or leave it out): add a 'spoken' "
+                    "column with how to say it"
+                )
     if problems:
         raise _in_order(problems, roster.file)
     for warning in warned:
@@ -225,7 +234,7 @@ def _row_vars(row: ClientRow, names: set[str]) -> dict[str, str]:
     given = _declared(row.variables(), names)
     for var in NAME_VARS:
         if var in names and var not in given:
-            given[var] = row.name
+            given[var] = row.spoken
     return given
 
 

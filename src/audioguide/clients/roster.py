@@ -20,12 +20,15 @@ from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
 from ..options import BY_COLUMN, OptionError, Options, options_from
 
 NAME: Final = "name"
+SPOKEN: Final = "spoken"
+"""How the voice says the client's name, where their name is not written as it is said (another
+script, an emoji): it fills the routine's name vars; the name is still what pages show."""
 ID: Final = "id"
 """The clinic's own number for a client: who they are, whatever their name or row."""
 CLIENT_VAR: Final = "client"
 NAME_VARS: Final = (CLIENT_VAR, "name")
 """The routine vars the `name` column fills, when the routine declares them and no column does."""
-RESERVED: Final = (NAME, ID, "start", *BY_COLUMN)
+RESERVED: Final = (NAME, SPOKEN, ID, "start", *BY_COLUMN)
 """Columns that are never routine variables: the name, the client's id, their own program start
 date, and the build options a row may set for its client (options.OPTIONS' columns)."""
 MAX_CLIENTS: Final = 10_000
@@ -74,6 +77,11 @@ class ClientRow:
     def variables(self) -> dict[str, str]:
         """The cells that are routine variables."""
         return {k: v for k, v in self.cells.items() if k not in RESERVED}
+
+    @property
+    def spoken(self) -> str:
+        """The name as the voice says it."""
+        return self.cells.get(SPOKEN, self.name)
 
     @property
     def identity(self) -> str:

@@ -19,7 +19,7 @@ from ..audio import Samples, to_samples
 from ..errors import VoiceError
 from ..files import keep
 from ..options import DEFAULT_RATE
-from .clips import Voice
+from .clips import Voice, sayable
 from .system import SystemVoice
 
 CACHE_ENV: Final = "AUDIOGUIDE_CACHE_DIR"
@@ -59,7 +59,7 @@ class CachedVoice:
             return clip
         self._count(misses=1)
         with self._engine:
-            clip = self.inner.synthesize(text)
+            clip = self.inner.synthesize(sayable(text))
         self._keep(path, clip)
         return clip
 
@@ -97,9 +97,9 @@ class CachedVoice:
                 try:
                     if voice is self.inner:
                         with self._engine:
-                            clip = voice.synthesize(text)
+                            clip = voice.synthesize(sayable(text))
                     else:
-                        clip = voice.synthesize(text)
+                        clip = voice.synthesize(sayable(text))
                     self._keep(self.path_for(text), clip)
                 except BaseException:
                     stop.set()  # the other engine stops after its current line

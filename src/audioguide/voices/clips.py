@@ -5,6 +5,7 @@ trim padding, refuse a silent or truncated clip), pure so it is tested without a
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -50,6 +51,17 @@ class VoiceInfo:
     """What `--voice system:ID` takes, e.g. "gmw/en-us"."""
     name: str
     languages: tuple[str, ...]
+
+
+def sayable(text: str) -> str:
+    """The text as a voice is given it: emoji and symbols left out (an engine names them, in
+    its language: "Lena Müller 🌻" said "Sonnenblume"), spacing kept tidy."""
+    kept = "".join(" " if unicodedata.category(c) in _UNSAID else c for c in text)
+    return " ".join(kept.split())
+
+
+_UNSAID: Final = ("So", "Sk", "Cs", "Co")
+"""Symbols other (emoji), modifiers, surrogates and private use: nothing a person reads aloud."""
 
 
 def split_text(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
