@@ -189,7 +189,7 @@ def unspeakable(text: str) -> str:
     found = []
     if any(c.isalpha() and not unicodedata.name(c, "").startswith("LATIN") for c in text):
         found.append("letters of another script")
-    if any(unicodedata.category(c) in ("So", "Sk", "Sm", "Cs", "Co") for c in text):
+    if any(unicodedata.category(c) in ("So", "Sk", "Cs", "Co") for c in text):
         found.append("emoji or symbols")
     return " and ".join(found)
 

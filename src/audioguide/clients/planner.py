@@ -129,19 +129,22 @@ def check_roster(
                 break
         else:
             checked.append(Checked(row, folder, row_options, tuple(routines), tuple(voices)))
-            if SPOKEN not in row.cells and (unsaid := unspeakable(row.name)):
-                language = table(routines[0].language).english if routines else "the"
-                warn(
-                    f"{row.where}: the name {row.name!r} holds {unsaid}, which the {language} "
-                    "voice cannot say (it would spell it out, or leave it out): add a 'spoken' "
-                    "column with how to say it"
-                )
+            if SPOKEN not in row.cells and (unsaid := unspeakable(row.name)) and routines:
+                warn(_unsaid(row, unsaid, routines[0].language))
     if problems:
         raise _in_order(problems, roster.file)
     for warning in warned:
         if on_warning:
             on_warning(warning)
     return checked
+
+
+def _unsaid(row: ClientRow, unsaid: str, language: str) -> str:
+    return (
+        f"{row.where}: the name {row.name!r} holds {unsaid}, which the {table(language).english} "
+        "voice cannot say (it would spell it out, or leave it out): add a 'spoken' column with "
+        "how to say it"
+    )
 
 
 def _in_order(problems: list[AudioguideError], file: str) -> Problems:
