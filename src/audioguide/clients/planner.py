@@ -87,9 +87,10 @@ def check_roster(
     """Every client's routines, validated with their row's variables and options; every problem
     in every row found before any is built, raised together as Problems. With `for_life` (a
     program's private addresses) two rows that cannot be told apart are a problem too."""
-    problems: list[AudioguideError] = [*roster.problems]
-    if for_life:
-        problems += identity_problems(roster.rows)
+    problems: list[AudioguideError] = [
+        *roster.problems,
+        *(identity_problems(roster.rows) if for_life else []),
+    ]
     warned: dict[str, None] = {}
 
     def warn(message: str) -> None:
@@ -98,9 +99,11 @@ def check_roster(
     sessions = [replace(session_for(p.ref), on_warning=warn) for p in parts]
     declared = [set(s.source.var_names) for s in sessions]
     known = set().union(*declared)
-    for name in variables:
-        if name not in known:
-            problems.append(RoutineError(f"--var {name}: {_no_var(name, parts, sessions)}"))
+    problems += [
+        RoutineError(f"--var {name}: {_no_var(name, parts, sessions)}")
+        for name in variables
+        if name not in known
+    ]
     usable = []
     for part, session, names in zip(parts, sessions, declared, strict=True):
         usable.append(_check_part(part, session, names, options, variables, problems))
@@ -112,31 +115,53 @@ def check_roster(
         except RosterError as e:
             problems.append(e)
             continue
-        routines, voices = [], []
-        for part, session, names, ok in zip(parts, sessions, declared, usable, strict=True):
-            if not ok:
-                continue
-            given = _row_vars(row, names)
-            base = _declared({**variables, **part.variables}, names)
-            try:
-                routine = session.routine(
-                    {**base, **given}, variables_from=str(row.where), options=row_options
-                )
-                voices.append(session.voice_spec(routine, row_options))
-                routines.append(routine)
-            except AudioguideError as e:
-                problems.append(_row_problem(e, row, session, base, given, options))
-                break
-        else:
-            checked.append(Checked(row, folder, row_options, tuple(routines), tuple(voices)))
-            if SPOKEN not in row.cells and (unsaid := unspeakable(row.name)) and routines:
-                warn(_unsaid(row, unsaid, routines[0].language))
+        rows = [
+            (p, s, n) for p, s, n, ok in zip(parts, sessions, declared, usable, strict=True) if ok
+        ]
+        try:
+            routines, voices = _row_routines(row, rows, variables, row_options)
+        except _RowProblem as e:
+            problems.append(_row_problem(e.error, row, e.session, e.base, e.given, options))
+            continue
+        checked.append(Checked(row, folder, row_options, routines, voices))
+        if SPOKEN not in row.cells and (unsaid := unspeakable(row.name)) and routines:
+            warn(_unsaid(row, unsaid, routines[0].language))
     if problems:
         raise _in_order(problems, roster.file)
     for warning in warned:
         if on_warning:
             on_warning(warning)
     return checked
+
+
+@dataclass
+class _RowProblem(Exception):
+    error: AudioguideError
+    session: Session
+    base: dict[str, str]
+    given: dict[str, str]
+
+
+def _row_routines(
+    row: ClientRow,
+    parts: Sequence[tuple[Part, Session, set[str]]],
+    variables: Mapping[str, str],
+    options: Options,
+) -> tuple[tuple[Routine, ...], tuple[str, ...]]:
+    """The row's routine for each part, and the voice that speaks it."""
+    routines, voices = [], []
+    for part, session, names in parts:
+        given = _row_vars(row, names)
+        base = _declared({**variables, **part.variables}, names)
+        try:
+            routine = session.routine(
+                {**base, **given}, variables_from=str(row.where), options=options
+            )
+            voices.append(session.voice_spec(routine, options))
+        except AudioguideError as e:
+            raise _RowProblem(e, session, base, given) from None
+        routines.append(routine)
+    return tuple(routines), tuple(voices)
 
 
 def _unsaid(row: ClientRow, unsaid: str, language: str) -> str:
