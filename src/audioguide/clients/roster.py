@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Final
 from ..errors import AudioguideError, Where
 from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
 from ..options import BY_COLUMN, OptionError, Options, options_from
+from ..text import MAX_NAME_CHARS, describe, unsafe_character
 
 NAME: Final = "name"
 CLIENT_VAR: Final = "client"
@@ -110,14 +112,19 @@ Rows = list[ClientRow | RosterError]
 
 
 def _csv_rows(text: str, name: str) -> Rows:
-    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    # Lines end only at CR and LF: str.splitlines would also end one at a form feed, a vertical
+    # tab, NEL or U+2028 inside a cell, and split one client into several.
+    delimiter = _delimiter(text.partition("\n")[0])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    line = 0
+    """The last line read: the row being read starts on the next."""
     try:
         header = next(reader, None)
         if header is None:
             raise RosterError("the file is empty: its first line names the columns", Where(name))
         columns = [c.strip() for c in header]
         header_where = Where(name, 1)
-        _check_header(columns, header_where)
+        _check_header(columns, header_where, delimiter)
         rows: Rows = []
         line = reader.line_num
         for record in reader:
@@ -126,24 +133,53 @@ def _csv_rows(text: str, name: str) -> Rows:
             if not any(cell.strip() for cell in record):
                 continue
             if len(record) > len(columns):
-                rows.append(
-                    RosterError(
-                        f"this row has {len(record)} cells for {len(columns)} columns: put a "
-                        'cell that holds a comma in quotes, e.g. "Li, Ann"',
-                        where,
-                    )
-                )
+                rows.append(_too_many(len(record), len(columns), delimiter, where))
                 continue
             cells = {c: v.strip() for c, v in zip(columns, record, strict=False) if c}
             rows.append(_row(cells, where, dict.fromkeys(columns, header_where)))
     except csv.Error as e:
-        raise RosterError(
-            f"not a CSV file the way it is quoted here ({e}); close the quote", Where(name, line)
-        ) from None
+        raise _quoting(e, Where(name, line + 1), Where(name, reader.line_num)) from None
     return rows
 
 
-def _check_header(columns: list[str], where: Where) -> None:
+DELIMITERS: Final = {",": "commas", ";": "semicolons", "\t": "tabs"}
+"""What a clients CSV may separate its cells with: commas, or what Excel writes where the comma
+is the decimal mark (semicolons, "CSV" in a German or French Excel) and tab-separated text."""
+
+
+_ONE: Final = {",": "a comma", ";": "a semicolon", "\t": "a tab"}
+
+
+def _delimiter(header: str) -> str:
+    """The delimiter whose cells of the header include `name`; else the one the header holds
+    most of (its error then names it), a comma when it holds none."""
+    for delimiter in DELIMITERS:
+        if NAME in (c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])):
+            return delimiter
+    return max(DELIMITERS, key=lambda d: (header.count(d), d == ","))
+
+
+def _too_many(cells: int, columns: int, delimiter: str, where: Where) -> RosterError:
+    example = _shown(delimiter, '"Li', ' Ann"')
+    return RosterError(
+        f"this row has {cells} cells for {columns} columns: put a cell that holds "
+        f"{_ONE[delimiter]} in quotes, e.g. {example}",
+        where,
+    )
+
+
+def _quoting(error: csv.Error, start: Where, here: Where) -> RosterError:
+    if "unexpected end of data" in str(error):
+        # Found at the end of the file; the row that opens the quote is the one to fix.
+        return RosterError("this row opens a quote that is never closed: close it", start)
+    return RosterError(
+        f"not a CSV file the way it is quoted here ({error}); put a cell that holds quotes in "
+        'quotes, each quote doubled, e.g. "Ann ""Nan"" Li"',
+        here,
+    )
+
+
+def _check_header(columns: list[str], where: Where, delimiter: str) -> None:
     seen: set[str] = set()
     for column in columns:
         if not column:
@@ -153,14 +189,20 @@ def _check_header(columns: list[str], where: Where) -> None:
         seen.add(column)
     if NAME not in seen:
         raise RosterError(
-            f"the header has no '{NAME}' column (its columns: {', '.join(columns)}); the first "
-            "line names the columns, e.g. name,hold",
+            f"the header has no '{NAME}' column (its columns, separated by "
+            f"{DELIMITERS[delimiter]}: {', '.join(columns)}); the first line names the columns, "
+            f"e.g. {_shown(delimiter, NAME, 'hold')} (commas, semicolons or tabs between them)",
             where,
         )
 
 
+def _shown(delimiter: str, *cells: str) -> str:
+    """Cells joined as a line of the file would hold them, a tab shown as <tab>."""
+    return ("<tab>" if delimiter == "\t" else delimiter).join(cells)
+
+
 def _yaml_rows(text: str, name: str) -> Rows:
-    doc = parse_yaml(text, name)
+    doc = parse_yaml(text, name, as_text=True)
     if not isinstance(doc, YList):
         raise RosterError(
             "a clients list in YAML is a list with one mapping per client, e.g. "
@@ -190,13 +232,20 @@ def _yaml_rows(text: str, name: str) -> Rows:
             if value is not None:
                 cells[key] = _text(value)
         column_where = {k: Where(name, item.key_lines.get(k, line)) for k in item}
-        rows.append(_row(cells, where, column_where))
+        rows.append(_row(cells, where, column_where, at_key=True))
     return rows
 
 
 def _row(
-    cells: dict[str, str], where: Where, column_where: dict[str, Where]
+    cells: dict[str, str], where: Where, column_where: dict[str, Where], at_key: bool = False
 ) -> ClientRow | RosterError:
+    """A client from its cells, or what is wrong with them, at the row (at the cell's own line
+    with `at_key`, as in YAML, where each key has one)."""
+    for column, text in cells.items():
+        problem = _problem(column, text)
+        if problem:
+            place = column_where.get(column, where) if at_key else where
+            return RosterError(f"column '{column}': {problem}", place)
     name = " ".join(cells.pop(NAME, "").split())
     if not name:
         return RosterError(f"column '{NAME}' is empty: every client needs a name", where)
@@ -204,10 +253,26 @@ def _row(
     return ClientRow(name, where, filled, column_where)
 
 
+MAX_CELL_CHARS: Final = 1_000
+"""A cell is a word or a sentence (a hold, a greeting); the name has its own, lower limit."""
+
+
+def _problem(column: str, text: str) -> str:
+    """Why a cell cannot be used as it is, or ""."""
+    char = unsafe_character(text)
+    if char is not None:
+        return (
+            f"holds {describe(char)}, a control or separator character a cell may not hold: "
+            "retype the cell, or remove it in the spreadsheet (it often comes with pasted text)"
+        )
+    limit = MAX_NAME_CHARS if column == NAME else MAX_CELL_CHARS
+    if len(text) > limit:
+        what = "name" if column == NAME else "cell"
+        return f"{len(text):,} characters, over the {limit:,} a {what} may have: shorten it"
+    return ""
+
+
 def _text(value: object) -> str:
-    # YAML reads `true` as a boolean; a routine reads the text back as YAML, so keep its spelling.
-    if isinstance(value, bool):
-        return "true" if value else "false"
     return str(value).strip()
 
 
