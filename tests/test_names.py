@@ -160,12 +160,10 @@ def test_control_and_separator_characters_are_refused_on_their_line(
     path = roster(tmp_path, f'name,hold\nBo,3s\n"{cell}",2s\nCy,{cell}\n')
     problems = [str(p) for p in read_roster(path).problems]
     assert problems == [
-        f"{path}:3: column 'name': holds {named}, a control or separator character a cell may "
-        "not hold: retype the cell, or remove it in the spreadsheet (it often comes with pasted "
-        "text)",
-        f"{path}:4: column 'hold': holds {named}, a control or separator character a cell may "
-        "not hold: retype the cell, or remove it in the spreadsheet (it often comes with pasted "
-        "text)",
+        f"{path}:3: column 'name': holds {named}, a control or separator character no name may "
+        "hold: retype it (such characters come with text pasted from other programs)",
+        f"{path}:4: column 'hold': holds {named}, a control or separator character no cell may "
+        "hold: retype it (such characters come with text pasted from other programs)",
     ]
 
 
@@ -443,3 +441,14 @@ def test_a_rest_with_one_set_is_a_warning_with_its_line(runner: CliRunner, tmp_p
         f"Warning: {path}:5: step 1: 'rest' is the rest between sets, and this exercise has one "
         "set, so it is never taken: add 'sets: 2' or more, or a 'pause:' inside 'rep'"
     ]
+
+
+def test_share_refuses_a_client_name_with_a_control_character(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        cli, ["share", str(routine(tmp_path)), "--client", "Ann\x1b]0;owned\x07", "--voice", "fake"]
+    )
+    assert result.exit_code == 2
+    assert not CONTROL.search(result.output)
+    assert "--client: holds U+001B ESC, a control or separator character" in result.output

@@ -48,6 +48,19 @@ def unsafe_character(text: str) -> str | None:
     return found.group() if found else None
 
 
+def problem(text: str, what: str, limit: int) -> str:
+    """Why `text` cannot be a `what` ("name", "cell") of at most `limit` characters, or ""."""
+    char = unsafe_character(text)
+    if char is not None:
+        return (
+            f"holds {describe(char)}, a control or separator character no {what} may hold: "
+            "retype it (such characters come with text pasted from other programs)"
+        )
+    if len(text) > limit:
+        return f"{len(text):,} characters, over the {limit:,} a {what} may have: shorten it"
+    return ""
+
+
 def describe(char: str) -> str:
     """A character as a message names it: `U+001B ESC`, `U+2028 LINE SEPARATOR`."""
     name = _NAMES.get(char) or unicodedata.name(char, "CONTROL")

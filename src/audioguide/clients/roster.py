@@ -18,7 +18,7 @@ from typing import Final
 from ..errors import AudioguideError, Where
 from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
 from ..options import BY_COLUMN, OptionError, Options, options_from
-from ..text import MAX_NAME_CHARS, describe, unsafe_character
+from ..text import MAX_NAME_CHARS, problem
 
 NAME: Final = "name"
 CLIENT_VAR: Final = "client"
@@ -259,17 +259,9 @@ MAX_CELL_CHARS: Final = 1_000
 
 def _problem(column: str, text: str) -> str:
     """Why a cell cannot be used as it is, or ""."""
-    char = unsafe_character(text)
-    if char is not None:
-        return (
-            f"holds {describe(char)}, a control or separator character a cell may not hold: "
-            "retype the cell, or remove it in the spreadsheet (it often comes with pasted text)"
-        )
-    limit = MAX_NAME_CHARS if column == NAME else MAX_CELL_CHARS
-    if len(text) > limit:
-        what = "name" if column == NAME else "cell"
-        return f"{len(text):,} characters, over the {limit:,} a {what} may have: shorten it"
-    return ""
+    if column == NAME:
+        return problem(text, "name", MAX_NAME_CHARS)
+    return problem(text, "cell", MAX_CELL_CHARS)
 
 
 def _text(value: object) -> str:
