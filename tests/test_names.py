@@ -111,6 +111,11 @@ def test_excels_european_csv_is_read(tmp_path: Path) -> None:
     ]
     tabbed = read_roster(roster(tmp_path, "name\thold\nAnn Li\t3s\n", "tabs.csv")).rows
     assert [(r.name, dict(r.cells)) for r in tabbed] == [("Ann Li", {"hold": "3s"})]
+    # Excel's own hint line, and blank lines before the header: the lines still count.
+    said = read_roster(roster(tmp_path, "sep=;\r\n\r\nname;hold\r\nAnn;3s\r\n", "sep.csv"))
+    assert [(r.name, dict(r.cells), r.where.line) for r in said.rows] == [
+        ("Ann", {"hold": "3s"}, 4)
+    ]
 
 
 def test_a_header_without_name_names_its_separator(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,22 +115,23 @@ Rows = list[ClientRow | RosterError]
 def _csv_rows(text: str, name: str) -> Rows:
     # Lines end only at CR and LF: str.splitlines would also end one at a form feed, a vertical
     # tab, NEL or U+2028 inside a cell, and split one client into several.
-    delimiter = _delimiter(text.partition("\n")[0])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    line = 0
+    source = io.StringIO(text, newline="")
+    delimiter, skipped = _dialect(source)
+    reader = csv.reader(source, delimiter=delimiter, strict=True)
+    line = skipped
     """The last line read: the row being read starts on the next."""
     try:
         header = next(reader, None)
         if header is None:
             raise RosterError("the file is empty: its first line names the columns", Where(name))
         columns = [c.strip() for c in header]
-        header_where = Where(name, 1)
+        header_where = Where(name, skipped + 1)
         _check_header(columns, header_where, delimiter)
         rows: Rows = []
-        line = reader.line_num
+        line = skipped + reader.line_num
         for record in reader:
             where = Where(name, line + 1)
-            line = reader.line_num
+            line = skipped + reader.line_num
             if not any(cell.strip() for cell in record):
                 continue
             if len(record) > len(columns):
@@ -138,8 +140,25 @@ def _csv_rows(text: str, name: str) -> Rows:
             cells = {c: v.strip() for c, v in zip(columns, record, strict=False) if c}
             rows.append(_row(cells, where, dict.fromkeys(columns, header_where)))
     except csv.Error as e:
-        raise _quoting(e, Where(name, line + 1), Where(name, reader.line_num)) from None
+        here = Where(name, skipped + reader.line_num)
+        raise _quoting(e, Where(name, line + 1), here) from None
     return rows
+
+
+def _dialect(source: io.StringIO) -> tuple[str, int]:
+    """The delimiter, and how many lines come before the header: blank lines, and the `sep=;`
+    line Excel writes to say its separator. `source` is left at the header."""
+    skipped, said = 0, ""
+    while True:
+        start = source.tell()
+        line = source.readline()
+        bare = line.rstrip("\r\n")
+        if not said and re.fullmatch(r"sep=[,;\t]", bare):
+            said = bare[-1]
+        elif bare.strip() or not line:
+            source.seek(start)
+            return said or _delimiter(bare), skipped
+        skipped += 1
 
 
 DELIMITERS: Final = {",": "commas", ";": "semicolons", "\t": "tabs"}
