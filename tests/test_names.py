@@ -457,3 +457,20 @@ def test_share_refuses_a_client_name_with_a_control_character(
     assert result.exit_code == 2
     assert not CONTROL.search(result.output)
     assert "--client: holds U+001B ESC, a control or separator character" in result.output
+
+
+def test_a_var_with_a_control_character_is_refused_and_plan_prints_none(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    knee = str(routine(tmp_path))
+    result = runner.invoke(cli, ["plan", knee, "--var", "client=Ann\x1b]0;owned\x07"])
+    assert result.exit_code == 2
+    assert "'client': holds U+001B ESC, a control or separator character no var" in result.output
+    assert not CONTROL.search(result.output)
+    # A routine's own text can hold one (YAML's "\e"): plan prints it escaped.
+    escaped = tmp_path / "escaped.yaml"
+    escaped.write_text('title: "T\\e]0;x\\a"\nsteps:\n  - say: "Hi \\e[31m"\n', encoding="utf-8")
+    result = runner.invoke(cli, ["plan", str(escaped), "--voice", "fake"])
+    assert result.exit_code == 0, result.output
+    assert not CONTROL.search(result.output)
+    assert result.output.startswith("T\\x1b]0;x\\x07\n")

@@ -28,6 +28,8 @@ BREAKS: Final = re.compile("[\\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 """Any run of white space, controls and separators: one line's worth of space."""
 MAX_NAME_CHARS: Final = 100
 """Longer than any real name; a name is drawn on the cover, set in the page and spoken."""
+MAX_CELL_CHARS: Final = 1_000
+"""A cell of a clients file or a --var is a word or a sentence (a hold, a greeting)."""
 
 _SHOWN_ESCAPED: Final = re.compile(f"{UNSAFE.pattern}|[\t\n\r]")
 _NAMES: Final = {

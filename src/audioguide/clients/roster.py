@@ -19,7 +19,7 @@ from typing import Final
 from ..errors import AudioguideError, Where
 from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
 from ..options import BY_COLUMN, OptionError, Options, options_from
-from ..text import MAX_NAME_CHARS, problem
+from ..text import MAX_CELL_CHARS, MAX_NAME_CHARS, problem
 
 NAME: Final = "name"
 CLIENT_VAR: Final = "client"
@@ -270,10 +270,6 @@ def _row(
         return RosterError(f"column '{NAME}' is empty: every client needs a name", where)
     filled = {k: v for k, v in cells.items() if v != ""}
     return ClientRow(name, where, filled, column_where)
-
-
-MAX_CELL_CHARS: Final = 1_000
-"""A cell is a word or a sentence (a hold, a greeting); the name has its own, lower limit."""
 
 
 def _problem(column: str, text: str) -> str:
