@@ -363,6 +363,8 @@ def test_notes_and_names_through_program_reach_podcast_apps_as_written(
         assert episode["description"] == f"{NOTES}\n\n{chapters.strip()}"
         assert "<img" not in xml.read_text(encoding="utf-8")
     assert titles == {f"Knee <!--<script> program: {name}" for name in NAMES}
+    subscribe = "".join(p.read_text(encoding="utf-8") for p in folder.glob("*/index.html"))
+    assert f"<h1><bdi>Knee &lt;!--&lt;script&gt; program: {ARABIC}</bdi></h1>" in subscribe
 
 
 # -- In a browser ---------------------------------------------------------------------------------
@@ -405,8 +407,21 @@ def test_the_page_script_runs_and_chapters_seek_whatever_the_name(
             )
             severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
             assert not severe, (page, severe)
+        # A right-to-left name keeps the date after it: "Pour فاطمة الزهراء · 6 décembre".
+        driver.get((out / "ftmh-lzhr" / "index.html").as_uri())
+        name_right, digit_left = driver.execute_script(_NAME_THEN_DATE)
+        assert digit_left > name_right
     finally:
         driver.quit()
+
+
+_NAME_THEN_DATE = """
+const line = document.querySelector("p.for"), name = line.querySelector("bdi");
+const date = line.lastChild, at = date.textContent.search(/[0-9]/), digit = document.createRange();
+digit.setStart(date, at); digit.setEnd(date, at + 1);
+return [name.getBoundingClientRect().right, digit.getBoundingClientRect().left];
+"""
+"""Where the name ends and the date's first digit starts, across the page (left to right)."""
 
 
 def _chromium() -> Any:
@@ -474,3 +489,19 @@ def test_a_var_with_a_control_character_is_refused_and_plan_prints_none(
     assert result.exit_code == 0, result.output
     assert not CONTROL.search(result.output)
     assert result.output.startswith("T\\x1b]0;x\\x07\n")
+
+
+def test_id3_values_stay_one_value_each(tmp_path: Path) -> None:
+    from audioguide.publish.tags import Tags, write_tags
+
+    part = tmp_path / "t.mp3"
+    part.write_bytes(b"")
+    tags = Tags(
+        title="Knee\x00bend", album="For Ann\x00Li", comment="Ann\x00\r\nLi\x1b", language="es"
+    )
+    write_tags(part, tags, [], "audioguide", part)
+    id3 = ID3(part)
+    assert id3["TIT2"].text == ["Knee bend"]
+    assert id3["TALB"].text == ["For Ann Li"]
+    (comment,) = id3.getall("COMM")
+    assert (comment.lang, comment.text) == ("spa", ["Ann\nLi"])
