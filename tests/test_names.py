@@ -505,3 +505,12 @@ def test_id3_values_stay_one_value_each(tmp_path: Path) -> None:
     assert id3["TALB"].text == ["For Ann Li"]
     (comment,) = id3.getall("COMM")
     assert (comment.lang, comment.text) == ("spa", ["Ann\nLi"])
+
+
+def test_batch_builds_from_excels_european_csv(runner: CliRunner, tmp_path: Path) -> None:
+    clients = roster(tmp_path, '\ufeffname;hold\r\nJürgen Groß;2s\r\n"Li; Ann";3s\r\n'.encode())
+    code, output = run(
+        runner, "batch", routine(tmp_path), "--clients", clients, "-o", tmp_path / "out"
+    )
+    assert code == 0, output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["jurgen-gross", "li-ann"]
