@@ -261,10 +261,9 @@ def _row(
     """A client from its cells, or what is wrong with them, at the row (at the cell's own line
     with `at_key`, as in YAML, where each key has one)."""
     for column, text in cells.items():
-        problem = _problem(column, text)
-        if problem:
+        if wrong := _problem(column, text):
             place = column_where.get(column, where) if at_key else where
-            return RosterError(f"column '{column}': {problem}", place)
+            return RosterError(f"column '{column}': {wrong}", place)
     name = " ".join(cells.pop(NAME, "").split())
     if not name:
         return RosterError(f"column '{NAME}' is empty: every client needs a name", where)

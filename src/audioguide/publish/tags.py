@@ -140,8 +140,8 @@ def id3_language(language: str) -> str:
 
 
 _ISO_639_2: Final = {"en": "eng", "es": "spa", "de": "deu", "fr": "fra"}
-"""The terminological (T) codes, which ID3v2.4 and ffmpeg use: "deu", not the bibliographic
-"ger"."""
+"""ISO 639-2's terminological (T) codes, which are also ISO 639-3's: "deu" and "fra", not the
+bibliographic "ger" and "fre"."""
 _NOT_IN_ID3: Final = re.compile(f"{UNSAFE.pattern}|\r")
 """What a comment may not hold: mutagen splits a text frame's value at NUL into several (an
 album in two), and players show the other controls as boxes. Line breaks stay, as LF."""
