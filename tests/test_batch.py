@@ -21,6 +21,7 @@ from audioguide.cli import cli
 from audioguide.clients.jobs import RoutineRef, session_for
 from audioguide.clients.manifest import STATE_FILE
 from audioguide.options import Options
+from audioguide.publish.companions import vtt_text
 from audioguide.session import Session
 from audioguide.strings import clock
 from audioguide.timing.compile import speech_of
@@ -100,7 +101,9 @@ def test_awkward_names_get_safe_distinct_folders(
             assert track.with_suffix(beside).is_file(), beside
         for page in ("index.html", "handout.html", "cover.png", STATE_FILE):
             assert (own / page).is_file(), page
-        assert f"Hello {name}." in track.with_suffix(".vtt").read_text(encoding="utf-8")
+        # WebVTT cue text is markup, so its < and & are escaped; LRC holds the text as it is.
+        assert vtt_text(f"Hello {name}.") in track.with_suffix(".vtt").read_text(encoding="utf-8")
+        assert f"Hello {name}." in track.with_suffix(".lrc").read_text(encoding="utf-8")
         assert name in str(ID3(track)["TALB"])
 
 

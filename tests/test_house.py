@@ -15,6 +15,7 @@ import pytest
 PACKAGE: Final = Path(__file__).resolve().parent.parent / "src" / "audioguide"
 GROUND: Final = (
     "errors",
+    "text",
     "model",
     "cues",
     "audio",

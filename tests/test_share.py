@@ -221,6 +221,6 @@ def test_a_spanish_share_is_spanish_throughout(shared_es: tuple[Path, dict[str, 
         "Cierre",
     ]
     page = (folder / "index.html").read_text(encoding="utf-8")
-    assert '<html lang="es">' in page and "Para Ana" in page and "Capítulos" in page
+    assert '<html lang="es">' in page and "Para <bdi>Ana</bdi>" in page and "Capítulos" in page
     assert "Lado derecho." in page and "Cambia de lado." in page
     assert ID3(folder / "share-test.mp3")["TIT2"].text == ["Prueba de compartir"]

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
+from anyascii import anyascii
+
 MAX_NAME_CHARS: Final = 60
 """Long enough for any real name, short enough for every file system and a readable URL."""
 
@@ -24,13 +26,33 @@ def resolve_inside(name: str, base_dir: Path, allowed: Sequence[Path] = ()) -> P
 
 
 def slug(text: str, fallback: str = "client") -> str:
-    """Any text as a lower-case file name of letters, digits and dashes: "Zoë O'Brien" ->
-    "zoe-obrien", "../x" -> "x", "<script>" -> "script". Accents fold to their letters; a name of
-    no letters at all (emoji) becomes `fallback`."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    words = folded.lower().replace("'", "")  # O'Brien is one word
+    """Any text as a lower-case file name of ASCII letters, digits and dashes: "Zoë O'Brien" ->
+    "zoe-obrien", "Jürgen Groß" -> "jurgen-gross", "فاطمة الزهراء" -> "ftmh-lzhr", "李小龙" ->
+    "li-xiao-long", "../x" -> "x", "<script>" -> "script". Other scripts are transliterated
+    (anyascii); emoji and symbols are left out unless the name has nothing else ("🌻" ->
+    "sunflower"); only text with nothing to spell at all becomes `fallback`."""
+    words = _ascii(text, symbols=False) or _ascii(text, symbols=True)
     out = re.sub(r"[^a-z0-9]+", "-", words).strip("-")[:MAX_NAME_CHARS].strip("-")
     return out or fallback
+
+
+def _ascii(text: str, symbols: bool) -> str:
+    """`text` transliterated to lower-case ASCII, apostrophes dropped (O'Brien is one word)."""
+    spelled = []
+    for char in unicodedata.normalize("NFC", text):
+        if ord(char) < 0x80:
+            spelled.append(char)
+        elif unicodedata.category(char) == "So" and not symbols:
+            spelled.append(" ")
+        elif unicodedata.name(char, "").startswith(_SYLLABIC):
+            # One syllable a character: anyascii runs them together ("LiXiaoLong").
+            spelled.append(f" {anyascii(char)} ")
+        else:
+            spelled.append(anyascii(char))
+    return re.sub(r"[^a-z0-9]+", " ", "".join(spelled).lower().replace("'", "")).strip()
+
+
+_SYLLABIC: Final = ("CJK", "HANGUL SYLLABLE")
 
 
 def distinct_slugs(names: Iterable[str], fallback: str = "client") -> list[str]:

@@ -288,6 +288,7 @@ def track_tags_for(plan: Plan, client: Client | None = None) -> Tags:
         album=album,
         comment=comment,
         cover=routine.cover.read_bytes() if routine.cover else cover_png(timeline.title, subtitle),
+        language=routine.language,
     )
 
 

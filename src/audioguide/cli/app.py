@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from ..errors import AudioguideError, Problems
+from ..text import printable
 
 
 class Group(click.Group):
@@ -30,7 +31,7 @@ def cli() -> None:
 
 
 def warn(message: str) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {printable(message)}", err=True)
 
 
 def main() -> None:

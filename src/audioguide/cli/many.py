@@ -21,6 +21,7 @@ from ..language.library import find_routine
 from ..language.program import read_program
 from ..options import Options
 from ..strings import clock, plural
+from ..text import printable
 from .app import cli, warn
 from .options import build_options
 
@@ -205,8 +206,10 @@ def _feeds(result: ProgramResult) -> None:
         )
     else:
         click.echo(f"Feeds on {result.today.isoformat()}; send each client their page:")
-    width = max(len(f.name) for f in feeds)
-    for feed in feeds:
-        click.echo(f"  {feed.name:<{width}}  {plural(feed.released, 'session')}  {feed.page_url}")
+    # Names are printed as text that does nothing: an ESC in one could retitle the terminal.
+    names = [printable(f.name) for f in feeds]
+    width = max(map(len, names))
+    for name, feed in zip(names, feeds, strict=True):
+        click.echo(f"  {name:<{width}}  {plural(feed.released, 'session')}  {feed.page_url}")
     for name in result.revoked:
-        click.echo(f"  {name}: no longer on the list, their feed is now empty")
+        click.echo(f"  {printable(name)}: no longer on the list, their feed is now empty")

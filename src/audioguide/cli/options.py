@@ -10,6 +10,7 @@ import click
 
 from ..language.yamlfile import show
 from ..options import OPTIONS, Option, OptionError, options_from
+from ..text import MAX_CELL_CHARS, printable, problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,6 +22,8 @@ def _parse_vars(
     for item in values:
         name, sep, value = item.partition("=")
         name = name.strip()
+        if wrong := problem(item, "var", MAX_CELL_CHARS):
+            raise click.BadParameter(f"'{printable(name)}': {wrong}")
         if not sep or not name:
             raise click.BadParameter(f"'{item}' should look like name=value, e.g. client=Sam")
         if name in out:

@@ -18,6 +18,7 @@ from ..options import Options
 from ..publish.outputs import Output, outputs_for
 from ..session import Session
 from ..strings import LANGUAGES, clock, language_code, plural, table
+from ..text import MAX_NAME_CHARS, problem
 from ..timing.plan import format_plan, plan_dict
 from ..voices.cache import default_cache_dir
 from ..voices.choose import voice_for, voice_options
@@ -172,6 +173,8 @@ def share(
     path = find_routine(routine)
     folder = folder or Path("output") / path.stem
     outputs = outputs_for("share", [Output.SPLIT] if split else [], warn)
+    if client_name and (wrong := problem(client_name, "name", MAX_NAME_CHARS)):
+        raise click.BadParameter(wrong, param_hint="--client")
     client = Client(client_name) if client_name else None
     if client_name and "client" in RoutineSource.read(path).var_names:
         variables = {"client": client_name, **variables}

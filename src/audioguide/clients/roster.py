@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Final
 from ..errors import AudioguideError, Where
 from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
 from ..options import BY_COLUMN, OptionError, Options, options_from
+from ..text import MAX_CELL_CHARS, MAX_NAME_CHARS, problem
 
 NAME: Final = "name"
 SPOKEN: Final = "spoken"
@@ -156,40 +159,92 @@ Rows = list[ClientRow | RosterError]
 
 
 def _csv_rows(text: str, name: str) -> Rows:
-    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    # Lines end only at CR and LF: str.splitlines would also end one at a form feed, a vertical
+    # tab, NEL or U+2028 inside a cell, and split one client into several.
+    source = io.StringIO(text, newline="")
+    delimiter, skipped = _dialect(source)
+    reader = csv.reader(source, delimiter=delimiter, strict=True)
+    line = skipped
+    """The last line read: the row being read starts on the next."""
     try:
         header = next(reader, None)
         if header is None:
             raise RosterError("the file is empty: its first line names the columns", Where(name))
         columns = [c.strip() for c in header]
-        header_where = Where(name, 1)
-        _check_header(columns, header_where)
+        header_where = Where(name, skipped + 1)
+        _check_header(columns, header_where, delimiter)
         rows: Rows = []
-        line = reader.line_num
+        line = skipped + reader.line_num
         for record in reader:
             where = Where(name, line + 1)
-            line = reader.line_num
+            line = skipped + reader.line_num
             if not any(cell.strip() for cell in record):
                 continue
             if len(record) > len(columns):
-                rows.append(
-                    RosterError(
-                        f"this row has {len(record)} cells for {len(columns)} columns: put a "
-                        'cell that holds a comma in quotes, e.g. "Li, Ann"',
-                        where,
-                    )
-                )
+                rows.append(_too_many(len(record), len(columns), delimiter, where))
                 continue
             cells = {c: v.strip() for c, v in zip(columns, record, strict=False) if c}
             rows.append(_row(cells, where, dict.fromkeys(columns, header_where)))
     except csv.Error as e:
-        raise RosterError(
-            f"not a CSV file the way it is quoted here ({e}); close the quote", Where(name, line)
-        ) from None
+        here = Where(name, skipped + reader.line_num)
+        raise _quoting(e, Where(name, line + 1), here) from None
     return rows
 
 
-def _check_header(columns: list[str], where: Where) -> None:
+def _dialect(source: io.StringIO) -> tuple[str, int]:
+    """The delimiter, and how many lines come before the header: blank lines, and the `sep=;`
+    line Excel writes to say its separator. `source` is left at the header."""
+    skipped, said = 0, ""
+    while True:
+        start = source.tell()
+        line = source.readline()
+        bare = line.rstrip("\r\n")
+        if not said and re.fullmatch(r"sep=[,;\t]", bare):
+            said = bare[-1]
+        elif bare.strip() or not line:
+            source.seek(start)
+            return said or _delimiter(bare), skipped
+        skipped += 1
+
+
+DELIMITERS: Final = {",": "commas", ";": "semicolons", "\t": "tabs"}
+"""What a clients CSV may separate its cells with: commas, or what Excel writes where the comma
+is the decimal mark (semicolons, "CSV" in a German or French Excel) and tab-separated text."""
+
+
+_ONE: Final = {",": "a comma", ";": "a semicolon", "\t": "a tab"}
+
+
+def _delimiter(header: str) -> str:
+    """The delimiter whose cells of the header include `name`; else the one the header holds
+    most of (its error then names it), a comma when it holds none."""
+    for delimiter in DELIMITERS:
+        if NAME in (c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])):
+            return delimiter
+    return max(DELIMITERS, key=lambda d: (header.count(d), d == ","))
+
+
+def _too_many(cells: int, columns: int, delimiter: str, where: Where) -> RosterError:
+    example = _shown(delimiter, '"Li', ' Ann"')
+    return RosterError(
+        f"this row has {cells} cells for {columns} columns: put a cell that holds "
+        f"{_ONE[delimiter]} in quotes, e.g. {example}",
+        where,
+    )
+
+
+def _quoting(error: csv.Error, start: Where, here: Where) -> RosterError:
+    if "unexpected end of data" in str(error):
+        # Found at the end of the file; the row that opens the quote is the one to fix.
+        return RosterError("this row opens a quote that is never closed: close it", start)
+    return RosterError(
+        f"not a CSV file the way it is quoted here ({error}); put a cell that holds quotes in "
+        'quotes, each quote doubled, e.g. "Ann ""Nan"" Li"',
+        here,
+    )
+
+
+def _check_header(columns: list[str], where: Where, delimiter: str) -> None:
     seen: set[str] = set()
     for column in columns:
         if not column:
@@ -199,14 +254,20 @@ def _check_header(columns: list[str], where: Where) -> None:
         seen.add(column)
     if NAME not in seen:
         raise RosterError(
-            f"the header has no '{NAME}' column (its columns: {', '.join(columns)}); the first "
-            "line names the columns, e.g. name,hold",
+            f"the header has no '{NAME}' column (its columns, separated by "
+            f"{DELIMITERS[delimiter]}: {', '.join(columns)}); the first line names the columns, "
+            f"e.g. {_shown(delimiter, NAME, 'hold')} (commas, semicolons or tabs between them)",
             where,
         )
 
 
+def _shown(delimiter: str, *cells: str) -> str:
+    """Cells joined as a line of the file would hold them, a tab shown as <tab>."""
+    return ("<tab>" if delimiter == "\t" else delimiter).join(cells)
+
+
 def _yaml_rows(text: str, name: str) -> Rows:
-    doc = parse_yaml(text, name)
+    doc = parse_yaml(text, name, as_text=True)
     if not isinstance(doc, YList):
         raise RosterError(
             "a clients list in YAML is a list with one mapping per client, e.g. "
@@ -236,13 +297,19 @@ def _yaml_rows(text: str, name: str) -> Rows:
             if value is not None:
                 cells[key] = _text(value)
         column_where = {k: Where(name, item.key_lines.get(k, line)) for k in item}
-        rows.append(_row(cells, where, column_where))
+        rows.append(_row(cells, where, column_where, at_key=True))
     return rows
 
 
 def _row(
-    cells: dict[str, str], where: Where, column_where: dict[str, Where]
+    cells: dict[str, str], where: Where, column_where: dict[str, Where], at_key: bool = False
 ) -> ClientRow | RosterError:
+    """A client from its cells, or what is wrong with them, at the row (at the cell's own line
+    with `at_key`, as in YAML, where each key has one)."""
+    for column, text in cells.items():
+        if wrong := _problem(column, text):
+            place = column_where.get(column, where) if at_key else where
+            return RosterError(f"column '{column}': {wrong}", place)
     name = " ".join(cells.pop(NAME, "").split())
     if not name:
         return RosterError(f"column '{NAME}' is empty: every client needs a name", where)
@@ -250,10 +317,14 @@ def _row(
     return ClientRow(name, where, filled, column_where)
 
 
+def _problem(column: str, text: str) -> str:
+    """Why a cell cannot be used as it is, or ""."""
+    if column == NAME:
+        return problem(text, "name", MAX_NAME_CHARS)
+    return problem(text, "cell", MAX_CELL_CHARS)
+
+
 def _text(value: object) -> str:
-    # YAML reads `true` as a boolean; a routine reads the text back as YAML, so keep its spelling.
-    if isinstance(value, bool):
-        return "true" if value else "false"
     return str(value).strip()
 
 

@@ -161,12 +161,18 @@ def _exercise(r: Reader, f: Fields) -> Exercise:
         hold = fields_of(r, "hold", f.values["hold"], YMap(), f.at("hold"))
         body = (_hold(r, hold),)
     rest_s, stretch = r.duration_span(f, "rest") if "rest" in f else (0.0, None)
+    sets = r.count(f, "sets", 1)
+    if rest_s > 0 and sets == 1:
+        r.warnings.append(
+            f"{f.at('rest')}: 'rest' is the rest between sets, and this exercise has one set, "
+            "so it is never taken: add 'sets: 2' or more, or a 'pause:' inside 'rep'"
+        )
     return Exercise(
         title,
         intro,
         sides,
         switch=r.text(f, "switch") if "switch" in f else None,
-        sets=r.count(f, "sets", 1),
+        sets=sets,
         rest_s=rest_s,
         reps=r.count(f, "reps", 1),
         body=body,

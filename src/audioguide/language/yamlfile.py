@@ -114,6 +114,23 @@ for _tag in ("binary", "set", "omap", "pairs"):
 _Loader.add_constructor(None, _Loader._refuse)  # any other tag, e.g. !!python/object
 
 
+class _TextLoader(_Loader):
+    """The loader for files of text cells (a YAML clients list): every plain value is read as
+    it is spelled, so `NO` stays "NO" (not false), `0012` stays "0012" (not 10) and `1e3` stays
+    "1e3"; only an empty value (or `~`, `null`) is nothing."""
+
+    def _spelled(self, node: yaml.ScalarNode) -> str:
+        return str(self.construct_scalar(node))
+
+    def _nothing(self, node: yaml.ScalarNode) -> None:
+        return None
+
+
+for _tag in ("bool", "int", "float"):
+    _TextLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _TextLoader._spelled)
+_TextLoader.add_constructor("tag:yaml.org,2002:null", _TextLoader._nothing)
+
+
 def read_text(path: Path, what: str = "routine", kinds: str = ".yaml") -> str:
     """The file's text: a regular, UTF-8 file of at most MAX_FILE_BYTES; messages ask for a
     `what` file of the `kinds` named (a clients list may be .csv or .yaml)."""
@@ -146,15 +163,35 @@ def read_text(path: Path, what: str = "routine", kinds: str = ".yaml") -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise RoutineError(
-            "not UTF-8 text; save the file as UTF-8", Where(str(path), line)
-        ) from None
+        raise RoutineError(_not_utf8(data, e.start, kinds), Where(str(path), line)) from None
 
 
-def parse_yaml(text: str, name: str) -> Any:
-    """The document in `text` (named `name` in messages), as YMap, YList and plain values."""
+def _not_utf8(data: bytes, at: int, kinds: str) -> str:
+    """What to do about a file that is not UTF-8, naming the encoding it most likely is in:
+    UTF-16 (Excel's "Unicode Text"), or Windows-1252, which Excel's plain "CSV" and Notepad's
+    "ANSI" write in Western Europe."""
+    fix = "not UTF-8 text; save the file as UTF-8"
+    excel = ".csv" in kinds
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return f"{fix} (it is UTF-16{', as Excel saves Unicode Text' if excel else ''})"
     try:
-        loader = _Loader(text)  # the reader checks every character here
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return fix
+    byte = data[at]
+    how = ': in Excel choose Save As, "CSV UTF-8 (Comma delimited)"' if excel else ""
+    return (
+        f"{fix} (it looks like Windows-1252, where the byte 0x{byte:02X} here is "
+        f"{bytes([byte]).decode('cp1252')!r}){how}"
+    )
+
+
+def parse_yaml(text: str, name: str, *, as_text: bool = False) -> Any:
+    """The document in `text` (named `name` in messages), as YMap, YList and plain values;
+    `as_text` reads every plain value as the text it is spelled with (see _TextLoader)."""
+    try:
+        # The reader checks every character here.
+        loader = _TextLoader(text) if as_text else _Loader(text)
     except yaml.reader.ReaderError as e:
         line = text[: e.position].count("\n") + 1
         raise RoutineError(

@@ -1,5 +1,8 @@
 """The text files that travel with a track: transcript (WebVTT, LRC) and chapter lists.
 
+Each holds one line a cue or chapter: text that spans lines (a say: written as a block) or holds
+a control character is put on one line (text.one_line); WebVTT's markup is escaped (vtt_text).
+
 Players and apps each read a different one: podcast apps read Podcasting 2.0 JSON chapters,
 Apple and Spotify read `00:00:00 Title` lines in an episode description, music players show an
 .lrc beside the .mp3 as lyrics, and browsers caption with WebVTT.
@@ -15,6 +18,7 @@ from pathlib import Path
 from ..audio import to_seconds
 from ..cues import Chapter, Speech, Timeline
 from ..files import write_atomic
+from ..text import one_line
 
 
 @dataclass(frozen=True)
@@ -37,19 +41,24 @@ def transcript(timeline: Timeline) -> tuple[Line, ...]:
 def webvtt(timeline: Timeline) -> str:
     blocks = ["WEBVTT", ""]
     for i, line in enumerate(transcript(timeline), start=1):
-        blocks += [str(i), f"{_clock(line.start_s)} --> {_clock(line.end_s)}", line.text, ""]
+        blocks += [
+            str(i),
+            f"{_clock(line.start_s)} --> {_clock(line.end_s)}",
+            vtt_text(line.text),
+            "",
+        ]
     return "\n".join(blocks)
 
 
 def lrc(timeline: Timeline) -> str:
     """LRC lyrics: a line shows from its start until the next; a long silence clears it."""
-    out = [f"[ti:{timeline.title}]"]
+    out = [f"[ti:{one_line(timeline.title)}]"]
     if timeline.author:
-        out.append(f"[ar:{timeline.author}]")
+        out.append(f"[ar:{one_line(timeline.author)}]")
     out.append(f"[length:{_lrc_clock(timeline.total_s)[:5]}]")
     lines = transcript(timeline)
     for line, following in zip(lines, [*lines[1:], None], strict=True):
-        out.append(f"[{_lrc_clock(line.start_s)}]{line.text}")
+        out.append(f"[{_lrc_clock(line.start_s)}]{one_line(line.text)}")
         next_start = following.start_s if following else timeline.total_s
         if next_start - line.end_s >= 2.0:
             out.append(f"[{_lrc_clock(line.end_s)}]")
@@ -62,7 +71,7 @@ def chapter_lines(timeline: Timeline) -> str:
 
 
 def chapter_list(chapters: Iterable[Chapter]) -> str:
-    return "".join(f"{_hms(c.start_s)} {c.title}\n" for c in chapters)
+    return "".join(f"{_hms(c.start_s)} {one_line(c.title)}\n" for c in chapters)
 
 
 def chapters_json(timeline: Timeline) -> str:
@@ -82,8 +91,14 @@ def m3u(entries: Sequence[tuple[str, float, str]]) -> str:
     """An extended M3U playlist of (file name, duration in seconds, title)."""
     out = ["#EXTM3U"]
     for name, duration_s, title in entries:
-        out += [f"#EXTINF:{round(duration_s)},{title}", name]
+        out += [f"#EXTINF:{round(duration_s)},{one_line(title)}", name]
     return "\n".join(out) + "\n"
+
+
+def vtt_text(text: str) -> str:
+    """A line of text as WebVTT cue text: on one line (a blank line would end the cue), with
+    `&`, `<` and `>` escaped (cue text is markup: `<b>`, `<v Ann>`; and `-->` ends a cue)."""
+    return one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _clock(seconds: float) -> str:

@@ -138,10 +138,19 @@ def _wrap(draw: ImageDraw, words: list[str], font: FreeTypeFont, width: int) -> 
 
 
 def _fit(draw: ImageDraw, text: str, font: FreeTypeFont) -> str:
-    """The text, cut with an ellipsis where it would run past the margin."""
-    while text and draw.textlength(text, font=font) > SIZE - 2 * MARGIN:
-        text = text[:-2].rstrip() + "…"
-    return text
+    """The text, cut with an ellipsis where it would run past the margin. The cut is found by
+    halving, so a very long line costs a few measurements, not one a character."""
+    width = SIZE - 2 * MARGIN
+    if draw.textlength(text, font=font) <= width:
+        return text
+    fits, over = 0, len(text)
+    while over - fits > 1:
+        mid = (fits + over) // 2
+        if draw.textlength(text[:mid].rstrip() + "…", font=font) <= width:
+            fits = mid
+        else:
+            over = mid
+    return text[:fits].rstrip() + "…"
 
 
 def _font(px: int) -> FreeTypeFont:

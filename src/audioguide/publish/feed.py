@@ -65,7 +65,8 @@ class Episode:
     guid: str
     title: str
     description: str
-    """Plain text: anything in it (<, &, quotes, emoji) is shown as written, never as markup."""
+    """Plain text: anything in it (<, &, quotes, emoji) is shown as written, never as markup
+    (the feed holds it as HTML: description_html)."""
     published: datetime
     """Timezone-aware; a naive datetime would mean a different moment on every machine."""
     number: int
@@ -193,7 +194,7 @@ def feed_xml(feed: Feed) -> bytes:
 def _item(channel: ET.Element, episode: Episode) -> None:
     item = ET.SubElement(channel, "item")
     _text(item, "title", episode.title)
-    _text(item, "description", episode.description)
+    _text(item, "description", description_html(episode.description))
     _text(item, "guid", episode.guid, {"isPermaLink": "false"})
     _text(item, "pubDate", _rfc2822(episode.published))
     ET.SubElement(
@@ -217,6 +218,21 @@ def _item(channel: ET.Element, episode: Episode) -> None:
             _q(PODCAST_NS, "transcript"),
             {"url": episode.transcript_url, "type": TRANSCRIPT_TYPE},
         )
+
+
+def description_html(text: str) -> str:
+    """An episode's plain-text description as the HTML podcast apps read it as.
+
+    Apps render an item's description as HTML (Apple Podcasts, AntennaPod, gPodder), so plain
+    text written as it is would be markup: `<img onerror=...>` a live tag, the text around it
+    gone. Here every `<`, `>` and `&` is a numeric character reference (the one form every
+    reader, gPodder's podcastparser too, turns back into the character), each line break a <br>,
+    and the whole a paragraph: what an app shows is the text as written."""
+    escaped = text.replace("\r\n", "\n").translate(_HTML_TEXT)
+    return f"<p>{'<br>'.join(escaped.split(chr(10)))}</p>"
+
+
+_HTML_TEXT: Final = {ord(c): f"&#{ord(c)};" for c in "<>&"}
 
 
 def _register_namespaces() -> None:

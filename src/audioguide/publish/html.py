@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import json
 from collections.abc import Sequence
 from html import escape
 from importlib import resources
@@ -28,8 +29,40 @@ def asset(name: str) -> str:
 def for_line(language: str, client: Client | None, day: dt.date) -> str:
     """Who the track is for, and its date."""
     t = table(language)
-    who = [escape(t.label("for_client", name=client.name))] if client else []
+    who = [labelled(t.label("for_client", name=_SLOT), name=client.name)] if client else []
     return f'<p class="for">{" &middot; ".join([*who, escape(t.date(day))])}</p>'
+
+
+_SLOT: Final = "\ue000"
+"""Where a name goes in a label, until it is escaped (a private-use character no name holds)."""
+
+
+def isolated(text: str) -> str:
+    """Text a user wrote (a name, a title), escaped and isolated in <bdi>: an Arabic or Hebrew
+    name keeps its own direction without reordering the words, numbers and dots around it
+    ("Pour فاطمة الزهراء · 6 décembre 2026" stays in that order)."""
+    return f"<bdi>{escape(text)}</bdi>"
+
+
+def labelled(label: str, **names: str) -> str:
+    """`label` escaped, with each of `names` isolated where its slot stands: `label` is the
+    string table's, made with _SLOT for the name (`t.label("for_client", name=_SLOT)`)."""
+    out = escape(label)
+    for name in names.values():
+        out = out.replace(_SLOT, isolated(name), 1)
+    return out
+
+
+def script_json(data: object) -> str:
+    """`data` as JSON to put inside a <script> element. Only `</script` would end the element,
+    but `<!--` followed by `<script` makes the parser read on past the real end, taking the page's
+    own script for data; so every `<`, `>` and `&` is written as its \\u escape, which JSON reads
+    back as the same character; U+2028 and U+2029 too, which older JavaScript ends a line at."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text.translate(_SCRIPT_SAFE)
+
+
+_SCRIPT_SAFE: Final = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
 
 
 def clinic_block(routine: Routine) -> str:

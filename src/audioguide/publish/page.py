@@ -10,7 +10,6 @@ the cover and the handout beside it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from html import escape
@@ -19,7 +18,7 @@ from ..cues import Timeline
 from ..model import Client, Routine
 from ..strings import clock, number_pattern, table, words
 from .companions import Line, transcript
-from .html import asset, clinic_block, for_line, section_list, subscribe
+from .html import asset, clinic_block, for_line, script_json, section_list, subscribe
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,7 @@ def share_page(
         links=f'<p class="links">{" &middot; ".join(links)}</p>' if links else "",
         subscribe=subscribe(routine.language, client),
         css=asset("page.css"),
-        # "</" would end the script element early; JSON allows escaping the slash.
-        data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"),
+        data=script_json(data),
         js=asset("page.js"),
     )
 

@@ -16,7 +16,7 @@ from typing import Final
 from urllib.parse import quote
 
 from .feed import Feed, FeedError, check_url
-from .html import asset
+from .html import asset, isolated
 
 # -- The subscribe page ---------------------------------------------------------------------
 
@@ -106,18 +106,14 @@ def subscribe_page(
     Every string a reader sees comes from `labels` (same keys as SUBSCRIBE_LABELS_EN); every
     value is escaped. `qr_svg` is an SVG document (an XML declaration is allowed) shown inline.
     """
-    missing = sorted(set(SUBSCRIBE_LABELS_EN) - set(labels))
-    unknown = sorted(set(labels) - set(SUBSCRIBE_LABELS_EN))
-    if missing or unknown:
-        raise FeedError(
-            "subscribe page labels do not match SUBSCRIBE_LABELS_EN: "
-            f"missing {missing}, unknown {unknown}"
-        )
+    _check_labels(labels)
+    plain = {"title": escape(feed.title), "author": escape(feed.author)}
+    apart = {"title": isolated(feed.title), "author": isolated(feed.author)}
 
-    names = {"title": escape(feed.title), "author": escape(feed.author)}
-
-    def say(key: str) -> str:
-        # One pass, so a title that itself contains "{author}" stays as written.
+    def say(key: str, names: Mapping[str, str] = apart) -> str:
+        # One pass, so a title that itself contains "{author}" stays as written. In the page's
+        # text a name is isolated (<bdi>); in its <title> and attributes, where no tag can be,
+        # it is escaped only.
         return _PLACEHOLDER.sub(lambda m: names[m[1]], escape(labels[key]))
 
     links = "\n".join(
@@ -128,7 +124,8 @@ def subscribe_page(
     if qr_svg is not None:
         qr = (
             f'<section class="qr">\n<h2>{say("qr_heading")}</h2>\n'
-            f'<div class="code" role="img" aria-label="{say("qr_alt")}">{_inline_svg(qr_svg)}</div>'
+            f'<div class="code" role="img" aria-label="{say("qr_alt", plain)}">'
+            f"{_inline_svg(qr_svg)}</div>"
             "\n</section>"
         )
     return asset("subscribe.html").format(
@@ -136,7 +133,7 @@ def subscribe_page(
         csp=_CSP,
         css=asset("subscribe.css"),
         js=asset("subscribe.js"),
-        page_title=say("page_title"),
+        page_title=say("page_title", plain),
         heading=say("heading"),
         from_author=say("from_author"),
         intro=say("intro"),
@@ -150,10 +147,20 @@ def subscribe_page(
         url_label=say("feed_url_label"),
         feed_url=escape(feed.feed_url),
         copy=say("copy"),
-        copied=say("copied"),
-        copy_failed=say("copy_failed"),
+        copied=say("copied", plain),
+        copy_failed=say("copy_failed", plain),
         qr=qr,
     )
+
+
+def _check_labels(labels: Mapping[str, str]) -> None:
+    missing = sorted(set(SUBSCRIBE_LABELS_EN) - set(labels))
+    unknown = sorted(set(labels) - set(SUBSCRIBE_LABELS_EN))
+    if missing or unknown:
+        raise FeedError(
+            "subscribe page labels do not match SUBSCRIBE_LABELS_EN: "
+            f"missing {missing}, unknown {unknown}"
+        )
 
 
 _PLACEHOLDER: Final = re.compile(r"\{(title|author)\}")

@@ -6,6 +6,7 @@ top-level CTOC (ID3v2 Chapter Frame Addendum 1.0), written with mutagen.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from mutagen.id3._tags import save_frame
 from ..audio import SAMPLE_RATE
 from ..cues import Chapter
 from ..files import write_error
+from ..text import UNSAFE, one_line
 
 NO_OFFSET: Final = 0xFFFFFFFF
 """CHAP byte offsets unused: players go by the times (ID3v2 Chapter Frame Addendum 1.0)."""
@@ -53,6 +55,8 @@ class Tags:
     """Track number as "n/total" (TRCK), for the files of a split track."""
     cover: bytes = b""
     """Front cover (APIC), PNG or JPEG: players show it, and people pick a track by it."""
+    language: str = "en"
+    """The track's language (ISO 639-1), which the comment is in."""
 
 
 class _InOrderID3(ID3):
@@ -72,9 +76,10 @@ def write_tags(
     id3.add(_title(tags.title))
     for text_frame, value in ((TPE1, tags.artist), (TALB, tags.album), (TCON, tags.genre)):
         if value:
-            id3.add(text_frame(encoding=TEXT_ENCODING, text=value))
+            id3.add(text_frame(encoding=TEXT_ENCODING, text=one_line(value)))
     if tags.comment:
-        id3.add(COMM(encoding=TEXT_ENCODING, lang="eng", desc="", text=tags.comment))
+        text = _NOT_IN_ID3.sub("", tags.comment)
+        id3.add(COMM(encoding=TEXT_ENCODING, lang=id3_language(tags.language), desc="", text=text))
     id3.add(TSSE(encoding=TEXT_ENCODING, text=encoded_by))
     if tags.track:
         id3.add(TRCK(encoding=TEXT_ENCODING, text=tags.track))
@@ -125,7 +130,21 @@ def _chapter_frames(title: str, chapters: Sequence[Chapter]) -> list[CHAP | CTOC
 
 
 def _title(text: str) -> TIT2:
-    return TIT2(encoding=TEXT_ENCODING, text=text)
+    return TIT2(encoding=TEXT_ENCODING, text=one_line(text))
+
+
+def id3_language(language: str) -> str:
+    """The ISO 639-2 code ID3 names a comment's language with ("fr" -> "fra"); "und"
+    (undetermined) for a language not listed."""
+    return _ISO_639_2.get(language.split("-")[0].lower(), "und")
+
+
+_ISO_639_2: Final = {"en": "eng", "es": "spa", "de": "deu", "fr": "fra"}
+"""ISO 639-2's terminological (T) codes, which are also ISO 639-3's: "deu" and "fra", not the
+bibliographic "ger" and "fre"."""
+_NOT_IN_ID3: Final = re.compile(f"{UNSAFE.pattern}|\r")
+"""What a comment may not hold: mutagen splits a text frame's value at NUL into several (an
+album in two), and players show the other controls as boxes. Line breaks stay, as LF."""
 
 
 def _ms(sample: int) -> int:

@@ -21,6 +21,7 @@ from ..cues import (
 )
 from ..model import sound_label
 from ..strings import clock, plural
+from ..text import printable
 
 
 def plan_dict(timeline: Timeline) -> dict[str, Any]:
@@ -69,12 +70,13 @@ def _s(samples: int) -> float:
 
 
 def format_plan(timeline: Timeline) -> str:
-    """One line per cue, chapter headings between them, the total at the end."""
-    lines = [timeline.title, ""]
+    """One line per cue, chapter headings between them, the total at the end: for a terminal,
+    so the text in it is printable (text.printable)."""
+    lines = [printable(timeline.title), ""]
     chapters = list(timeline.chapters)
     for cue in timeline.cues:
         while chapters and chapters[0].start_sample <= cue.start_sample:
-            lines.append(f"== {chapters.pop(0).title}")
+            lines.append(f"== {printable(chapters.pop(0).title)}")
         start = clock(to_seconds(cue.start_sample), tenths=True)
         length = f"{to_seconds(cue.n_samples):5.1f}s"
         side = {-1: "  (left)", 1: "  (right)"}.get(int(np.sign(pan_of(cue))), "")
@@ -90,7 +92,7 @@ def format_plan(timeline: Timeline) -> str:
 def _what(cue: Cue) -> str:
     match cue:
         case Speech(text=text):
-            return f'"{text}"'
+            return f'"{printable(text)}"'
         case SoundCue(sound=sound):
             return sound_label(sound)
         case WorkCue(exercise=exercise, tone=tone):
