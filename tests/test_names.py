@@ -12,6 +12,7 @@ from typing import Any
 
 import podcastparser
 import pytest
+import yaml
 from click.testing import CliRunner
 from mutagen.id3 import ID3
 
@@ -263,7 +264,7 @@ def built(tmp_path: Path, runner: CliRunner) -> tuple[Path, str]:
 def test_hostile_names_through_batch_leave_every_file_valid(built: tuple[Path, str]) -> None:
     out, output = built
     assert not CONTROL.search(output)
-    folders = sorted(p.name for p in out.iterdir())
+    folders = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert folders == sorted(
         [
             "ann-script-li",
@@ -327,6 +328,11 @@ def test_control_characters_in_names_never_reach_the_terminal(
 def site(tmp_path: Path, runner: CliRunner) -> tuple[Path, str]:
     routine(tmp_path)
     (tmp_path / "program.yaml").write_text(PROGRAM, encoding="utf-8")
+    for language in ("fr", "de"):
+        # The program's texts for the French and German clients: as hostile as the English.
+        texts = {"Knee <!--<script> program": "Knee <!--<script> program", NOTES: NOTES}
+        sidecar = yaml.safe_dump({"lines": texts}, allow_unicode=True)
+        (tmp_path / f"program.{language}.yaml").write_text(sidecar, encoding="utf-8")
     clients = roster(tmp_path, CLIENTS)
     code, output = run(
         runner,
@@ -342,7 +348,7 @@ def site(tmp_path: Path, runner: CliRunner) -> tuple[Path, str]:
         "2026-12-07",
     )
     assert code == 0, output
-    return tmp_path / "site", output
+    return tmp_path / "site.preview", output
 
 
 def test_notes_and_names_through_program_reach_podcast_apps_as_written(
@@ -513,4 +519,5 @@ def test_batch_builds_from_excels_european_csv(runner: CliRunner, tmp_path: Path
         runner, "batch", routine(tmp_path), "--clients", clients, "-o", tmp_path / "out"
     )
     assert code == 0, output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["jurgen-gross", "li-ann"]
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["jurgen-gross", "li-ann"]
