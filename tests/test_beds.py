@@ -19,6 +19,7 @@ from audioguide.sound.beds import (
     BED_RMS_DBFS,
     DRONE_PARTIALS,
     OCEAN_SWELL_S,
+    _loop,
     bed_loop,
 )
 from audiotools import rms_db
@@ -33,7 +34,7 @@ def resolve_bed(name: str, base_dir: Path) -> SoundRef:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    bed_loop.cache_clear()
+    _loop.cache_clear()
 
 
 def seam(loop: npt.NDArray[np.floating], window: int = 256) -> tuple[float, float]:
@@ -82,7 +83,7 @@ def test_builtin_bed_is_a_deterministic_read_only_loop_at_its_level(name: str) -
     assert bed_loop(BuiltinSound(name)) is loop  # cached
     with pytest.raises(ValueError, match="read-only"):
         loop[0] = 0.0
-    bed_loop.cache_clear()
+    _loop.cache_clear()
     assert np.array_equal(bed_loop(BuiltinSound(name)), loop)  # bit-identical when made again
 
 

@@ -3,8 +3,9 @@ user's audio file), as a seamless loop that render tiles across the track.
 
 Built-in beds are synthesised, seeded so every run gives the same samples, and periodic in their
 loop length by construction: noise is made in the frequency domain and every tone fits a whole
-number of cycles into the loop, so tiling leaves no seam at all. A file is made seamless by an
-equal-power crossfade of its tail into its head.
+number of cycles into the loop, so tiling leaves no seam at all. A file is ridden to one
+level over time (riding.py), then made seamless by an equal-power crossfade of its tail into its
+head.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from ..audio import SAMPLE_RATE, Samples, mean_square, to_samples
 from ..errors import SoundError
 from ..model import BuiltinSound, SoundFile, SoundRef, sound_label
+from .riding import ride
 from .sounds import decode_file, shaped_noise, sound_stamp
 
 BED_RMS_DBFS: Final = -30.0
@@ -168,6 +170,8 @@ def _file_loop(path: Path) -> Samples:
             f"bed file {path} is {len(clip) / SAMPLE_RATE:.1f} s long, too short to loop: use a "
             f"recording of at least {MIN_BED_FILE_S:g} s (a minute or more repeats less audibly)"
         )
+    # Levelled before it is looped, so the crossfade joins two stretches at one level.
+    clip = ride(clip)
     n = min(to_samples(BED_CROSSFADE_S), len(clip) // 4)
     # Equal power, because head and tail are unrelated sounds whose powers add.
     angle = np.arange(n) / n * (np.pi / 2)
