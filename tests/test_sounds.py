@@ -12,7 +12,13 @@ from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.errors import SoundError
 from audioguide.language import reader
 from audioguide.model import BUILTIN_SOUNDS, PACER_STYLES, BuiltinSound, SoundFile, SoundRef
-from audioguide.sound.sounds import BREATH_LEVEL_DBFS, PACER_BELL_HZ, breath_sound, sound_samples
+from audioguide.sound.sounds import (
+    BREATH_LEVEL_DBFS,
+    PACER_BELL_HZ,
+    _samples,
+    breath_sound,
+    sound_samples,
+)
 
 
 def resolve_sound(ref: str, base_dir: Path, allowed: tuple[Path, ...] | None = None) -> SoundRef:
@@ -69,7 +75,7 @@ def write_wav(
 def _fresh_cache() -> None:
     # File sounds are cached by path, and each test's tmp_path is new, but clear anyway so a test
     # measures a fresh decode, never a clip another test left behind.
-    sound_samples.cache_clear()
+    _samples.cache_clear()
 
 
 # ---------------------------------------------------------------------------- built-ins
@@ -93,7 +99,7 @@ def test_builtin_is_deterministic_and_read_only(name: str) -> None:
     assert sound_samples(BuiltinSound(name)) is first  # cached
     with pytest.raises(ValueError, match="read-only"):
         first[0] = 1.0
-    sound_samples.cache_clear()
+    _samples.cache_clear()
     assert np.array_equal(sound_samples(BuiltinSound(name)), first)
 
 
