@@ -126,6 +126,19 @@ def test_ocean_is_low_and_swells_once_a_wave() -> None:
     assert 20 * np.log10(np.percentile(env, 95) / np.percentile(env, 5)) > 8
 
 
+@pytest.mark.parametrize("name", ["ocean", "rain", "brown"])
+def test_no_wave_or_gust_comes_back_within_a_minute(name: str) -> None:
+    loop = bed_loop(BuiltinSound(name))
+    assert len(loop) >= 60 * SAMPLE_RATE  # the loop itself repeats no sooner
+    env = envelope(loop)
+    env -= env.mean()
+    around = np.correlate(np.tile(env, 2), env, "valid")[: len(env)] / (env @ env)
+    lags = np.arange(len(around)) * 0.25
+    # Waves come at an uneven pace, each its own height and shape: one wave and the next are
+    # alike (0.57 for the ocean, a wave later) but none is the same (it was 0.93 at 7.5 s).
+    assert around[(lags >= 3) & (lags <= 60)].max() < 0.7
+
+
 def test_rain_is_a_bright_hiss_without_droplet_clicks() -> None:
     loop = bed_loop(BuiltinSound("rain"))
     assert 1500 < centroid_hz(loop) < 5000
