@@ -291,6 +291,25 @@ def test_spoken_clips_start_and_end_at_zero() -> None:
         assert np.abs(samples[:100]).max() < 0.1 * np.abs(samples).max()
 
 
+class LateVoice(FakeVoice):
+    """The fake voice after an engine's lead-in: 10 ms of digital zero (espeak-ng), then 7 ms of
+    breath noise at -50 dB (Piper)."""
+
+    def synthesize(self, text: str) -> Samples:
+        clip = super().synthesize(text)
+        noise = np.random.default_rng(1).normal(0, 10 ** (-50 / 20), to_samples(0.007))
+        lead = np.concatenate([np.zeros(to_samples(0.010)), noise]).astype(np.float32)
+        return np.concatenate([lead, clip * np.float32(0.05 / np.abs(clip).max())])
+
+
+@pytest.mark.parametrize("voice", [VOICE, LateVoice()], ids=["fake", "late"])
+def test_a_spoken_clip_starts_on_its_mark(voice: FakeVoice) -> None:
+    for text in TEXTS:
+        samples = Clips(voice).speech(text).samples
+        onset = np.flatnonzero(np.abs(samples) >= np.abs(samples).max() * 10 ** (-40 / 20))[0]
+        assert onset < to_samples(0.005), text
+
+
 # ---------------------------------------------------------------------------- streaming
 
 
