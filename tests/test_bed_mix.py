@@ -115,7 +115,8 @@ def test_the_tone_pacer_has_no_hole_where_the_breath_turns(seconds: float) -> No
     k = size // hop
     neighbours = np.maximum(db[: -2 * k], db[2 * k :])
     dips = neighbours - db[k:-k]
-    assert dips.max() <= 20.0
+    assert dips.max() <= 20.0  # the bar; the tone dips 4.5 dB at most (19.5 where it was)
+    assert dips.max() < 8.0
     # At the top of each breath, where the inhale turns into the exhale, hardly a dip at all.
     for cue in timeline.cues[1::2]:
         turn = (cue.start_sample - first.start_sample - size) // hop

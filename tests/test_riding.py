@@ -65,6 +65,8 @@ def test_a_burst_in_a_bed_file_stays_under_the_asked_level(tmp_path: Path, level
     # In the pause (past the release, before the next attack), every 3 s holds the level...
     short = windows(bed, 8.0, 44.0, 3.0, 0.5)
     assert max(abs(s - asked) for s in short) <= 3.0
+    # ...the bed dips only briefly around the burst, as the guard's ramps take it down...
+    assert min(windows(bed, 8.0, 44.0, 0.4, 0.1)) > asked - 8.0
     # ...and the burst is no louder than the rest: under the level against the voice.
     assert clip_loudness(bed[lo:hi]) < asked + 0.5
     assert max(windows(bed, *BURST_S, 0.4, 0.1)) < asked + 1.0

@@ -36,7 +36,7 @@ RIDE_MAX_CUT_DB: Final = 30.0
 RIDE_SPREAD_DB: Final = (1.5, 4.0)
 """How far a 100 ms step may stand over the file's level before the guard takes it down: the
 file's own 95th percentile, at least 1.5 (steady noise) and at most 4 (the crest of a wave)."""
-RIDE_GUARD_S: Final = 0.2
+RIDE_GUARD_S: Final = 0.1
 """The guard's ramps: down over this before a burst, back up over this after it."""
 SILENT_LUFS: Final = -70.0
 

@@ -37,12 +37,13 @@ out through the mouth is low and soft."""
 BREATH_NOISE_OCTAVES: Final = 0.7
 """Width of that band (one standard deviation, in octaves): wide enough to sound like air, not a
 whistle."""
-PACER_TONE_TURN_S: Final = 0.02
-"""The tone fades to 0 and back over this at the top of the breath: long enough that the join
-does not click (the glide turns there), short enough that the tone does not drop out (a 120 ms
-fade each way left 240 ms near silence, -64 dBFS at its middle)."""
-PACER_NOISE_TURN_S: Final = 0.12
-"""The breath style's turn: a breath of air pauses at the top."""
+PACER_TONE_TURN_S: Final = (0.05, 0.02)
+"""The tone fades to 0 and back over these at the bottom and the top of the breath: long enough
+that the join does not click (the glide turns there), short enough that the tone does not drop
+out (a 120 ms fade each way at the top left 240 ms near silence, -64 dBFS at its middle, and
+250 ms at the bottom a 100 ms stretch 19.5 dB under its neighbours)."""
+PACER_NOISE_TURN_S: Final = (0.25, 0.12)
+"""The breath style's: a breath of air rises from nothing and pauses at the top."""
 PACER_BELL_HZ: Final = {"inhale": 659.26, "exhale": 440.0, "hold": 554.37, "hold-empty": 554.37}
 """The "bell" style: E5 for the inhale, A4 for the exhale, C#5 for a hold (one A major chord)."""
 PACER_BELL_S: Final = 3.0
@@ -336,7 +337,8 @@ def breath_sound(
         return _bell_pacer(phase, n_samples, level_db)
     if style == "none" or phase in BREATH_SILENT_PHASES:
         return silence(n_samples)
-    swell = _swell(n_samples, PACER_TONE_TURN_S if style == "tone" else PACER_NOISE_TURN_S)
+    turns = PACER_TONE_TURN_S if style == "tone" else PACER_NOISE_TURN_S
+    swell = _swell(n_samples, *turns)
     if style == "tone":
         wave = _glide_up(n_samples) * swell
         wave = wave if phase == "inhale" else wave[::-1]
@@ -347,12 +349,13 @@ def breath_sound(
     return _pacer_clip(wave, 10 ** (level_db / 20) / rms if rms else 0.0)
 
 
-def _swell(n: int, turn_s: float) -> _Floats:
-    """The inhale's envelope: a quick fade in, a swell to full, and a fade to exactly 0 over
-    `turn_s` at the top of the breath (where the exhale, played backwards, fades in again)."""
+def _swell(n: int, bottom_s: float, top_s: float) -> _Floats:
+    """The inhale's envelope: a fade in from exactly 0 over `bottom_s`, a swell to full, and a
+    fade to exactly 0 over `top_s` at the top of the breath (where the exhale, the inhale played
+    backwards, fades in again)."""
     u = np.arange(n) / max(n, 1)
     envelope = 0.2 + 0.8 * u**1.5
-    n_in, n_out = min(to_samples(0.25), n // 4), min(to_samples(turn_s), n // 8)
+    n_in, n_out = min(to_samples(bottom_s), n // 4), min(to_samples(top_s), n // 8)
     envelope[:n_in] *= _rise(n_in)
     envelope[n - n_out :] *= _rise(n_out)[::-1]
     return envelope
