@@ -33,6 +33,7 @@ from audioguide.sound.levels import (
 from audioguide.sound.meter import clip_loudness, integrated_loudness
 from audioguide.sound.mix import BLOCK_SAMPLES, mix, pan_gains, render, render_blocks
 from audioguide.sound.peaks import true_peak_db
+from audioguide.sound.sounds import sound_samples, sound_step
 from audioguide.voices.fake import FakeVoice
 from audiotools import rms_db
 
@@ -308,6 +309,27 @@ def test_a_spoken_clip_starts_on_its_mark(voice: FakeVoice) -> None:
         samples = Clips(voice).speech(text).samples
         onset = np.flatnonzero(np.abs(samples) >= np.abs(samples).max() * 10 ** (-40 / 20))[0]
         assert onset < to_samples(0.005), text
+
+
+def test_a_bell_rings_on_under_what_follows_and_out_before_the_track_ends() -> None:
+    bell = BuiltinSound("bell")
+    step, ring = sound_step(bell), len(sound_samples(bell))
+    said = Speech(to_samples(0.5) + step, len(VOICE.synthesize(TEXTS[0])), TEXTS[0])
+    closing = SoundCue(said.end_sample + to_samples(1.0), step, bell)
+    cues = (SoundCue(to_samples(0.5), step, bell), said, closing)
+    timeline = Timeline("T", "", closing.end_sample + to_samples(1.5), cues, (), None)
+    out = mix(timeline, VOICE)
+    alone = mix(dataclasses.replace(timeline, cues=cues[:1]), VOICE)
+    # Under the spoken line, the first bell is still there, quietly; the closing bell's ring
+    # (its step and the 1.5 s a track ends on) is whole, and the track ends at 0.
+    under = window(alone, said)
+    assert np.abs(under).max() > 0 and clip_loudness(under) < TARGET_LUFS - 20
+    assert np.array_equal(out[closing.start_sample :], mix_clip(closing, VOICE))
+    assert closing.start_sample + ring == timeline.total_samples and out[-1] == 0.0
+
+
+def mix_clip(cue: SoundCue, voice: FakeVoice) -> Samples:
+    return Clips(voice).of(cue).samples
 
 
 # ---------------------------------------------------------------------------- streaming

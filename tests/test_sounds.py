@@ -15,9 +15,12 @@ from audioguide.model import BUILTIN_SOUNDS, PACER_STYLES, BuiltinSound, SoundFi
 from audioguide.sound.sounds import (
     BREATH_LEVEL_DBFS,
     PACER_BELL_HZ,
+    RING_OUT_DB,
+    STEP_S,
     _samples,
     breath_sound,
     sound_samples,
+    sound_step,
 )
 
 
@@ -25,7 +28,7 @@ def resolve_sound(ref: str, base_dir: Path, allowed: tuple[Path, ...] | None = N
     return reader.resolve_sound(ref, base_dir, allowed, builtins=BUILTIN_SOUNDS)
 
 
-EXPECTED_LENGTH_S = {"bell": 2.5, "chime": 1.5, "gong": 4.0, "beep": 0.25, "tick": 0.05}
+EXPECTED_LENGTH_S = {"bell": 4.0, "chime": 3.0, "gong": 9.0, "beep": 0.25, "tick": 0.05}
 
 
 def dbfs(x: npt.NDArray[np.floating]) -> float:
@@ -91,6 +94,20 @@ def test_builtin_length_peak_and_edges(name: str) -> None:
     assert clip[0] == 0.0 and clip[-1] == 0.0
     assert np.abs(clip[:8]).max() < 0.01
     assert np.abs(clip[-8:]).max() < 0.01
+
+
+@pytest.mark.parametrize(("name", "tail_s"), [("bell", 0.4), ("chime", 0.3), ("gong", 0.8)])
+def test_a_struck_sound_rings_out_past_its_step(name: str, tail_s: float) -> None:
+    ref = BuiltinSound(name)
+    clip = sound_samples(ref).astype(np.float64)
+    assert sound_step(ref) == round(STEP_S[name] * SAMPLE_RATE) < len(clip)
+    frame = round(0.05 * SAMPLE_RATE)
+    env = 10 * np.log10(np.mean(clip[: len(clip) // frame * frame].reshape(-1, frame) ** 2, 1))
+    # Still ringing where its step ends; faded only once it is under -50 dB (the bell faded out
+    # at -24 dB when its clip was its step).
+    assert env[sound_step(ref) // frame - 1] - env.max() > -40.0
+    fade_starts = (len(clip) - round(tail_s * SAMPLE_RATE)) // frame - 1
+    assert env[fade_starts] - env.max() <= RING_OUT_DB
 
 
 @pytest.mark.parametrize("name", BUILTIN_SOUNDS)

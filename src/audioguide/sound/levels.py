@@ -26,7 +26,7 @@ from ..voices.cache import CachedVoice
 from ..voices.clips import Voice
 from .meter import clip_loudness
 from .peaks import limit, true_peak_db
-from .sounds import breath_sound, sound_samples, sound_stamp
+from .sounds import breath_sound, sound_samples, sound_stamp, sound_step
 
 TRUE_PEAK_DBTP: Final = -1.0
 """The decoded track's true peak at most: Apple Podcasts' spec for what listeners receive."""
@@ -74,7 +74,7 @@ SPEECH_ONSET_FADE_S: Final = 0.005
 and the word is under way within 5 ms of its mark."""
 CUT_FADE_S: Final = 0.03
 """A clip cut short by its cue (a long start tone in a short work period) fades out over this."""
-MEASURE_RECIPE: Final = "loudness-v1"
+MEASURE_RECIPE: Final = "loudness-v2"
 """Names how sounds are measured, in the loudness memo's keys."""
 LEVEL_RECIPE: Final = "levelled-v2"
 """Names how a spoken clip is levelled, in the disk cache's key: change it when _level_speech
@@ -133,7 +133,8 @@ class Clips:
                 assert_never(cue)
 
     def sound(self, ref: SoundRef, lufs: float) -> Clip:
-        loudness = self.measured(sound_identity(ref), lambda: sound_samples(ref))
+        # Measured over its step, not its ring: what is heard as the sound, and its level.
+        loudness = self.measured(sound_identity(ref), lambda: sound_samples(ref)[: sound_step(ref)])
         return _levelled(ref, sound_stamp(ref), gain_for(loudness, lufs))
 
     def measured(self, key: str, samples: Callable[[], Samples]) -> float:

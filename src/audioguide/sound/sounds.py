@@ -22,6 +22,12 @@ from ..model import PACER_STYLES, BuiltinSound, PacerStyle, SoundFile, SoundRef
 from ..tools import ffmpeg
 
 PEAK_DBFS: Final = -6.0
+STEP_S: Final = {"bell": 2.5, "chime": 1.5, "gong": 4.0, "beep": 0.25, "tick": 0.05}
+"""How long a `sound:` step of each built-in lasts in the plan. A struck sound rings on past it,
+under what follows, until it is under RING_OUT_DB (a bell that faded out at 2.5 s was still at
+-24 dB there): the clip is longer than its step."""
+RING_OUT_DB: Final = -50.0
+"""A struck built-in fades out once it has decayed this far under its peak."""
 MAX_SOUND_S: Final = 600.0
 """A sound is a cue, not a background bed: longer files are refused."""
 
@@ -76,6 +82,14 @@ def sound_samples(ref: SoundRef) -> Samples:
     """The clip for a sound; cached (a file as it is now: edited, it is read again), so callers
     must not write to it."""
     return _samples(ref, sound_stamp(ref))
+
+
+def sound_step(ref: SoundRef) -> int:
+    """How long a `sound:` step lasts, in samples: STEP_S for a built-in (it rings on past it), the
+    whole file for a file."""
+    if isinstance(ref, BuiltinSound) and ref.name in STEP_S:
+        return min(to_samples(STEP_S[ref.name]), len(sound_samples(ref)))
+    return len(sound_samples(ref))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -142,19 +156,21 @@ def _finish(clip: _Floats, fade_s: float = 0.005) -> Samples:
 
 def _bell() -> Samples:
     # Inharmonic partials over a strong fundamental; the higher ones die faster, as in a real bell.
+    # It rings 4 s, its step and the 1.5 s a track ends on, so a closing bell rings out before
+    # the track ends; it decays a little faster than it did (0.9 s) to be under -50 dB by then.
     partials = (
-        _Partial(1.0, 1.0, 0.9),
-        _Partial(2.0, 0.5, 0.6),
-        _Partial(2.76, 0.35, 0.45),
-        _Partial(5.4, 0.2, 0.25),
-        _Partial(8.9, 0.1, 0.15),
+        _Partial(1.0, 1.0, 0.62),
+        _Partial(2.0, 0.5, 0.43),
+        _Partial(2.76, 0.35, 0.33),
+        _Partial(5.4, 0.2, 0.19),
+        _Partial(8.9, 0.1, 0.11),
     )
-    return _finish(_ring(523.25, partials, 2.5, attack_s=0.004, tail_s=0.4))
+    return _finish(_ring(523.25, partials, 4.0, attack_s=0.004, tail_s=0.4))
 
 
 def _chime() -> Samples:
     partials = (_Partial(1.0, 1.0, 0.45), _Partial(2.756, 0.4, 0.25), _Partial(5.404, 0.15, 0.12))
-    return _finish(_ring(1046.5, partials, 1.5, attack_s=0.002, tail_s=0.3))
+    return _finish(_ring(1046.5, partials, 3.0, attack_s=0.002, tail_s=0.3))
 
 
 def _gong() -> Samples:
@@ -163,10 +179,10 @@ def _gong() -> Samples:
     ratios = (1.0, 1.003, 1.52, 2.03, 2.61, 3.17, 3.89, 4.73, 5.61, 6.9)
     gains = (1.0, 0.6, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15)
     partials = tuple(
-        _Partial(r, g, decay_s=2.2 / r**0.5, swell_s=0.15 + 0.05 * r)
+        _Partial(r, g, decay_s=1.4 / r**0.5, swell_s=0.15 + 0.05 * r)
         for r, g in zip(ratios, gains, strict=True)
     )
-    return _finish(_ring(110.0, partials, 4.0, attack_s=0.01, tail_s=0.8))
+    return _finish(_ring(110.0, partials, 9.0, attack_s=0.01, tail_s=0.8))
 
 
 def _beep() -> Samples:

@@ -46,6 +46,7 @@ from ..model import (
     step_numbers,
 )
 from ..sound.beds import bed_loop
+from ..sound.sounds import sound_samples
 from ..strings import clock, sentence, side_names, words
 from ..voices.cache import CachedVoice
 from ..voices.clips import Voice
@@ -360,7 +361,9 @@ def _place(
             case _:
                 assert_never(item)
     at.append(t)
-    total = t + to_samples(TAIL_S)
+    # A struck sound rings on past its step: the track lasts until it has rung out.
+    rings = (c.start_sample + len(sound_samples(c.sound)) for c in cues if isinstance(c, SoundCue))
+    total = max([t + to_samples(TAIL_S), *rings])
     if total > MAX_SAMPLES:
         raise RoutineError(
             f"the routine passes {MAX_DURATION_S / 3600:g} hours here and lasts "
