@@ -28,7 +28,7 @@ def resolve_sound(ref: str, base_dir: Path, allowed: tuple[Path, ...] | None = N
     return reader.resolve_sound(ref, base_dir, allowed, builtins=BUILTIN_SOUNDS)
 
 
-EXPECTED_LENGTH_S = {"bell": 4.0, "chime": 3.0, "gong": 9.0, "beep": 0.25, "tick": 0.05}
+EXPECTED_LENGTH_S = {"bell": 4.0, "chime": 3.0, "gong": 5.5, "beep": 0.25, "tick": 0.05}
 
 
 def dbfs(x: npt.NDArray[np.floating]) -> float:

@@ -25,7 +25,8 @@ PEAK_DBFS: Final = -6.0
 STEP_S: Final = {"bell": 2.5, "chime": 1.5, "gong": 4.0, "beep": 0.25, "tick": 0.05}
 """How long a `sound:` step of each built-in lasts in the plan. A struck sound rings on past it,
 under what follows, until it is under RING_OUT_DB (a bell that faded out at 2.5 s was still at
--24 dB there): the clip is longer than its step."""
+-24 dB there): the clip is longer than its step, by the 1.5 s a track ends on at most, so a
+closing bell rings out whole and no plan changes."""
 RING_OUT_DB: Final = -50.0
 """A struck built-in fades out once it has decayed this far under its peak."""
 MAX_SOUND_S: Final = 600.0
@@ -176,13 +177,15 @@ def _chime() -> Samples:
 def _gong() -> Samples:
     # Many inharmonic partials that bloom one after another (higher ones swell later), plus a
     # slightly detuned twin of the fundamental whose slow beating gives the gong its shimmer.
+    # It rings 5.5 s, its step and a track's 1.5 s tail, so it dies away faster than it did
+    # (2.2 s for the fundamental) to be under -50 dB by then.
     ratios = (1.0, 1.003, 1.52, 2.03, 2.61, 3.17, 3.89, 4.73, 5.61, 6.9)
     gains = (1.0, 0.6, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15)
     partials = tuple(
-        _Partial(r, g, decay_s=1.4 / r**0.5, swell_s=0.15 + 0.05 * r)
+        _Partial(r, g, decay_s=0.9 / r**0.5, swell_s=0.15 + 0.05 * r)
         for r, g in zip(ratios, gains, strict=True)
     )
-    return _finish(_ring(110.0, partials, 9.0, attack_s=0.01, tail_s=0.8))
+    return _finish(_ring(110.0, partials, 5.5, attack_s=0.01, tail_s=0.8))
 
 
 def _beep() -> Samples:

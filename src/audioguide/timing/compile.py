@@ -46,7 +46,6 @@ from ..model import (
     step_numbers,
 )
 from ..sound.beds import bed_loop
-from ..sound.sounds import sound_samples
 from ..strings import clock, sentence, side_names, words
 from ..voices.cache import CachedVoice
 from ..voices.clips import Voice
@@ -361,9 +360,7 @@ def _place(
             case _:
                 assert_never(item)
     at.append(t)
-    # A struck sound rings on past its step: the track lasts until it has rung out.
-    rings = (c.start_sample + len(sound_samples(c.sound)) for c in cues if isinstance(c, SoundCue))
-    total = max([t + to_samples(TAIL_S), *rings])
+    total = t + to_samples(TAIL_S)
     if total > MAX_SAMPLES:
         raise RoutineError(
             f"the routine passes {MAX_DURATION_S / 3600:g} hours here and lasts "
