@@ -34,10 +34,10 @@ from .peaks import true_peak_db
 BED_UNDER_SPEECH_DB: Final = 24.0
 """How far the bed sits under each spoken clip, in every 400 ms of the clip: WCAG 1.4.7 asks for
 20 dB; 4 more leave room for the encoder."""
-BED_UNDER_CUE_DB: Final = 13.0
+BED_UNDER_CUE_DB: Final = 14.0
 """Under a pacer, a work tone or a sound, in every 400 ms of it, against that cue's own loudness:
-12 so a breath can be followed over a noise bed (the breath pacer's exhale is noise too), 1 for
-the encoder; not so far that the bed drops out at every breath."""
+12 so a breath can be followed over a noise bed (the breath pacer's exhale is noise too), 2 for
+the encoder (as speech has 4); not so far that the bed drops out at every breath."""
 DUCK_ATTACK_S: Final = 0.3
 """The bed starts down this long before a cue, so it is fully down when the first word starts."""
 DUCK_RELEASE_S: Final = 1.0
