@@ -1,5 +1,7 @@
 """The bed under the voice: its loop tiled under the whole track, faded in and out, and ducked
-under every cue that sounds, its gain following the timeline (nothing is detected in the signal).
+under every cue that sounds. Its gain follows the timeline and, inside each cue, the bed's own
+loudness, as a sidechain would: both are known before a sample is mixed, so nothing is detected
+late and the dip is down before a wave crests.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ DUCK_ATTACK_S: Final = 0.3
 """The bed starts down this long before a cue, so it is fully down when the first word starts."""
 DUCK_RELEASE_S: Final = 1.0
 DUCK_HOLD_S: Final = 3.0
-"""A gap between two cues shorter than this is held down, following the bed as under the cues:
+"""A gap between two cues of up to this is held down, following the bed as under the cues:
 a teacher's pause between sentences runs to about 3 s, and a bed that rose and fell again in it
 would swell at every sentence (it did, by 7 dB, in gaps of 1.3 to 3 s); a longer pause is a
 space the bed is meant to fill."""
