@@ -19,6 +19,7 @@ from audioguide.sound.beds import (
     BED_RMS_DBFS,
     DRONE_PARTIALS,
     OCEAN_SWELL_S,
+    _loop,
     bed_loop,
 )
 from audiotools import rms_db
@@ -33,7 +34,7 @@ def resolve_bed(name: str, base_dir: Path) -> SoundRef:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    bed_loop.cache_clear()
+    _loop.cache_clear()
 
 
 def seam(loop: npt.NDArray[np.floating], window: int = 256) -> tuple[float, float]:
@@ -82,7 +83,7 @@ def test_builtin_bed_is_a_deterministic_read_only_loop_at_its_level(name: str) -
     assert bed_loop(BuiltinSound(name)) is loop  # cached
     with pytest.raises(ValueError, match="read-only"):
         loop[0] = 0.0
-    bed_loop.cache_clear()
+    _loop.cache_clear()
     assert np.array_equal(bed_loop(BuiltinSound(name)), loop)  # bit-identical when made again
 
 
@@ -123,6 +124,19 @@ def test_ocean_is_low_and_swells_once_a_wave() -> None:
     env = envelope(loop)
     assert abs(modulation_hz(env) - 1 / OCEAN_SWELL_S) < 0.01
     assert 20 * np.log10(np.percentile(env, 95) / np.percentile(env, 5)) > 8
+
+
+@pytest.mark.parametrize("name", ["ocean", "rain", "brown"])
+def test_no_wave_or_gust_comes_back_within_a_minute(name: str) -> None:
+    loop = bed_loop(BuiltinSound(name))
+    assert len(loop) >= 60 * SAMPLE_RATE  # the loop itself repeats no sooner
+    env = envelope(loop)
+    env -= env.mean()
+    around = np.correlate(np.tile(env, 2), env, "valid")[: len(env)] / (env @ env)
+    lags = np.arange(len(around)) * 0.25
+    # Waves come at an uneven pace, each its own height and shape: one wave and the next are
+    # alike (0.57 for the ocean, a wave later) but none is the same (it was 0.93 at 7.5 s).
+    assert around[(lags >= 3) & (lags <= 60)].max() < 0.7
 
 
 def test_rain_is_a_bright_hiss_without_droplet_clicks() -> None:

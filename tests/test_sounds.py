@@ -12,14 +12,23 @@ from audioguide.audio import SAMPLE_RATE, Samples
 from audioguide.errors import SoundError
 from audioguide.language import reader
 from audioguide.model import BUILTIN_SOUNDS, PACER_STYLES, BuiltinSound, SoundFile, SoundRef
-from audioguide.sound.sounds import BREATH_LEVEL_DBFS, PACER_BELL_HZ, breath_sound, sound_samples
+from audioguide.sound.sounds import (
+    BREATH_LEVEL_DBFS,
+    PACER_BELL_HZ,
+    RING_OUT_DB,
+    STEP_S,
+    _samples,
+    breath_sound,
+    sound_samples,
+    sound_step,
+)
 
 
 def resolve_sound(ref: str, base_dir: Path, allowed: tuple[Path, ...] | None = None) -> SoundRef:
     return reader.resolve_sound(ref, base_dir, allowed, builtins=BUILTIN_SOUNDS)
 
 
-EXPECTED_LENGTH_S = {"bell": 2.5, "chime": 1.5, "gong": 4.0, "beep": 0.25, "tick": 0.05}
+EXPECTED_LENGTH_S = {"bell": 4.0, "chime": 3.0, "gong": 5.5, "beep": 0.25, "tick": 0.05}
 
 
 def dbfs(x: npt.NDArray[np.floating]) -> float:
@@ -69,7 +78,7 @@ def write_wav(
 def _fresh_cache() -> None:
     # File sounds are cached by path, and each test's tmp_path is new, but clear anyway so a test
     # measures a fresh decode, never a clip another test left behind.
-    sound_samples.cache_clear()
+    _samples.cache_clear()
 
 
 # ---------------------------------------------------------------------------- built-ins
@@ -87,13 +96,27 @@ def test_builtin_length_peak_and_edges(name: str) -> None:
     assert np.abs(clip[-8:]).max() < 0.01
 
 
+@pytest.mark.parametrize(("name", "tail_s"), [("bell", 0.4), ("chime", 0.3), ("gong", 0.8)])
+def test_a_struck_sound_rings_out_past_its_step(name: str, tail_s: float) -> None:
+    ref = BuiltinSound(name)
+    clip = sound_samples(ref).astype(np.float64)
+    assert sound_step(ref) == round(STEP_S[name] * SAMPLE_RATE) < len(clip)
+    frame = round(0.05 * SAMPLE_RATE)
+    env = 10 * np.log10(np.mean(clip[: len(clip) // frame * frame].reshape(-1, frame) ** 2, 1))
+    # Still ringing where its step ends; faded only once it is under -50 dB (the bell faded out
+    # at -24 dB when its clip was its step).
+    assert env[sound_step(ref) // frame - 1] - env.max() > -40.0
+    fade_starts = (len(clip) - round(tail_s * SAMPLE_RATE)) // frame - 1
+    assert env[fade_starts] - env.max() <= RING_OUT_DB
+
+
 @pytest.mark.parametrize("name", BUILTIN_SOUNDS)
 def test_builtin_is_deterministic_and_read_only(name: str) -> None:
     first = sound_samples(BuiltinSound(name))
     assert sound_samples(BuiltinSound(name)) is first  # cached
     with pytest.raises(ValueError, match="read-only"):
         first[0] = 1.0
-    sound_samples.cache_clear()
+    _samples.cache_clear()
     assert np.array_equal(sound_samples(BuiltinSound(name)), first)
 
 

@@ -3,8 +3,9 @@ user's audio file), as a seamless loop that render tiles across the track.
 
 Built-in beds are synthesised, seeded so every run gives the same samples, and periodic in their
 loop length by construction: noise is made in the frequency domain and every tone fits a whole
-number of cycles into the loop, so tiling leaves no seam at all. A file is made seamless by an
-equal-power crossfade of its tail into its head.
+number of cycles into the loop, so tiling leaves no seam at all. A file is ridden to one
+level over time (riding.py), then made seamless by an equal-power crossfade of its tail into its
+head.
 """
 
 from __future__ import annotations
@@ -21,14 +22,20 @@ import numpy.typing as npt
 from ..audio import SAMPLE_RATE, Samples, mean_square, to_samples
 from ..errors import SoundError
 from ..model import BuiltinSound, SoundFile, SoundRef, sound_label
+from .riding import ride
 from .sounds import decode_file, shaped_noise, sound_stamp
 
 BED_RMS_DBFS: Final = -30.0
 """Every loop, built-in or file, is normalised to this RMS; render sets its level in the mix."""
-BED_LOOP_S: Final = 30.0
-"""Long enough that the repetition of a noise bed is not heard, short enough to cache (5 MB)."""
+BED_LOOP_S: Final = 75.0
+"""Long enough that no wave, gust or swirl of a noise bed comes back within a minute (at 30 s a
+20-minute session heard the same ocean wave 160 times), short enough to cache (13 MB)."""
 OCEAN_SWELL_S: Final = 7.5
-"""Time between wave crests (a calm sea); the loop holds a whole number of them."""
+"""The mean time between wave crests (a calm sea)."""
+OCEAN_SWELL_RANGE: Final = (0.7, 1.35)
+"""Each wave's time to the next, as a fraction of OCEAN_SWELL_S, drawn at random: waves that
+came at one steady beat sounded like a machine (its envelope correlated 0.93 with itself a wave
+later)."""
 DRONE_PARTIALS: Final = (
     (110.0, 1.0),
     (110.2, 0.6),
@@ -85,6 +92,9 @@ def _rain() -> _Floats:
     # at 3-12 Hz), never from single droplets: a sharp drop would sound like a click.
     gusts = shaped_noise(n, _lowpass(0.5, 4), seed=13)
     flutter = shaped_noise(n, _product(_highpass(3), _lowpass(12, 4)), seed=14)
+    # Each bounded softly at 2.5 standard deviations: a longer loop draws rarer extremes, and a
+    # 10 ms flurry 6 dB over the rest would stand out like a drop.
+    gusts, flutter = (2.5 * np.tanh(x / 2.5) for x in (gusts, flutter))
     rain: _Floats = hiss * np.exp(0.2 * gusts) + 0.3 * patter * np.exp(0.5 * flutter)
     return rain
 
@@ -93,17 +103,31 @@ def _ocean() -> _Floats:
     n = to_samples(BED_LOOP_S)
     rumble = shaped_noise(n, _product(_brown, _highpass(40), _lowpass(500)), seed=21)
     wash = shaped_noise(n, _product(_pink, _highpass(300), _lowpass(3000)), seed=22)
-    swells = round(BED_LOOP_S / OCEAN_SWELL_S)
-    index = np.arange(n)
-    phase = (index * swells % n) / n
-    # A wave builds for two thirds of the swell and breaks in the last third; the shape is 0
-    # with zero slope where one swell meets the next, so each can have its own height.
-    shape = 0.5 - 0.5 * np.cos(2 * np.pi * phase**1.6)
-    height = (0.7 + 0.3 * np.random.default_rng(23).random(swells))[index * swells // n]
-    swell = shape * height
+    swell = _waves(n, np.random.default_rng(23))
     # The breaking crest brings in the brighter wash; the trough keeps a low rumble.
     ocean: _Floats = rumble * (0.3 + 0.7 * swell) + 0.6 * wash * swell**2
     return ocean
+
+
+def _waves(n: int, rng: np.random.Generator) -> _Floats:
+    """The sea's swell over n samples: waves of random length, height and shape, their lengths
+    scaled to fill the loop exactly. A wave builds for most of its length and breaks in the rest
+    (where depends on its shape); it is 0 with zero slope where one meets the next."""
+    lo, hi = OCEAN_SWELL_RANGE
+    count = round(n / to_samples(OCEAN_SWELL_S))
+    lengths = rng.uniform(lo, hi, count)
+    edges = np.round(np.concatenate([[0.0], np.cumsum(lengths)]) / lengths.sum() * n).astype(int)
+    swell = np.zeros(n)
+    for a, b, height, build in zip(
+        edges[:-1],
+        edges[1:],
+        rng.uniform(0.5, 1.0, count),
+        rng.uniform(1.3, 2.0, count),
+        strict=True,
+    ):
+        phase = np.arange(b - a) / (b - a)
+        swell[a:b] = height * (0.5 - 0.5 * np.cos(2 * np.pi * phase**build))
+    return swell
 
 
 def _brown_noise() -> _Floats:
@@ -168,6 +192,8 @@ def _file_loop(path: Path) -> Samples:
             f"bed file {path} is {len(clip) / SAMPLE_RATE:.1f} s long, too short to loop: use a "
             f"recording of at least {MIN_BED_FILE_S:g} s (a minute or more repeats less audibly)"
         )
+    # Levelled before it is looped, so the crossfade joins two stretches at one level.
+    clip = ride(clip)
     n = min(to_samples(BED_CROSSFADE_S), len(clip) // 4)
     # Equal power, because head and tail are unrelated sounds whose powers add.
     angle = np.arange(n) / n * (np.pi / 2)

@@ -17,7 +17,7 @@ from typing import Final, assert_never
 
 import numpy as np
 
-from ..audio import Samples, fade_edges, fade_out, to_samples
+from ..audio import Samples, fade_out, to_samples
 from ..cues import BreathCue, Cue, HoldCue, RestCue, SilenceCue, SoundCue, Speech, WorkCue
 from ..files import keep
 from ..model import BuiltinSound, PacerStyle, Phase, SoundFile, SoundRef
@@ -26,7 +26,7 @@ from ..voices.cache import CachedVoice
 from ..voices.clips import Voice
 from .meter import clip_loudness
 from .peaks import limit, true_peak_db
-from .sounds import breath_sound, sound_samples, sound_stamp
+from .sounds import breath_sound, sound_samples, sound_stamp, sound_step
 
 TRUE_PEAK_DBTP: Final = -1.0
 """The decoded track's true peak at most: Apple Podcasts' spec for what listeners receive."""
@@ -62,13 +62,21 @@ LEVEL_PASSES: Final = 4
 LEVEL_TOLERANCE_LU: Final = 0.15
 """How close each spoken clip comes to the target: the bar is 1 LU between cues."""
 SPEECH_EDGE_FADE_S: Final = 0.015
-"""A spoken clip fades in and out over this: the system voice leaves 10 ms of digital zero before
-a word that starts at 0.05 of full scale, a click without a fade longer than that."""
+"""A spoken clip fades out over this, so a word cut off at the clip's end does not click."""
+SPEECH_ONSET_DB: Final = -40.0
+"""Where a spoken clip starts: its first sample this far under the clip's peak. What comes before
+is the engine's lead-in (espeak-ng leaves 10 ms of digital zero, Piper 10-15 ms of near silence),
+which put every count 10-17 ms after its mark; it is trimmed when the clip is levelled."""
+SPEECH_PREROLL_S: Final = 0.002
+"""Kept before the onset, so a soft consonant's first breath is not cut."""
+SPEECH_ONSET_FADE_S: Final = 0.005
+"""The trimmed clip fades in over this: a word that starts at 0.05 of full scale does not click,
+and the word is under way within 5 ms of its mark."""
 CUT_FADE_S: Final = 0.03
 """A clip cut short by its cue (a long start tone in a short work period) fades out over this."""
-MEASURE_RECIPE: Final = "loudness-v1"
+MEASURE_RECIPE: Final = "loudness-v2"
 """Names how sounds are measured, in the loudness memo's keys."""
-LEVEL_RECIPE: Final = "levelled-v1"
+LEVEL_RECIPE: Final = "levelled-v2"
 """Names how a spoken clip is levelled, in the disk cache's key: change it when _level_speech
 changes what it makes."""
 SPEECH_CACHE_BYTES: Final = 16 << 20
@@ -125,7 +133,8 @@ class Clips:
                 assert_never(cue)
 
     def sound(self, ref: SoundRef, lufs: float) -> Clip:
-        loudness = self.measured(sound_identity(ref), lambda: sound_samples(ref))
+        # Measured over its step, not its ring: what is heard as the sound, and its level.
+        loudness = self.measured(sound_identity(ref), lambda: sound_samples(ref)[: sound_step(ref)])
         return _levelled(ref, sound_stamp(ref), gain_for(loudness, lufs))
 
     def measured(self, key: str, samples: Callable[[], Samples]) -> float:
@@ -169,7 +178,7 @@ def _level_speech(raw: Samples, target_lufs: float, peak_dbtp: float = SPEECH_PE
     """The clip at the target loudness, its true peak at most `peak_dbtp`."""
     if len(raw) == 0 or not raw.any():
         return raw[:0]
-    clip = fade_edges(raw, SPEECH_EDGE_FADE_S)
+    clip = _from_onset(raw)
     start = clip_loudness(clip)
     if not math.isfinite(start):
         return raw[:0]
@@ -186,6 +195,16 @@ def _level_speech(raw: Samples, target_lufs: float, peak_dbtp: float = SPEECH_PE
         slope = min(1.0, max(0.2, (measured - loudness) / step))
         gain_db, loudness = gain_db + step, measured
     return out
+
+
+def _from_onset(raw: Samples) -> Samples:
+    """The clip from just before its first word, faded in there and out at its end."""
+    level = np.abs(raw)
+    onset = int(np.argmax(level >= float(level.max()) * 10 ** (SPEECH_ONSET_DB / 20)))
+    clip = fade_out(raw[max(0, onset - to_samples(SPEECH_PREROLL_S)) :], SPEECH_EDGE_FADE_S)
+    n = min(to_samples(SPEECH_ONSET_FADE_S), len(clip) // 2)
+    clip[:n] *= (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
+    return clip
 
 
 def _limited(

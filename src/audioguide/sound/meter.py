@@ -197,6 +197,31 @@ def integrated_loudness(samples: Samples) -> float:
     return meter.integrated
 
 
+def weighted_energies(samples: Samples, step: int) -> Float64s:
+    """The K-weighted mean square of mono `samples` over each run of `step` samples (a partial
+    run at the end left out): a loudness profile, as energies (lufs_of reads them in LUFS)."""
+    from scipy.signal import sosfilt
+
+    runs = len(samples) // step
+    out = np.zeros(runs)
+    chunk = max(1, CHUNK_SAMPLES // step) * step
+    zi = np.zeros((len(_K_WEIGHTING), 2))
+    for lo in range(0, runs * step, chunk):
+        part = np.asarray(samples[lo : min(lo + chunk, runs * step)], dtype=np.float64)
+        weighted, zi = sosfilt(_K_WEIGHTING, part, zi=zi)
+        out[lo // step : lo // step + len(part) // step] = np.mean(
+            weighted.reshape(-1, step) ** 2, axis=1
+        )
+    return out
+
+
+def lufs_of(energies: Float64s) -> Float64s:
+    """K-weighted mean squares in LUFS (-inf for silence)."""
+    with np.errstate(divide="ignore"):
+        out: Float64s = _LOUDNESS_OFFSET_DB + 10 * np.log10(energies)
+    return out
+
+
 def clip_loudness(samples: Samples) -> float:
     """Loudness of a short clip (a spoken cue, a bell), LUFS: the gated integrated loudness when
     the clip is at least 400 ms long; for a shorter clip, the K-weighted mean square over the

@@ -26,6 +26,7 @@ from ..cues import (
     Progress,
     RestCue,
     SilenceCue,
+    SoundCue,
     Timeline,
     pan_of,
 )
@@ -34,6 +35,7 @@ from ..voices.clips import Voice
 from .ducking import BedLayer
 from .levels import SPEECH_PEAK_DBTP, Clip, Clips, peak_ceiling_dbtp
 from .peaks import Limiter
+from .sounds import sound_samples
 
 BLOCK_SAMPLES: Final = to_samples(1.0)
 """A second at a time: the limiter's per-call cost (0.1 ms) is then nothing, and the encoder's
@@ -137,6 +139,14 @@ class _Sounding:
     clip: Clip | None = None
 
 
+def _end(cue: Cue, total: int) -> int:
+    """Where a cue stops sounding: its end, or for a struck sound the end of its ring, which
+    carries on under what follows (sounds.STEP_S), never past the track."""
+    if isinstance(cue, SoundCue):
+        return min(total, max(cue.end_sample, cue.start_sample + len(sound_samples(cue.sound))))
+    return cue.end_sample
+
+
 class _Mixer:
     """Adds the cues sounding in each block, and the bed under them."""
 
@@ -149,10 +159,11 @@ class _Mixer:
         )
         # Started later, the cues that ended before the start are never made.
         self.next = bisect.bisect_left([c.start_sample for c in self.pending], start_sample)
+        self.total = timeline.total_samples
         self.active = [
-            _Sounding(c, c.end_sample, pan_of(c))
+            _Sounding(c, _end(c, self.total), pan_of(c))
             for c in self.pending[: self.next]
-            if c.end_sample > start_sample
+            if _end(c, self.total) > start_sample
         ]
         self.bed = BedLayer(timeline, clips, timeline.bed) if timeline.bed is not None else None
 
@@ -160,7 +171,7 @@ class _Mixer:
         """The mix over [lo, hi), and a bound on its true peak (linear)."""
         while self.next < len(self.pending) and self.pending[self.next].start_sample < hi:
             cue = self.pending[self.next]
-            self.active.append(_Sounding(cue, cue.end_sample, pan_of(cue)))
+            self.active.append(_Sounding(cue, _end(cue, self.total), pan_of(cue)))
             self.next += 1
         out = np.zeros((hi - lo, 2) if self.stereo else hi - lo, dtype=np.float32)
         bound = 0.0
@@ -169,7 +180,8 @@ class _Mixer:
                 sounding.clip = self.clips.of(sounding.cue)
             clip = sounding.clip
             start = sounding.cue.start_sample
-            # The plan is the contract: a clip never spills past the length it was given.
+            # The plan is the contract: a clip never spills past the length it was given (a
+            # struck sound's ring is part of its length: see _end).
             end = min(start + len(clip.samples), sounding.end)
             a, b = max(lo, start), min(hi, end)
             if a >= b:

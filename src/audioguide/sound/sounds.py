@@ -22,6 +22,13 @@ from ..model import PACER_STYLES, BuiltinSound, PacerStyle, SoundFile, SoundRef
 from ..tools import ffmpeg
 
 PEAK_DBFS: Final = -6.0
+STEP_S: Final = {"bell": 2.5, "chime": 1.5, "gong": 4.0, "beep": 0.25, "tick": 0.05}
+"""How long a `sound:` step of each built-in lasts in the plan. A struck sound rings on past it,
+under what follows, until it is under RING_OUT_DB (a bell that faded out at 2.5 s was still at
+-24 dB there): the clip is longer than its step, by the 1.5 s a track ends on at most, so a
+closing bell rings out whole and no plan changes."""
+RING_OUT_DB: Final = -50.0
+"""A struck built-in fades out once it has decayed this far under its peak."""
 MAX_SOUND_S: Final = 600.0
 """A sound is a cue, not a background bed: longer files are refused."""
 
@@ -37,6 +44,13 @@ out through the mouth is low and soft."""
 BREATH_NOISE_OCTAVES: Final = 0.7
 """Width of that band (one standard deviation, in octaves): wide enough to sound like air, not a
 whistle."""
+PACER_TONE_TURN_S: Final = (0.05, 0.02)
+"""The tone fades to 0 and back over these at the bottom and the top of the breath: long enough
+that the join does not click (the glide turns there), short enough that the tone does not drop
+out (a 120 ms fade each way at the top left 240 ms near silence, -64 dBFS at its middle, and
+250 ms at the bottom a 100 ms stretch 19.5 dB under its neighbours)."""
+PACER_NOISE_TURN_S: Final = (0.25, 0.12)
+"""The breath style's: a breath of air rises from nothing and pauses at the top."""
 PACER_BELL_HZ: Final = {"inhale": 659.26, "exhale": 440.0, "hold": 554.37, "hold-empty": 554.37}
 """The "bell" style: E5 for the inhale, A4 for the exhale, C#5 for a hold (one A major chord)."""
 PACER_BELL_S: Final = 3.0
@@ -69,6 +83,14 @@ def sound_samples(ref: SoundRef) -> Samples:
     """The clip for a sound; cached (a file as it is now: edited, it is read again), so callers
     must not write to it."""
     return _samples(ref, sound_stamp(ref))
+
+
+def sound_step(ref: SoundRef) -> int:
+    """How long a `sound:` step lasts, in samples: STEP_S for a built-in (it rings on past it), the
+    whole file for a file."""
+    if isinstance(ref, BuiltinSound) and ref.name in STEP_S:
+        return min(to_samples(STEP_S[ref.name]), len(sound_samples(ref)))
+    return len(sound_samples(ref))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -135,31 +157,35 @@ def _finish(clip: _Floats, fade_s: float = 0.005) -> Samples:
 
 def _bell() -> Samples:
     # Inharmonic partials over a strong fundamental; the higher ones die faster, as in a real bell.
+    # It rings 4 s, its step and the 1.5 s a track ends on, so a closing bell rings out before
+    # the track ends; it decays a little faster than it did (0.9 s) to be under -50 dB by then.
     partials = (
-        _Partial(1.0, 1.0, 0.9),
-        _Partial(2.0, 0.5, 0.6),
-        _Partial(2.76, 0.35, 0.45),
-        _Partial(5.4, 0.2, 0.25),
-        _Partial(8.9, 0.1, 0.15),
+        _Partial(1.0, 1.0, 0.62),
+        _Partial(2.0, 0.5, 0.43),
+        _Partial(2.76, 0.35, 0.33),
+        _Partial(5.4, 0.2, 0.19),
+        _Partial(8.9, 0.1, 0.11),
     )
-    return _finish(_ring(523.25, partials, 2.5, attack_s=0.004, tail_s=0.4))
+    return _finish(_ring(523.25, partials, 4.0, attack_s=0.004, tail_s=0.4))
 
 
 def _chime() -> Samples:
     partials = (_Partial(1.0, 1.0, 0.45), _Partial(2.756, 0.4, 0.25), _Partial(5.404, 0.15, 0.12))
-    return _finish(_ring(1046.5, partials, 1.5, attack_s=0.002, tail_s=0.3))
+    return _finish(_ring(1046.5, partials, 3.0, attack_s=0.002, tail_s=0.3))
 
 
 def _gong() -> Samples:
     # Many inharmonic partials that bloom one after another (higher ones swell later), plus a
     # slightly detuned twin of the fundamental whose slow beating gives the gong its shimmer.
+    # It rings 5.5 s, its step and a track's 1.5 s tail, so it dies away faster than it did
+    # (2.2 s for the fundamental) to be under -50 dB by then.
     ratios = (1.0, 1.003, 1.52, 2.03, 2.61, 3.17, 3.89, 4.73, 5.61, 6.9)
     gains = (1.0, 0.6, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15)
     partials = tuple(
-        _Partial(r, g, decay_s=2.2 / r**0.5, swell_s=0.15 + 0.05 * r)
+        _Partial(r, g, decay_s=0.9 / r**0.5, swell_s=0.15 + 0.05 * r)
         for r, g in zip(ratios, gains, strict=True)
     )
-    return _finish(_ring(110.0, partials, 4.0, attack_s=0.01, tail_s=0.8))
+    return _finish(_ring(110.0, partials, 5.5, attack_s=0.01, tail_s=0.8))
 
 
 def _beep() -> Samples:
@@ -330,7 +356,8 @@ def breath_sound(
         return _bell_pacer(phase, n_samples, level_db)
     if style == "none" or phase in BREATH_SILENT_PHASES:
         return silence(n_samples)
-    swell = _swell(n_samples)
+    turns = PACER_TONE_TURN_S if style == "tone" else PACER_NOISE_TURN_S
+    swell = _swell(n_samples, *turns)
     if style == "tone":
         wave = _glide_up(n_samples) * swell
         wave = wave if phase == "inhale" else wave[::-1]
@@ -341,11 +368,13 @@ def breath_sound(
     return _pacer_clip(wave, 10 ** (level_db / 20) / rms if rms else 0.0)
 
 
-def _swell(n: int) -> _Floats:
-    """The inhale's envelope: a quick fade in, a swell to full, and a short fade to exactly 0."""
+def _swell(n: int, bottom_s: float, top_s: float) -> _Floats:
+    """The inhale's envelope: a fade in from exactly 0 over `bottom_s`, a swell to full, and a
+    fade to exactly 0 over `top_s` at the top of the breath (where the exhale, the inhale played
+    backwards, fades in again)."""
     u = np.arange(n) / max(n, 1)
     envelope = 0.2 + 0.8 * u**1.5
-    n_in, n_out = min(to_samples(0.25), n // 4), min(to_samples(0.12), n // 8)
+    n_in, n_out = min(to_samples(bottom_s), n // 4), min(to_samples(top_s), n // 8)
     envelope[:n_in] *= _rise(n_in)
     envelope[n - n_out :] *= _rise(n_out)[::-1]
     return envelope

@@ -27,7 +27,7 @@ from ..model import (
     Step,
     breath_phases,
 )
-from ..sound.sounds import sound_samples
+from ..sound.sounds import sound_step
 from ..strings import clock
 
 # --- compile ----------------------------------------------------------------------------------
@@ -146,6 +146,6 @@ def _sum(steps: tuple[Step, ...]) -> Size:
 
 def sound_length(sound: SoundRef, where: Where) -> int:
     try:
-        return len(sound_samples(sound))
+        return sound_step(sound)
     except SoundError as e:  # a file that went missing or will not decode: say which step
         raise e.at(where) from None
