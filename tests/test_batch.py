@@ -215,7 +215,7 @@ def test_a_pool_speaks_each_line_once_and_builds_the_same_tracks(
     )
 
     assert result.exit_code == 0, result.output
-    summary = result.output.splitlines()[-1]
+    summary = result.stdout.splitlines()[-1]
     assert f"speech: {len(distinct)} clips spoken, " in summary, summary
     assert batch(runner, knee, "--clients", clients, "-o", tmp_path / "one")[0] == 0
     for folder in FOLDERS:
@@ -251,7 +251,7 @@ def test_an_interrupted_batch_resumes_where_it_stopped(knee: Path, tmp_path: Pat
         proc.wait(timeout=30)
         kept = {t: t.stat().st_mtime_ns for t in recorded(out)}
         assert 1 <= len(kept) < len(rows)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 120  # the time a busy machine may take, not a bar
         while session_processes(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)  # the workers see their parent gone and stop
         assert session_processes(proc.pid) == []

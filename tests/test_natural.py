@@ -146,7 +146,7 @@ def test_the_routine_voice_block_picks_the_engine_and_rate(
     def plan(*args: str) -> object:
         result = runner.invoke(cli, ["plan", *args, "--json", *cache])
         assert result.exit_code == 0, result.output
-        return json.loads(result.output)
+        return json.loads(result.stdout)
 
     by_routine = plan(str(in_routine))
     assert by_routine == plan(str(plain), "--voice", "natural", "--rate", "120")
@@ -326,7 +326,7 @@ def test_built_track_is_understood_where_the_plan_says(
     assert built.exit_code == 0, built.output
     plan = runner.invoke(cli, ["plan", str(path), "--json", "--voice", "natural"])
     assert plan.exit_code == 0, plan.output
-    cues = json.loads(plan.output)["cues"]
+    cues = json.loads(plan.stdout)["cues"]
     audio = decode_mp3(out)
 
     def cut(start_s: float, end_s: float) -> Samples:

@@ -91,6 +91,7 @@ def build(
     routine: str,
     variables: dict[str, str],
     options: Options,
+    show_progress: bool,
     output: Path | None,
     split: bool,
     page: bool,
@@ -102,7 +103,8 @@ def build(
     path = find_routine(routine)
     also = [*([Output.SPLIT] if split else []), *([Output.PAGE, Output.HANDOUT] if page else [])]
     outputs = outputs_for("build", also, warn)
-    _build(path, variables, options, output or Path("output") / f"{path.stem}.mp3", outputs)
+    output = output or Path("output") / f"{path.stem}.mp3"
+    _build(path, variables, options, output, outputs, show_progress=show_progress)
 
 
 def _build(
@@ -112,8 +114,10 @@ def _build(
     output: Path,
     outputs: tuple[Output, ...],
     client: Client | None = None,
+    *,
+    show_progress: bool,
 ) -> None:
-    with Session.open(path, options, warn) as session, progress() as report:
+    with Session.open(path, options, warn) as session, progress(show_progress) as report:
         result = session.build(output, variables, outputs=outputs, client=client, report=report)
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6
@@ -156,6 +160,7 @@ def share(
     routine: str,
     variables: dict[str, str],
     options: Options,
+    show_progress: bool,
     folder: Path | None,
     split: bool,
     client_name: str | None,
@@ -174,18 +179,24 @@ def share(
     client = Client(client_name) if client_name else None
     if client_name and "client" in RoutineSource.read(path).var_names:
         variables = {"client": client_name, **variables}
-    _build(path, variables, options, folder / f"{path.stem}.mp3", outputs, client)
+    output = folder / f"{path.stem}.mp3"
+    _build(path, variables, options, output, outputs, client, show_progress=show_progress)
 
 
 @cli.command()
 @build_options(sound=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(routine: str, variables: dict[str, str], options: Options, as_json: bool) -> None:
+def plan(
+    routine: str, variables: dict[str, str], options: Options, show_progress: bool, as_json: bool
+) -> None:
     """Print the timed cue sequence of ROUTINE without rendering audio.
 
     Example: audioguide plan psoas-release --json
     """
-    with Session.open(find_routine(routine), options, warn) as session, progress() as report:
+    with (
+        Session.open(find_routine(routine), options, warn) as session,
+        progress(show_progress) as report,
+    ):
         timeline = session.plan(variables, progress=stage(report, "speaking")).timeline
     if as_json:
         click.echo(json.dumps(plan_dict(timeline), indent=2, ensure_ascii=False))
@@ -195,12 +206,15 @@ def plan(routine: str, variables: dict[str, str], options: Options, as_json: boo
 
 @cli.command()
 @build_options(sound=False)
-def check(routine: str, variables: dict[str, str], options: Options) -> None:
+def check(routine: str, variables: dict[str, str], options: Options, show_progress: bool) -> None:
     """Validate ROUTINE: exit 0 when it builds, or print what to fix.
 
     Example: audioguide check my.yaml
     """
-    with Session.open(find_routine(routine), options, warn) as session, progress() as report:
+    with (
+        Session.open(find_routine(routine), options, warn) as session,
+        progress(show_progress) as report,
+    ):
         timeline = session.plan(variables, progress=stage(report, "speaking")).timeline
     speech = sum(1 for c in timeline.cues if isinstance(c, Speech))
     click.echo(
