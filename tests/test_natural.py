@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -347,3 +348,43 @@ def test_built_track_is_understood_where_the_plan_says(
         if heard(phrase, w)
     }
     assert found == {(phrase, text) for text, phrase in SPOKEN.items()}
+
+
+# --- privacy --------------------------------------------------------------------------------------
+
+
+def _files(folder: Path) -> set[Path]:
+    return {p.relative_to(folder) for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+@pytest.mark.integration
+def test_a_natural_build_writes_only_its_cache_and_its_output(tmp_path: Path) -> None:
+    """No fakes: the real command, voice and encoder, as a new user runs them, with a fresh home
+    and temp folder; anything a dependency writes on the side (onnxruntime's telemetry device id
+    was one) shows up in them."""
+    home, temp, work = tmp_path / "home", tmp_path / "tmp", tmp_path / "work"
+    for folder in (home, temp, work):
+        folder.mkdir()
+    (work / "hello.yaml").write_text(
+        "title: Hello\nsteps:\n  - say: Lie on your back.\n  - pause: 1s\n", encoding="utf-8"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("XDG_", "AUDIOGUIDE_", "ORT_")) and k not in ("HOME", "TMPDIR")
+    }
+    env |= {"HOME": str(home), "TMPDIR": str(temp), "PYTHONDONTWRITEBYTECODE": "1"}
+    audioguide = Path(sys.executable).with_name("audioguide")
+    result = subprocess.run(
+        [str(audioguide), "build", "hello.yaml", "--voice", "natural"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Wrote output/hello.mp3 ("), result.stdout
+    assert {p.parts[:3] for p in _files(home)} == {(".cache", "audioguide", "speech")}
+    assert {p.parts[0] for p in _files(work)} == {"hello.yaml", "output"}
+    assert _files(temp) == set()
