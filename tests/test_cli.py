@@ -7,6 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
+from audioguide.language.library import bundled_routines
+from audioguide.language.load import parse_routine
 from audioguide.strings import clock
 from conftest import WriteRoutine
 
@@ -154,7 +156,6 @@ def test_routine_voice_block_errors_name_the_file(
 def test_new_copies_a_routine_to_edit_and_never_overwrites(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audioguide.language.library import bundled_routines
 
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["new", "morning", "--from", "psoas-stretch"])
@@ -163,9 +164,10 @@ def test_new_copies_a_routine_to_edit_and_never_overwrites(
         "Wrote morning.yaml (a copy of psoas-stretch): edit it, then run: "
         "audioguide check morning.yaml\n"
     )
-    assert (tmp_path / "morning.yaml").read_bytes() == bundled_routines()[
-        "psoas-stretch"
-    ].read_bytes()
+    copy = (tmp_path / "morning.yaml").read_text(encoding="utf-8")
+    bundled = bundled_routines()["psoas-stretch"]
+    assert copy.startswith("# Started from audioguide's bundled routine psoas-stretch")
+    assert parse_routine(copy) == parse_routine(bundled.read_text(encoding="utf-8"))
     again = runner.invoke(cli, ["new", "morning.yaml"])
     assert again.exit_code == 1
     assert again.output == (
@@ -174,6 +176,25 @@ def test_new_copies_a_routine_to_edit_and_never_overwrites(
     typo = runner.invoke(cli, ["new", "evening", "--from", "psoas-strech"])
     assert typo.exit_code == 1 and "did you mean 'psoas-stretch'?" in typo.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["morning.yaml"]
+    # A user's own file is copied whole, their comments with it.
+    assert runner.invoke(cli, ["new", "evening", "--from", "morning.yaml"]).exit_code == 0
+    assert (tmp_path / "evening.yaml").read_text(encoding="utf-8") == copy
+
+
+@pytest.mark.parametrize("name", sorted(bundled_routines()))
+def test_new_writes_a_clean_routine(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The user's copy holds no note for the maintainers and no path of the machine that built
+    the package; the comments left explain the routine to whoever edits it."""
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(cli, ["new", "mine", "--from", name]).exit_code == 0
+    copy = (tmp_path / "mine.yaml").read_text(encoding="utf-8")
+    for developers in ("/work", "seeds", ".txt", "Bundled routine", "keep it that way"):
+        assert developers not in copy
+    comments = [line for line in copy.splitlines() if line.lstrip().startswith("#")]
+    assert len(comments) <= 2, comments
+    assert runner.invoke(cli, ["check", "mine.yaml", "--voice", "fake"]).exit_code == 0
 
 
 @pytest.mark.parametrize(
