@@ -428,7 +428,9 @@ def fields_of(r: Reader, kind: str, value: Any, siblings: YMap, where: Where) ->
 
 
 def _unknown_key(key: str, kind: str) -> str:
-    return f"unknown key '{key}': {suggest(key, KINDS[kind].key_names, f'{kind} keys')}"
+    # `exercize: Lunge` beside `hold: 10s` is an exercise misspelt more often than a hold's key.
+    near = [k for k in KINDS if k != kind] + list(KINDS[kind].key_names)
+    return f"unknown key '{key}': {suggest(key, near, f'{kind} keys', KINDS[kind].key_names)}"
 
 
 # --- include ------------------------------------------------------------------------------------

@@ -409,8 +409,13 @@ def _sound_file(
     return full
 
 
-def suggest(word: str, known: Iterable[str], kinds: str) -> str:
-    """`did you mean 'exercise'?` when one is close, else the list of what there is."""
+def suggest(
+    word: str, known: Iterable[str], kinds: str, listed: Iterable[str] | None = None
+) -> str:
+    """`did you mean 'exercise'?` when one of `known` is close, else the list of what there is
+    (`listed`, when only some of `known` are to be listed)."""
     options = list(known)
     close = difflib.get_close_matches(word, options, n=1)
-    return f"did you mean '{close[0]}'?" if close else f"{kinds}: " + ", ".join(options)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"{kinds}: " + ", ".join(options if listed is None else listed)
