@@ -211,3 +211,58 @@ def test_new_writes_a_clean_routine(
 )
 def test_clock_rounds_before_it_carries(seconds: float, tenths: bool, text: str) -> None:
     assert clock(seconds, tenths=tenths) == text
+
+
+def test_cache_shows_and_clears_the_speech_cache_and_nothing_else(
+    runner: CliRunner, write_routine: WriteRoutine, tmp_path: Path
+) -> None:
+    cache = tmp_path / "speech"
+    path = write_routine("title: T\nsteps:\n  - say: One.\n  - say: Two.\n")
+    built = runner.invoke(
+        cli,
+        [
+            "build",
+            str(path),
+            "-o",
+            str(tmp_path / "t.mp3"),
+            "--voice",
+            "fake",
+            "--cache-dir",
+            str(cache),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    clips = list(cache.glob("*/*.npy"))
+    size = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+    mine = cache / "ab" / "notes.txt"  # --cache-dir may name a folder with the user's own files
+    mine.parent.mkdir(exist_ok=True)
+    mine.write_text("mine", encoding="utf-8")
+    shown = runner.invoke(cli, ["cache", "--cache-dir", str(cache)])
+    assert shown.exit_code == 0, shown.output
+    held = f"{len(clips)} clips, {size / 1e6:.1f} MB"
+    assert shown.stdout == (
+        f"Speech cache: {cache}\n  {held}; `audioguide cache --clear` empties it\n"
+    )
+    assert len(clips) >= 2
+    cleared = runner.invoke(cli, ["cache", "--clear", "--cache-dir", str(cache)])
+    assert cleared.stdout == f"Cleared {cache}: {held} removed\n"
+    assert [p.relative_to(cache) for p in cache.rglob("*")] == [Path("ab"), Path("ab/notes.txt")]
+    again = runner.invoke(cli, ["cache", "--cache-dir", str(cache)])
+    assert (
+        again.stdout.splitlines()[1] == "  0 clips, 0.0 MB; `audioguide cache --clear` empties it"
+    )
+
+
+@pytest.mark.parametrize("name", ["x.wav", "x", "x.mp3.ogg"])
+def test_a_track_named_other_than_mp3_is_an_error(
+    runner: CliRunner, write_routine: WriteRoutine, tmp_path: Path, name: str
+) -> None:
+    path = write_routine("title: T\nsteps:\n  - say: One.\n")
+    out = tmp_path / name
+    result = runner.invoke(cli, ["build", str(path), "-o", str(out), "--voice", "fake"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: -o {out}: audioguide writes MP3 only; name it {out.with_suffix('.mp3')}\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["routine.yaml"]

@@ -68,6 +68,21 @@ def list_cmd(voice: str | None) -> None:
         click.echo(f"{name:<22} {length:>7}  {plan.timeline.title}")
 
 
+class _Misused(click.ClickException):
+    """Bad usage, exit code 2 as the docs promise, in one `Error:` line without the usage."""
+
+    exit_code = 2
+
+
+def _mp3_name(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    # An MP3 named x.wav would play in nothing that trusts the name: say so rather than write it.
+    if value is not None and value.suffix.lower() != ".mp3":
+        raise _Misused(
+            f"-o {value}: audioguide writes MP3 only; name it {value.with_suffix('.mp3')}"
+        )
+    return value
+
+
 @cli.command()
 @build_options()
 @click.option(
@@ -75,7 +90,8 @@ def list_cmd(voice: str | None) -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the MP3 [default: output/ROUTINE.mp3].",
+    callback=_mp3_name,
+    help="Where to write the MP3, a name ending in .mp3 [default: output/ROUTINE.mp3].",
 )
 @click.option(
     "--split",
