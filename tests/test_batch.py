@@ -209,7 +209,7 @@ def test_a_pool_speaks_each_line_once_and_builds_the_same_tracks(
         cli,
         [
             *("batch", str(knee), "--clients", str(clients), "-o", str(tmp_path / "pool")),
-            *("--voice", "fake", "--workers", "2", "--cache-dir", str(cache)),
+            *("--voice", "fake", "--workers", "2", "--cache-dir", str(cache), "--progress"),
         ],
         catch_exceptions=False,
     )
@@ -217,6 +217,18 @@ def test_a_pool_speaks_each_line_once_and_builds_the_same_tracks(
     assert result.exit_code == 0, result.output
     summary = result.stdout.splitlines()[-1]
     assert f"speech: {len(distinct)} clips spoken, " in summary, summary
+    # Progress from the start: every line to speak, then every track (what comes between
+    # depends on the time taken, and only its form is fixed).
+    stages = result.stderr.splitlines()
+    n = len(distinct)
+    assert stages[0] == f"Speaking: 0 of {n} lines"
+    assert stages[-1] == "Building: 4 of 4 tracks"
+    assert stages.index(f"Speaking: {n} of {n} lines") + 1 == stages.index(
+        "Building: 0 of 4 tracks"
+    )
+    assert all(
+        re.fullmatch(rf"Speaking: \d+ of {n} lines|Building: \d of 4 tracks", s) for s in stages
+    )
     assert batch(runner, knee, "--clients", clients, "-o", tmp_path / "one")[0] == 0
     for folder in FOLDERS:
         name = f"{folder}/knee-{folder}.mp3"

@@ -23,6 +23,7 @@ from ..options import Options
 from ..strings import clock, plural
 from .app import cli, warn
 from .options import build_options
+from .progress import counted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,10 +70,10 @@ def _add_many_options(f: F, output: str) -> F:
     return f
 
 
-def _runner(workers: int | None, scheduler: str | None) -> Runner:
+def _runner(workers: int | None, scheduler: str | None, show_progress: bool) -> Runner:
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers is for this machine: with --scheduler, the cluster's")
-    return Runner(workers or default_workers(), scheduler, _built, warn)
+    return Runner(workers or default_workers(), scheduler, _built, warn, counted(show_progress))
 
 
 def _built(finished: Finished) -> None:
@@ -121,7 +122,7 @@ def batch(
         folder or Path("output") / path.stem,
         options,
         variables,
-        _runner(workers, scheduler),
+        _runner(workers, scheduler, show_progress),
     )
     _summary(result.clients, result.folder, result.report)
     if result.report.failed:
@@ -176,7 +177,7 @@ def program(
         options,
         variables,
         today=today.date() if today else None,
-        runner=_runner(workers, scheduler),
+        runner=_runner(workers, scheduler, show_progress),
     )
     feeds = result.feeds
     _summary(len(feeds), result.folder, result.report)

@@ -73,3 +73,26 @@ def progress(asked: bool = False) -> Iterator[Report]:
 
 def stage(report: Report, name: str) -> Callable[[int, int], None]:
     return lambda done, total: report(name, done, total)
+
+
+UNITS: Final = {"speaking": "lines", "building": "tracks"}
+
+
+def counted(asked: bool) -> Report | None:
+    """Progress of a run over many tracks on stderr, as lines (`Building: 2 of 4 tracks`) even
+    on a terminal, where a bar would be broken by each track's own line: a stage's start, then
+    at most every LOG_EVERY_S, and its end. None (nothing shown) off a terminal unless asked."""
+    if not shown(asked):
+        return None
+    said: dict[str, float] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage in said and done < total and now < said[stage] + LOG_EVERY_S:
+            return
+        said[stage] = now
+        click.echo(
+            f"{stage.capitalize()}: {done} of {total} {UNITS.get(stage, '')}".rstrip(), err=True
+        )
+
+    return report
