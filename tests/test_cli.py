@@ -73,10 +73,12 @@ def test_a_long_stage_says_how_far_it_is_off_a_terminal_when_asked(
     from audioguide.cli import progress
 
     monkeypatch.setattr(progress, "QUIET_S", 0.0)
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
     path = write_routine("title: T\nsteps:\n  - say: One.\n  - say: Two.\n")
     result = runner.invoke(cli, ["check", str(path), "--voice", "fake", "--progress"])
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == ["Speaking: 50%", "Speaking: 100%"]
+    # The stage shows as it starts, not after its first line is spoken.
+    assert result.stderr.splitlines() == ["Speaking: 0%", "Speaking: 50%", "Speaking: 100%"]
     # Unasked, a log holds only the result however long a stage takes: a slow machine prints
     # what a fast one does.
     quiet = runner.invoke(cli, ["check", str(path), "--voice", "fake"])

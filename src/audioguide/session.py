@@ -198,7 +198,10 @@ class Session:
             variables, variables_from=variables_from, options=options, progress=stage["speaking"]
         )
         track = self.track(output, plan, options, chosen, client=client, tags=tags)
-        export_track(track, stage["mixing"])
+        if mixing := stage["mixing"]:
+            # Shown before the first block, which levels its clips and the bed (seconds, cold).
+            mixing(0, plan.timeline.total_samples)
+        export_track(track, mixing)
         written = write_outputs(track)
         return BuildResult(output, plan.timeline, {o: tuple(ps) for o, ps in written.items()})
 
