@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from audioguide.voices.natural import (
 )
 from audioguide.voices.system import SystemVoice
 from audiotools import decode_mp3
+from chromium import needs_chromium
 from conftest import WriteRoutine
 
 pytestmark = pytest.mark.natural
@@ -358,13 +360,24 @@ def _files(folder: Path) -> set[Path]:
 
 
 @pytest.mark.integration
-def test_a_natural_build_writes_only_its_cache_and_its_output(tmp_path: Path) -> None:
-    """No fakes: the real command, voice and encoder, as a new user runs them, with a fresh home
-    and temp folder; anything a dependency writes on the side (onnxruntime's telemetry device id
-    was one) shows up in them."""
-    home, temp, work = tmp_path / "home", tmp_path / "tmp", tmp_path / "work"
-    for folder in (home, temp, work):
+@pytest.mark.parametrize(
+    "command",
+    [["build"], pytest.param(["share", "--client", "Sam"], marks=needs_chromium)],
+    ids=["build", "share"],
+)
+def test_a_natural_build_writes_only_its_cache_and_its_output(
+    tmp_path: Path, command: list[str], request: pytest.FixtureRequest
+) -> None:
+    """No fakes: the real command, voice, encoder and browser, as a new user runs them, with a
+    fresh home and temp folder; anything a dependency writes on the side (onnxruntime's telemetry
+    device id; Chromium's crash-report settings, dconf's cache and a killed browser's socket
+    folder) shows up in them."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    for folder in (home, work):
         folder.mkdir()
+    # A short temp folder, as /tmp is: Chromium aborts when its socket's path passes 107 bytes.
+    temp = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     (work / "hello.yaml").write_text(
         "title: Hello\nsteps:\n  - say: Lie on your back.\n  - pause: 1s\n", encoding="utf-8"
     )
@@ -376,7 +389,7 @@ def test_a_natural_build_writes_only_its_cache_and_its_output(tmp_path: Path) ->
     env |= {"HOME": str(home), "TMPDIR": str(temp), "PYTHONDONTWRITEBYTECODE": "1"}
     audioguide = Path(sys.executable).with_name("audioguide")
     result = subprocess.run(
-        [str(audioguide), "build", "hello.yaml", "--voice", "natural"],
+        [str(audioguide), *command, "hello.yaml", "--voice", "natural"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -384,7 +397,8 @@ def test_a_natural_build_writes_only_its_cache_and_its_output(tmp_path: Path) ->
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Wrote output/hello.mp3 ("), result.stdout
+    track = "output/hello.mp3" if command == ["build"] else "output/hello/hello.mp3"
+    assert result.stdout.startswith(f"Wrote {track} ("), result.stdout
     assert {p.parts[:3] for p in _files(home)} == {(".cache", "audioguide", "speech")}
     assert {p.parts[0] for p in _files(work)} == {"hello.yaml", "output"}
     assert _files(temp) == set()
