@@ -532,11 +532,12 @@ def test_a_page_that_never_loads_times_out_and_the_browser_is_killed(
 @needs_chromium
 def test_a_page_that_cannot_load_gives_the_browsers_reason(tmp_path: Path) -> None:
     with socket.socket() as sock:
+        # Bound but not listening, and held while the browser tries: the connection is refused,
+        # and no other process on a busy machine can take the port in between.
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    # Closed again: nothing listens, so the connection is refused.
-    with pytest.raises(ExportError, match=r"wrote no file \(Page load failed: .*REFUSED\)"):
-        html_to_png(f"http://127.0.0.1:{port}/", tmp_path / "x.png", width=390, height=844)
+        with pytest.raises(ExportError, match=r"wrote no file \(Page load failed: .*REFUSED\)"):
+            html_to_png(f"http://127.0.0.1:{port}/", tmp_path / "x.png", width=390, height=844)
     assert _left(tmp_path) == set()
 
 
