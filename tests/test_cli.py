@@ -268,3 +268,24 @@ def test_a_track_named_other_than_mp3_is_an_error(
         f"Error: -o {out}: audioguide writes MP3 only; name it {out.with_suffix('.mp3')}\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["routine.yaml"]
+
+
+def test_every_stage_of_a_build_shows_from_its_start_to_its_end(
+    runner: CliRunner, write_routine: WriteRoutine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audioguide.cli import progress
+
+    monkeypatch.setattr(progress, "QUIET_S", 0.0)
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    path = write_routine("title: T\nsteps:\n  - say: One.\n  - pause: 2s\n")
+    out = tmp_path / "t.mp3"
+    result = runner.invoke(
+        cli, ["build", str(path), "-o", str(out), "--voice", "fake", "--progress"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    stages = list(dict.fromkeys(line.split(":")[0] for line in lines))
+    assert stages == ["Speaking", "Mixing", "Writing"]
+    for stage in stages:
+        said = [line for line in lines if line.startswith(stage)]
+        assert (said[0], said[-1]) == (f"{stage}: 0%", f"{stage}: 100%")
