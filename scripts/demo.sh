@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/audioguide build psoas-release "$@"
+# --progress: the build says how far it is even when this runs in a log or a pipe.
+.venv/bin/audioguide build psoas-release --progress "$@"

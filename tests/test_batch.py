@@ -213,14 +213,26 @@ def test_a_pool_speaks_each_line_once_and_builds_the_same_tracks(
         cli,
         [
             *("batch", str(knee), "--clients", str(clients), "-o", str(tmp_path / "pool")),
-            *("--voice", "fake", "--workers", "2", "--cache-dir", str(cache)),
+            *("--voice", "fake", "--workers", "2", "--cache-dir", str(cache), "--progress"),
         ],
         catch_exceptions=False,
     )
 
     assert result.exit_code == 0, result.output
-    summary = result.output.splitlines()[-1]
+    summary = result.stdout.splitlines()[-1]
     assert f"speech: {len(distinct)} clips spoken, " in summary, summary
+    # Progress from the start: every line to speak, then every track (what comes between
+    # depends on the time taken, and only its form is fixed).
+    stages = result.stderr.splitlines()
+    n = len(distinct)
+    assert stages[0] == f"Speaking: 0 of {n} lines"
+    assert stages[-1] == "Building: 4 of 4 tracks"
+    assert stages.index(f"Speaking: {n} of {n} lines") + 1 == stages.index(
+        "Building: 0 of 4 tracks"
+    )
+    assert all(
+        re.fullmatch(rf"Speaking: \d+ of {n} lines|Building: \d of 4 tracks", s) for s in stages
+    )
     assert batch(runner, knee, "--clients", clients, "-o", tmp_path / "one")[0] == 0
     for folder in FOLDERS:
         name = f"{folder}/knee-{folder}.mp3"
@@ -255,7 +267,7 @@ def test_an_interrupted_batch_resumes_where_it_stopped(knee: Path, tmp_path: Pat
         proc.wait(timeout=30)
         kept = {t: t.stat().st_mtime_ns for t in recorded(out)}
         assert 1 <= len(kept) < len(rows)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 120  # the time a busy machine may take, not a bar
         while session_processes(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)  # the workers see their parent gone and stop
         assert session_processes(proc.pid) == []

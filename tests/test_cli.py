@@ -7,6 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
+from audioguide.language.library import bundled_routines
+from audioguide.language.load import parse_routine
 from audioguide.strings import clock
 from conftest import WriteRoutine
 
@@ -65,16 +67,22 @@ def test_build_writes_the_track_and_says_so(
     assert result.stdout.splitlines()[1] == "  and client.vtt, client.lrc"
 
 
-def test_a_long_stage_says_how_far_it_is_off_a_terminal(
+def test_a_long_stage_says_how_far_it_is_off_a_terminal_when_asked(
     runner: CliRunner, write_routine: WriteRoutine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from audioguide.cli import progress
 
     monkeypatch.setattr(progress, "QUIET_S", 0.0)
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
     path = write_routine("title: T\nsteps:\n  - say: One.\n  - say: Two.\n")
-    result = runner.invoke(cli, ["check", str(path), "--voice", "fake"])
+    result = runner.invoke(cli, ["check", str(path), "--voice", "fake", "--progress"])
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == ["Speaking: 50%", "Speaking: 100%"]
+    # The stage shows as it starts, not after its first line is spoken.
+    assert result.stderr.splitlines() == ["Speaking: 0%", "Speaking: 50%", "Speaking: 100%"]
+    # Unasked, a log holds only the result however long a stage takes: a slow machine prints
+    # what a fast one does.
+    quiet = runner.invoke(cli, ["check", str(path), "--voice", "fake"])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
 
 
 def test_plan_table_and_json(runner: CliRunner, write_routine: WriteRoutine) -> None:
@@ -150,7 +158,6 @@ def test_routine_voice_block_errors_name_the_file(
 def test_new_copies_a_routine_to_edit_and_never_overwrites(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audioguide.language.library import bundled_routines
 
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["new", "morning", "--from", "psoas-stretch"])
@@ -159,9 +166,10 @@ def test_new_copies_a_routine_to_edit_and_never_overwrites(
         "Wrote morning.yaml (a copy of psoas-stretch): edit it, then run: "
         "audioguide check morning.yaml\n"
     )
-    assert (tmp_path / "morning.yaml").read_bytes() == bundled_routines()[
-        "psoas-stretch"
-    ].read_bytes()
+    copy = (tmp_path / "morning.yaml").read_text(encoding="utf-8")
+    bundled = bundled_routines()["psoas-stretch"]
+    assert copy.startswith("# Started from audioguide's bundled routine psoas-stretch")
+    assert parse_routine(copy) == parse_routine(bundled.read_text(encoding="utf-8"))
     again = runner.invoke(cli, ["new", "morning.yaml"])
     assert again.exit_code == 1
     assert again.output == (
@@ -170,6 +178,25 @@ def test_new_copies_a_routine_to_edit_and_never_overwrites(
     typo = runner.invoke(cli, ["new", "evening", "--from", "psoas-strech"])
     assert typo.exit_code == 1 and "did you mean 'psoas-stretch'?" in typo.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["morning.yaml"]
+    # A user's own file is copied whole, their comments with it.
+    assert runner.invoke(cli, ["new", "evening", "--from", "morning.yaml"]).exit_code == 0
+    assert (tmp_path / "evening.yaml").read_text(encoding="utf-8") == copy
+
+
+@pytest.mark.parametrize("name", sorted(bundled_routines()))
+def test_new_writes_a_clean_routine(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The user's copy holds no note for the maintainers and no path of the machine that built
+    the package; the comments left explain the routine to whoever edits it."""
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(cli, ["new", "mine", "--from", name]).exit_code == 0
+    copy = (tmp_path / "mine.yaml").read_text(encoding="utf-8")
+    for developers in ("/work", "seeds", ".txt", "Bundled routine", "keep it that way"):
+        assert developers not in copy
+    comments = [line for line in copy.splitlines() if line.lstrip().startswith("#")]
+    assert len(comments) <= 2, comments
+    assert runner.invoke(cli, ["check", "mine.yaml", "--voice", "fake"]).exit_code == 0
 
 
 @pytest.mark.parametrize(
@@ -186,3 +213,79 @@ def test_new_copies_a_routine_to_edit_and_never_overwrites(
 )
 def test_clock_rounds_before_it_carries(seconds: float, tenths: bool, text: str) -> None:
     assert clock(seconds, tenths=tenths) == text
+
+
+def test_cache_shows_and_clears_the_speech_cache_and_nothing_else(
+    runner: CliRunner, write_routine: WriteRoutine, tmp_path: Path
+) -> None:
+    cache = tmp_path / "speech"
+    path = write_routine("title: T\nsteps:\n  - say: One.\n  - say: Two.\n")
+    built = runner.invoke(
+        cli,
+        [
+            "build",
+            str(path),
+            "-o",
+            str(tmp_path / "t.mp3"),
+            "--voice",
+            "fake",
+            "--cache-dir",
+            str(cache),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    clips = list(cache.glob("*/*.npy"))
+    size = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+    mine = cache / "ab" / "notes.txt"  # --cache-dir may name a folder with the user's own files
+    mine.parent.mkdir(exist_ok=True)
+    mine.write_text("mine", encoding="utf-8")
+    shown = runner.invoke(cli, ["cache", "--cache-dir", str(cache)])
+    assert shown.exit_code == 0, shown.output
+    held = f"{len(clips)} clips, {size / 1e6:.1f} MB"
+    assert shown.stdout == (
+        f"Speech cache: {cache}\n  {held}; `audioguide cache --clear` empties it\n"
+    )
+    assert len(clips) >= 2
+    cleared = runner.invoke(cli, ["cache", "--clear", "--cache-dir", str(cache)])
+    assert cleared.stdout == f"Cleared {cache}: {held} removed\n"
+    assert [p.relative_to(cache) for p in cache.rglob("*")] == [Path("ab"), Path("ab/notes.txt")]
+    again = runner.invoke(cli, ["cache", "--cache-dir", str(cache)])
+    assert (
+        again.stdout.splitlines()[1] == "  0 clips, 0.0 MB; `audioguide cache --clear` empties it"
+    )
+
+
+@pytest.mark.parametrize("name", ["x.wav", "x", "x.mp3.ogg"])
+def test_a_track_named_other_than_mp3_is_an_error(
+    runner: CliRunner, write_routine: WriteRoutine, tmp_path: Path, name: str
+) -> None:
+    path = write_routine("title: T\nsteps:\n  - say: One.\n")
+    out = tmp_path / name
+    result = runner.invoke(cli, ["build", str(path), "-o", str(out), "--voice", "fake"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: -o {out}: audioguide writes MP3 only; name it {out.with_suffix('.mp3')}\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["routine.yaml"]
+
+
+def test_every_stage_of_a_build_shows_from_its_start_to_its_end(
+    runner: CliRunner, write_routine: WriteRoutine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audioguide.cli import progress
+
+    monkeypatch.setattr(progress, "QUIET_S", 0.0)
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    path = write_routine("title: T\nsteps:\n  - say: One.\n  - pause: 2s\n")
+    out = tmp_path / "t.mp3"
+    result = runner.invoke(
+        cli, ["build", str(path), "-o", str(out), "--voice", "fake", "--progress"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    stages = list(dict.fromkeys(line.split(":")[0] for line in lines))
+    assert stages == ["Speaking", "Mixing", "Writing"]
+    for stage in stages:
+        said = [line for line in lines if line.startswith(stage)]
+        assert (said[0], said[-1]) == (f"{stage}: 0%", f"{stage}: 100%")

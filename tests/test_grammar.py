@@ -118,6 +118,16 @@ def test_an_unknown_key_suggests_one_of_its_kinds_keys(
     assert error(runner, path) == (
         "{file}:3: step 1: unknown key 'speed': hold keys: duration, countdown, halfway, say"
     )
+    # A misspelt kind beside a key of another kind reads as that kind with a stray key.
+    path = write_routine("title: T\nsteps:\n  - exercize: Lunge\n    hold: 10s\n")
+    assert (
+        error(runner, path) == "{file}:3: step 1: unknown key 'exercize': did you mean 'exercise'?"
+    )
+    # ...but only a near miss: 'rest' beside a hold is not a misspelt 'repeat'.
+    path = write_routine("title: T\nsteps:\n  - hold: 10s\n    rest: 5s\n")
+    assert error(runner, path) == (
+        "{file}:4: step 1: unknown key 'rest': hold keys: duration, countdown, halfway, say"
+    )
 
 
 def test_two_kinds_in_one_step(runner: CliRunner, write_routine: WriteRoutine) -> None:

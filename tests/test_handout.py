@@ -21,7 +21,7 @@ from audioguide.publish.handout import handout_page, handout_rows
 from audioguide.publish.outputs import Output, Track, no_audio, write_outputs
 from audioguide.publish.page import folded_transcript, share_page
 from audioguide.publish.pdf import html_to_pdf, html_to_png
-from audioguide.session import Plan, track_tags_for
+from audioguide.session import Plan, lay_out, track_tags_for
 from audioguide.strings import number_pattern, table
 from audioguide.timing.compile import compile_timeline
 from audioguide.voices.fake import FakeVoice
@@ -373,3 +373,47 @@ def test_screenshots_at_phone_and_desktop_widths(tmp_path: Path, language: str) 
             assert png.stat().st_size > 10_000
     html_to_pdf(folder / "handout.html", ARTIFACTS / f"handout-{language}.pdf")
     (ARTIFACTS / f"cover-{language}.png").write_bytes((folder / "cover.png").read_bytes())
+
+
+HIIT: Final = """\
+title: HIIT
+steps:
+  - say: Welcome.
+  - pause: 2
+  - section: Warm-up
+    steps:
+      - repeat: 2
+        steps:
+          - say: March on the spot.
+          - say: Lift your knees and swing your arms.
+          - pause: 30s
+  - exercise: Squat
+    say: Feet apart.
+    sets: 2
+    rest: 10-20s
+    hold: 20-50s
+  - say: Now slowly stand up.
+  - pause: 8
+"""
+
+
+def test_a_section_of_lines_and_pauses_is_on_the_handout() -> None:
+    """What the user wrote as a step (do this, for this long) is one, though no step kind says
+    so; a short pause after a line is only room between lines."""
+    plan = _plan(HIIT)
+    rows = handout_rows(plan.routine, plan.timeline)
+    assert [(r.title, r.how, r.dose) for r in rows[:2]] == [
+        ("Warm-up", (), ()),
+        ("March on the spot.", ("Lift your knees and swing your arms.",), ("30\u00a0s", "2 times")),
+    ]
+    assert [r.title for r in rows] == ["Warm-up", "March on the spot.", "Squat"]
+
+
+def test_fitted_values_are_rounded_as_the_page_shows_them() -> None:
+    routine = parse_routine(HIIT, name="hiit.yaml")
+    fitted = lay_out(routine, FakeVoice(), 173)
+    text = visible(handout_page(fitted.timeline, fitted.routine, day=DAY))
+    hold, rest = re.search(r"hold ([\d.]+)\ss.*rest ([\d.]+)\ss between sets", text).groups()
+    assert "." not in hold + rest, (hold, rest)
+    squat = next(s for s in fitted.routine.steps if isinstance(s, Exercise))
+    assert squat.body[0].duration_s != round(squat.body[0].duration_s)  # fitted, not whole

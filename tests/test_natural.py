@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ from audioguide.voices.natural import (
 )
 from audioguide.voices.system import SystemVoice
 from audiotools import decode_mp3
+from chromium import needs_chromium
 from conftest import WriteRoutine
 
 pytestmark = pytest.mark.natural
@@ -146,7 +149,7 @@ def test_the_routine_voice_block_picks_the_engine_and_rate(
     def plan(*args: str) -> object:
         result = runner.invoke(cli, ["plan", *args, "--json", *cache])
         assert result.exit_code == 0, result.output
-        return json.loads(result.output)
+        return json.loads(result.stdout)
 
     by_routine = plan(str(in_routine))
     assert by_routine == plan(str(plain), "--voice", "natural", "--rate", "120")
@@ -326,7 +329,7 @@ def test_built_track_is_understood_where_the_plan_says(
     assert built.exit_code == 0, built.output
     plan = runner.invoke(cli, ["plan", str(path), "--json", "--voice", "natural"])
     assert plan.exit_code == 0, plan.output
-    cues = json.loads(plan.output)["cues"]
+    cues = json.loads(plan.stdout)["cues"]
     audio = decode_mp3(out)
 
     def cut(start_s: float, end_s: float) -> Samples:
@@ -347,3 +350,55 @@ def test_built_track_is_understood_where_the_plan_says(
         if heard(phrase, w)
     }
     assert found == {(phrase, text) for text, phrase in SPOKEN.items()}
+
+
+# --- privacy --------------------------------------------------------------------------------------
+
+
+def _files(folder: Path) -> set[Path]:
+    return {p.relative_to(folder) for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "command",
+    [["build"], pytest.param(["share", "--client", "Sam"], marks=needs_chromium)],
+    ids=["build", "share"],
+)
+def test_a_natural_build_writes_only_its_cache_and_its_output(
+    tmp_path: Path, command: list[str], request: pytest.FixtureRequest
+) -> None:
+    """No fakes: the real command, voice, encoder and browser, as a new user runs them, with a
+    fresh home and temp folder; anything a dependency writes on the side (onnxruntime's telemetry
+    device id; Chromium's crash-report settings, dconf's cache and a killed browser's socket
+    folder) shows up in them."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    for folder in (home, work):
+        folder.mkdir()
+    # A short temp folder, as /tmp is: Chromium aborts when its socket's path passes 107 bytes.
+    temp = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    (work / "hello.yaml").write_text(
+        "title: Hello\nsteps:\n  - say: Lie on your back.\n  - pause: 1s\n", encoding="utf-8"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("XDG_", "AUDIOGUIDE_", "ORT_")) and k not in ("HOME", "TMPDIR")
+    }
+    env |= {"HOME": str(home), "TMPDIR": str(temp), "PYTHONDONTWRITEBYTECODE": "1"}
+    audioguide = Path(sys.executable).with_name("audioguide")
+    result = subprocess.run(
+        [str(audioguide), *command, "hello.yaml", "--voice", "natural"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    track = "output/hello.mp3" if command == ["build"] else "output/hello/hello.mp3"
+    assert result.stdout.startswith(f"Wrote {track} ("), result.stdout
+    assert {p.parts[:3] for p in _files(home)} == {(".cache", "audioguide", "speech")}
+    assert {p.parts[0] for p in _files(work)} == {"hello.yaml", "output"}
+    assert _files(temp) == set()

@@ -310,8 +310,13 @@ HANG: Final = (
 """A browser that never finishes, with a helper process of its own, both recorded in `pids`."""
 
 
+BUSY_S: Final = 120.0
+"""Long enough for anything a test waits on here to happen on a machine whose cores are all busy:
+these tests are about what is killed and left, not about how fast."""
+
+
 def _pids(fake_bin: Path) -> list[int]:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + BUSY_S
     while time.monotonic() < deadline:
         with_both = (fake_bin / "pids").read_text().split() if (fake_bin / "pids").exists() else []
         if len(with_both) == 2:
@@ -325,7 +330,7 @@ def test_a_timeout_kills_the_browser_and_everything_it_started(fake_bin: Path, p
     started = time.monotonic()
     with pytest.raises(ExportError, match=r"took more than 2 s to print .* and was stopped"):
         html_to_pdf(page, page.with_suffix(".pdf"), timeout_s=2)
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < BUSY_S  # not the 300 s the browser would sleep
     assert not any(_running(pid) for pid in _pids(fake_bin))
     assert _left(page.parent) == {"handout.html"}
 
@@ -343,7 +348,8 @@ def test_ctrl_c_kills_the_browser_and_leaves_nothing(fake_bin: Path, page: Path)
 
     threading.Thread(target=press_ctrl_c, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        html_to_pdf(page, target, timeout_s=30)
+        # Ctrl-C, not the timeout, must stop it however slowly a busy machine starts the browser.
+        html_to_pdf(page, target, timeout_s=4 * BUSY_S)
     assert len(pids) == 2
     assert not any(_running(pid) for pid in pids)
     assert target.read_bytes() == b"%PDF old"
@@ -513,7 +519,7 @@ def test_a_page_that_never_loads_times_out_and_the_browser_is_killed(
     started = time.monotonic()
     with pytest.raises(ExportError, match=r"took more than 3 s .* and was stopped"):
         html_to_pdf(html, tmp_path / "hang.pdf", timeout_s=3)
-    assert time.monotonic() - started < 3 + 10
+    assert time.monotonic() - started < 3 + BUSY_S  # stopped, not left to loop for ever
     [browser] = _Recorded.started
     assert browser.returncode is not None
     profile = next(a for a in browser.command if a.startswith("--user-data-dir="))
@@ -526,11 +532,12 @@ def test_a_page_that_never_loads_times_out_and_the_browser_is_killed(
 @needs_chromium
 def test_a_page_that_cannot_load_gives_the_browsers_reason(tmp_path: Path) -> None:
     with socket.socket() as sock:
+        # Bound but not listening, and held while the browser tries: the connection is refused,
+        # and no other process on a busy machine can take the port in between.
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    # Closed again: nothing listens, so the connection is refused.
-    with pytest.raises(ExportError, match=r"wrote no file \(Page load failed: .*REFUSED\)"):
-        html_to_png(f"http://127.0.0.1:{port}/", tmp_path / "x.png", width=390, height=844)
+        with pytest.raises(ExportError, match=r"wrote no file \(Page load failed: .*REFUSED\)"):
+            html_to_png(f"http://127.0.0.1:{port}/", tmp_path / "x.png", width=390, height=844)
     assert _left(tmp_path) == set()
 
 

@@ -114,7 +114,7 @@ def test_circuit_names_the_next_exercise_during_each_transition() -> None:
 def test_plan_json_lists_work_periods(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["plan", "tabata", "--voice", "fake", "--json"])
     assert result.exit_code == 0, result.output
-    work = [c for c in json.loads(result.output)["cues"] if c["kind"] == "work"]
+    work = [c for c in json.loads(result.stdout)["cues"] if c["kind"] == "work"]
     assert len(work) == 8
     assert all(round(c["end_s"] - c["start_s"], 3) == 20.0 and c["sound"] == "beep" for c in work)
 
@@ -294,7 +294,7 @@ def test_plan_and_build_take_length(runner: CliRunner, write_routine: WriteRouti
     path = write_routine(STRETCHY)
     result = runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--json", "--length", "4m"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["total_s"] == pytest.approx(240, abs=1)
+    assert json.loads(result.stdout)["total_s"] == pytest.approx(240, abs=1)
     bad = runner.invoke(cli, ["plan", str(path), "--voice", "fake", "--length", "soon"])
     assert bad.exit_code == 2 and "is not a length like 15m" in bad.output
 

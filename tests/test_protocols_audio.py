@@ -32,7 +32,7 @@ def build_and_plan(name: str, out: Path, *extra: str) -> tuple[np.ndarray, dict[
     assert built.exit_code == 0, built.output
     plan = runner.invoke(cli, ["plan", name, "--json", *extra])
     assert plan.exit_code == 0, plan.output
-    return decode_mp3(out), json.loads(plan.output)
+    return decode_mp3(out), json.loads(plan.stdout)
 
 
 def tone_offsets(audio: np.ndarray, starts: list[int], tone: np.ndarray) -> list[int]:  # type: ignore[type-arg]
@@ -85,6 +85,6 @@ def test_a_fitted_build_lasts_the_length_asked_for(
     for length_s in (170, 200, 230):
         plan = runner.invoke(cli, ["plan", str(path), "--json", "--length", f"{length_s}s"])
         assert plan.exit_code == 0, plan.output
-        assert abs(json.loads(plan.output)["total_s"] - length_s) <= 1.0
+        assert abs(json.loads(plan.stdout)["total_s"] - length_s) <= 1.0
     audio, _ = build_and_plan(str(path), tmp_path / "fit.mp3", "--length", "3m20s")
     assert abs(len(audio) / SAMPLE_RATE - 200) <= 1.0

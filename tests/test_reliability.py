@@ -29,9 +29,10 @@ from audiotools import MP3_FRAME
 CORPUS = Path(__file__).parent / "bad_routines"
 BAD_ROUTINES = sorted(CORPUS.glob("*.yaml"))
 AUDIOGUIDE = Path(sys.executable).with_name("audioguide")
-SECONDS_PER_BAD_ROUTINE = 10.0
+SECONDS_PER_BAD_ROUTINE = 60.0
 """Each fails in under 0.3 s alone (up to 3 s measured in a busy full run); a routine that
-really expanded its aliases or repeats would take hours."""
+really expanded its aliases or repeats would take hours, so the bar is far above what any load
+makes of the first and far below the second."""
 PREVIOUS = b"yesterday's track"
 
 
@@ -201,7 +202,7 @@ def test_limits_are_counted_without_expanding(fake_voice: FakeVoice) -> None:
     started = time.perf_counter()
     with pytest.raises(RoutineError, match=r"has 10,004,000,000 in all, over the maximum"):
         compile_timeline(routine, fake_voice)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 30  # counting takes ms; expanding, hours
 
 
 def test_a_routine_just_inside_the_limits_compiles(fake_voice: FakeVoice) -> None:

@@ -63,7 +63,7 @@ def _share(tmp: Path, *extra: str, share: tuple[str, ...] = ()) -> tuple[Path, d
     args = [str(routine), "--voice", "fake", *extra]
     result = runner.invoke(cli, ["share", *args, "-o", str(folder), *share])
     assert result.exit_code == 0, result.output
-    plan = json.loads(runner.invoke(cli, ["plan", *args, "--json"]).output)
+    plan = json.loads(runner.invoke(cli, ["plan", *args, "--json"]).stdout)
     return folder, plan
 
 

@@ -365,7 +365,7 @@ def test_a_long_text_is_spoken_in_chunks(system_voice: SystemVoice) -> None:
     elapsed = time.perf_counter() - started
     minutes = len(clip) / SAMPLE_RATE / 60
     assert 0.8 <= minutes / (len(text.split()) / DEFAULT_RATE) <= 1.6
-    assert elapsed < 20  # measured 2.4 s
+    assert elapsed < 180  # measured 2.4 s idle; one voice call per word would take far longer
     # No chunk came back silent: every 30 s stretch holds speech.
     stretch = 30 * SAMPLE_RATE
     assert min(rms(clip[i : i + stretch]) for i in range(0, len(clip) - stretch, stretch)) > 0.03
@@ -418,14 +418,13 @@ def test_cached_system_voice_asks_the_engine_once(tmp_path: Path) -> None:
     voice = open_voice("system", cache_dir=tmp_path)
     try:
         first = voice.synthesize(SENTENCE)  # the compile stage
-        started = time.perf_counter()
         second = voice.synthesize(SENTENCE)  # the render stage
-        elapsed = time.perf_counter() - started
     finally:
         voice.close()
+    # The counts, not a stopwatch, say the engine was asked once: a busy machine can take any
+    # time to read a clip from disk.
     assert isinstance(voice, CachedVoice) and (voice.misses, voice.hits) == (1, 1)
     assert second.tobytes() == first.tobytes()
-    assert elapsed < 0.05
 
 
 @pytest.mark.integration

@@ -38,8 +38,9 @@ from .voices.clips import Voice
 Report = Callable[[str, int, int], None]
 """`report(stage, done, total)`: stage is "speaking" or "mixing"."""
 
-STAGES: Final = ("speaking", "mixing")
-"""Mixing and encoding are one pass: the encoder takes each block as it is mixed."""
+STAGES: Final = ("speaking", "mixing", "writing")
+"""Mixing and encoding are one pass: the encoder takes each block as it is mixed. Writing is the
+files beside the track (the page, the handout and its PDF)."""
 
 
 @dataclass(frozen=True)
@@ -198,8 +199,11 @@ class Session:
             variables, variables_from=variables_from, options=options, progress=stage["speaking"]
         )
         track = self.track(output, plan, options, chosen, client=client, tags=tags)
-        export_track(track, stage["mixing"])
-        written = write_outputs(track)
+        if mixing := stage["mixing"]:
+            # Shown before the first block, which levels its clips and the bed (seconds, cold).
+            mixing(0, plan.timeline.total_samples)
+        export_track(track, mixing)
+        written = write_outputs(track, progress=stage["writing"])
         return BuildResult(output, plan.timeline, {o: tuple(ps) for o, ps in written.items()})
 
     def track(

@@ -2,7 +2,7 @@
 one `Error:` line and exit code 1 in one place (app.Group.invoke).
 """
 
-from . import many, track  # noqa: F401  (each registers its commands on the group)
+from . import cache, many, track  # noqa: F401  (each registers its commands on the group)
 from .app import cli, main
 
 __all__ = ["cli", "main"]

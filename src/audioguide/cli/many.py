@@ -24,6 +24,7 @@ from ..strings import clock, plural
 from ..text import printable
 from .app import cli, warn
 from .options import build_options
+from .progress import counted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,10 +71,10 @@ def _add_many_options(f: F, output: str) -> F:
     return f
 
 
-def _runner(workers: int | None, scheduler: str | None) -> Runner:
+def _runner(workers: int | None, scheduler: str | None, show_progress: bool) -> Runner:
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers is for this machine: with --scheduler, the cluster's")
-    return Runner(workers or default_workers(), scheduler, _built, warn)
+    return Runner(workers or default_workers(), scheduler, _built, warn, counted(show_progress))
 
 
 def _built(finished: Finished) -> None:
@@ -102,6 +103,7 @@ def batch(
     routine: str,
     variables: dict[str, str],
     options: Options,
+    show_progress: bool,
     clients: Path,
     workers: int | None,
     scheduler: str | None,
@@ -121,7 +123,7 @@ def batch(
         folder or Path("output") / path.stem,
         options,
         variables,
-        _runner(workers, scheduler),
+        _runner(workers, scheduler, show_progress),
     )
     _summary(result.clients, result.folder, result.report)
     if result.report.failed:
@@ -156,6 +158,7 @@ def program(
     program: str,
     variables: dict[str, str],
     options: Options,
+    show_progress: bool,
     clients: Path,
     workers: int | None,
     scheduler: str | None,
@@ -189,7 +192,7 @@ def program(
         options,
         variables,
         today=today.date() if today else None,
-        runner=_runner(workers, scheduler),
+        runner=_runner(workers, scheduler, show_progress),
     )
     _feeds(result)
     if result.report.failed:

@@ -11,6 +11,7 @@ import click
 from ..language.yamlfile import show
 from ..options import OPTIONS, Option, OptionError, options_from
 from ..text import MAX_CELL_CHARS, printable, problem
+from .progress import PROGRESS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,8 +68,9 @@ def _click_option(option: Option) -> Callable[[F], F]:
 
 
 def build_options(*, argument: str = "routine", sound: bool = True) -> Callable[[F], F]:
-    """The `argument` (a routine, or a program), --var, and every build option (with `sound`
-    False, only those that change the plan) gathered into one `options` for the command."""
+    """The `argument` (a routine, or a program), --var, --progress (as `show_progress`) and every
+    build option (with `sound` False, only those that change the plan) gathered into one
+    `options` for the command."""
     chosen = [o for o in OPTIONS if sound or o.plans]
 
     def decorate(f: F) -> F:
@@ -79,6 +81,6 @@ def build_options(*, argument: str = "routine", sound: bool = True) -> Callable[
 
         for option in reversed(chosen):
             command = _click_option(option)(command)
-        return click.argument(argument)(VAR(command))  # type: ignore[return-value]
+        return click.argument(argument)(VAR(PROGRESS(command)))  # type: ignore[return-value]
 
     return decorate

@@ -70,6 +70,21 @@ def list_cmd(voice: str | None) -> None:
         click.echo(f"{name:<22} {length:>7}  {plan.timeline.title}")
 
 
+class _Misused(click.ClickException):
+    """Bad usage, exit code 2 as the docs promise, in one `Error:` line without the usage."""
+
+    exit_code = 2
+
+
+def _mp3_name(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    # An MP3 named x.wav would play in nothing that trusts the name: say so rather than write it.
+    if value is not None and value.suffix.lower() != ".mp3":
+        raise _Misused(
+            f"-o {value}: audioguide writes MP3 only; name it {value.with_suffix('.mp3')}"
+        )
+    return value
+
+
 @cli.command()
 @build_options()
 @click.option(
@@ -77,7 +92,8 @@ def list_cmd(voice: str | None) -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the MP3 [default: output/ROUTINE.mp3].",
+    callback=_mp3_name,
+    help="Where to write the MP3, a name ending in .mp3 [default: output/ROUTINE.mp3].",
 )
 @click.option(
     "--split",
@@ -93,6 +109,7 @@ def build(
     routine: str,
     variables: dict[str, str],
     options: Options,
+    show_progress: bool,
     output: Path | None,
     split: bool,
     page: bool,
@@ -104,7 +121,8 @@ def build(
     path = find_routine(routine)
     also = [*([Output.SPLIT] if split else []), *([Output.PAGE, Output.HANDOUT] if page else [])]
     outputs = outputs_for("build", also, warn)
-    _build(path, variables, options, output or Path("output") / f"{path.stem}.mp3", outputs)
+    output = output or Path("output") / f"{path.stem}.mp3"
+    _build(path, variables, options, output, outputs, show_progress=show_progress)
 
 
 def _build(
@@ -114,8 +132,10 @@ def _build(
     output: Path,
     outputs: tuple[Output, ...],
     client: Client | None = None,
+    *,
+    show_progress: bool,
 ) -> None:
-    with Session.open(path, options, warn) as session, progress() as report:
+    with Session.open(path, options, warn) as session, progress(show_progress) as report:
         result = session.build(output, variables, outputs=outputs, client=client, report=report)
     tl = result.timeline
     size_mb = result.path.stat().st_size / 1e6
@@ -158,6 +178,7 @@ def share(
     routine: str,
     variables: dict[str, str],
     options: Options,
+    show_progress: bool,
     folder: Path | None,
     split: bool,
     client_name: str | None,
@@ -178,18 +199,24 @@ def share(
     client = Client(client_name) if client_name else None
     if client_name and "client" in RoutineSource.read(path).var_names:
         variables = {"client": client_name, **variables}
-    _build(path, variables, options, folder / f"{path.stem}.mp3", outputs, client)
+    output = folder / f"{path.stem}.mp3"
+    _build(path, variables, options, output, outputs, client, show_progress=show_progress)
 
 
 @cli.command()
 @build_options(sound=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(routine: str, variables: dict[str, str], options: Options, as_json: bool) -> None:
+def plan(
+    routine: str, variables: dict[str, str], options: Options, show_progress: bool, as_json: bool
+) -> None:
     """Print the timed cue sequence of ROUTINE without rendering audio.
 
     Example: audioguide plan psoas-release --json
     """
-    with Session.open(find_routine(routine), options, warn) as session, progress() as report:
+    with (
+        Session.open(find_routine(routine), options, warn) as session,
+        progress(show_progress) as report,
+    ):
         timeline = session.plan(variables, progress=stage(report, "speaking")).timeline
     if as_json:
         click.echo(json.dumps(plan_dict(timeline), indent=2, ensure_ascii=False))
@@ -199,12 +226,15 @@ def plan(routine: str, variables: dict[str, str], options: Options, as_json: boo
 
 @cli.command()
 @build_options(sound=False)
-def check(routine: str, variables: dict[str, str], options: Options) -> None:
+def check(routine: str, variables: dict[str, str], options: Options, show_progress: bool) -> None:
     """Validate ROUTINE: exit 0 when it builds, or print what to fix.
 
     Example: audioguide check my.yaml
     """
-    with Session.open(find_routine(routine), options, warn) as session, progress() as report:
+    with (
+        Session.open(find_routine(routine), options, warn) as session,
+        progress(show_progress) as report,
+    ):
         timeline = session.plan(variables, progress=stage(report, "speaking")).timeline
     speech = sum(1 for c in timeline.cues if isinstance(c, Speech))
     click.echo(

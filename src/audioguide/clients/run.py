@@ -45,6 +45,9 @@ class Runner:
     """A Dask scheduler's address; None for this machine."""
     on_track: Callable[[Finished], None] | None = None
     on_warning: Callable[[str], None] | None = None
+    on_stage: Callable[[str, int, int], None] | None = None
+    """`(stage, done, total)` from the start of each stage: "speaking" (lines, across the pool)
+    and "building" (tracks), so a run is never silent until its first track is written."""
 
 
 @dataclass(frozen=True)
@@ -77,23 +80,29 @@ def run_jobs(planned: Sequence[Planned], manifest: Manifest, runner: Runner) -> 
         # even if this run is killed before their first track.
         state.save()
     counts = _Counts()
+    stage = runner.on_stage or (lambda name, done, total: None)
 
     def done(task: Task, result: Result) -> None:
         if isinstance(result, Failed):
             counts.failed.append(result.error)
-            return
-        counts.done[task.audio] += 1
-        counts.hits += result.hits
-        counts.misses += result.misses
-        finished = manifest.record(task, result)
-        if runner.on_track:
-            runner.on_track(finished)
+        else:
+            counts.done[task.audio] += 1
+            counts.hits += result.hits
+            counts.misses += result.misses
+            finished = manifest.record(task, result)
+            if runner.on_track:
+                runner.on_track(finished)
+        counts.finished += 1
+        stage("building", counts.finished, len(tasks))
 
+    pooled = runner.scheduler is None and runner.workers > 1 and len(tasks) > 1
+    if tasks and not pooled:  # a pool speaks every line first, and says so
+        stage("building", 0, len(tasks))
     if runner.scheduler is not None:
         from .cluster import run_on_cluster
 
         run_on_cluster(runner.scheduler, tasks, done)
-    elif runner.workers <= 1 or len(tasks) <= 1:
+    elif not pooled:
         try:
             check_plans(tasks)
             for task in tasks:
@@ -103,7 +112,8 @@ def run_jobs(planned: Sequence[Planned], manifest: Manifest, runner: Runner) -> 
     else:
         routines = {id(p.job): p.routine for p in planned}
         speaking = [(t.job, routines[id(t.job)]) for t in tasks if t.audio]
-        _run_pool(tasks, speaking, min(runner.workers, len(tasks)), done, counts)
+        pool = _Pool(min(runner.workers, len(tasks)), done, counts, stage)
+        pool.run(tasks, speaking)
     return RunReport(
         built=counts.done[True],
         current=len(planned) - len(tasks) + counts.done[False],
@@ -124,6 +134,8 @@ class _Counts:
         self.failed: list[AudioguideError] = []
         self.done = {True: 0, False: 0}
         """Tasks done, by whether they built the audio."""
+        self.finished = 0
+        """Tasks done or failed."""
 
 
 def check_plans(tasks: Sequence[Task]) -> None:
@@ -134,37 +146,50 @@ def check_plans(tasks: Sequence[Task]) -> None:
         raise Problems(problems)
 
 
-def _run_pool(
-    tasks: Sequence[Task],
-    speaking: Sequence[tuple[Job, Routine]],
-    workers: int,
-    done: Callable[[Task, Result], None],
-    counts: _Counts,
-) -> None:
-    """Speak every distinct line across the pool first (the cache on disk is shared, so each is
-    spoken once), then build the tracks, which find every line in the cache."""
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker)
-    try:
-        spoken = [pool.submit(speak, job, texts) for job, texts in _speech(speaking, workers)]
-        for clips in as_completed(spoken):
-            hits, misses = clips.result()
-            counts.hits += hits
-            counts.misses += misses
+@dataclass(frozen=True)
+class _Pool:
+    """This machine's processes, and who hears of each line spoken and each track done."""
+
+    workers: int
+    done: Callable[[Task, Result], None]
+    counts: _Counts
+    stage: Callable[[str, int, int], None]
+
+    def run(self, tasks: Sequence[Task], speaking: Sequence[tuple[Job, Routine]]) -> None:
+        """Speak every distinct line across the pool first (the cache on disk is shared, so
+        each is spoken once), then build the tracks, which find every line in the cache."""
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=init_worker)
         try:
-            check_plans(tasks)  # every line is in the cache now: planning speaks nothing
+            self._speak(pool, speaking)
+            try:
+                check_plans(tasks)  # every line is in the cache now: planning speaks nothing
+            finally:
+                close_sessions()
+            self.stage("building", 0, len(tasks))
+            building: dict[Future[Result], Task] = {pool.submit(run_task, t): t for t in tasks}
+            for built in as_completed(building):
+                self.done(building[built], built.result())
+        except BrokenProcessPool:
+            raise AudioguideError(
+                "a worker process died (out of memory?); run the same command again: the "
+                "tracks already built are kept, or use fewer --workers"
+            ) from None
         finally:
-            close_sessions()
-        building: dict[Future[Result], Task] = {pool.submit(run_task, t): t for t in tasks}
-        for built in as_completed(building):
-            done(building[built], built.result())
-    except BrokenProcessPool:
-        raise AudioguideError(
-            "a worker process died (out of memory?); run the same command again: the tracks "
-            "already built are kept, or use fewer --workers"
-        ) from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _speak(self, pool: ProcessPoolExecutor, speaking: Sequence[tuple[Job, Routine]]) -> None:
+        chunks = _speech(speaking, self.workers)
+        lines = {pool.submit(speak, job, texts): len(texts) for job, texts in chunks}
+        total, said = sum(lines.values()), 0
+        if total:
+            self.stage("speaking", 0, total)
+        for clips in as_completed(lines):
+            hits, misses = clips.result()
+            self.counts.hits += hits
+            self.counts.misses += misses
+            said += lines[clips]
+            self.stage("speaking", said, total)
 
 
 def _speech(todo: Sequence[tuple[Job, Routine]], workers: int) -> list[tuple[Job, list[str]]]:

@@ -434,7 +434,9 @@ def fields_of(r: Reader, kind: str, value: Any, siblings: YMap, where: Where) ->
 
 
 def _unknown_key(key: str, kind: str) -> str:
-    return f"unknown key '{key}': {suggest(key, KINDS[kind].key_names, f'{kind} keys')}"
+    # `exercize: Lunge` beside `hold: 10s` is an exercise misspelt, not a hold with a stray key.
+    kinds = [k for k in KINDS if k != kind]
+    return f"unknown key '{key}': {suggest(key, KINDS[kind].key_names, f'{kind} keys', kinds)}"
 
 
 # --- include ------------------------------------------------------------------------------------

@@ -42,8 +42,24 @@ def new_routine(name: str, source: str) -> Path:
         text = origin.read_bytes()
     except OSError as e:
         raise RoutineError(f"{origin}: cannot read it ({e.strerror})") from None
-    write_atomic(target, text)
+    bundled = origin.resolve().parent == BUNDLED_DIR.resolve()
+    write_atomic(target, _users_copy(text, origin.stem) if bundled else text)
     return target
+
+
+def _users_copy(text: bytes, name: str) -> bytes:
+    """A bundled routine as the user's own file: the header written for whoever maintains it
+    (its sources as paths on the machine that built the package, what to keep when editing) is
+    not for the user, and is replaced by a line saying where the copy came from. A user's own
+    file is copied as it is: its comments are theirs."""
+    lines = text.splitlines(keepends=True)
+    body = 0
+    while body < len(lines) and lines[body].lstrip().startswith(b"#"):
+        body += 1
+    while body < len(lines) and not lines[body].strip():
+        body += 1
+    header = f"# Started from audioguide's bundled routine {name}: yours to change.\n"
+    return header.encode() + b"".join(lines[body:])
 
 
 def _exists(path: Path) -> bool:

@@ -409,8 +409,11 @@ def _sound_file(
     return full
 
 
-def suggest(word: str, known: Iterable[str], kinds: str) -> str:
-    """`did you mean 'exercise'?` when one is close, else the list of what there is."""
+def suggest(word: str, known: Iterable[str], kinds: str, nearly: Iterable[str] = ()) -> str:
+    """`did you mean 'sides'?` when one of `known` is close, or one of `nearly` very close (a
+    misspelt step kind: `exercize`, not `rest` for `repeat`); else the list of what there is."""
     options = list(known)
-    close = difflib.get_close_matches(word, options, n=1)
+    close = difflib.get_close_matches(word, options, n=1) or difflib.get_close_matches(
+        word, list(nearly), n=1, cutoff=0.8
+    )
     return f"did you mean '{close[0]}'?" if close else f"{kinds}: " + ", ".join(options)

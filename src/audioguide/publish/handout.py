@@ -35,6 +35,12 @@ from ..model import (
 from ..strings import Table, clock, table, words
 from .html import asset, clinic_block, for_line, section_list, subscribe
 
+ACTIVITY_S: Final = 10.0
+"""A pause this long right after lines said is a step the client does for that long (a warm-up's
+"march on the spot", 30 s); a shorter one is room between the lines."""
+ROUND_FROM_S: Final = 10.0
+"""Times from this up print in whole seconds."""
+
 _PHASE_LABELS: Final = {
     "inhale": "breath_in",
     "top-up": "top_up",
@@ -85,12 +91,17 @@ class _Describer:
         for step in steps:
             match step:
                 case Say(text=text, safety=safety):
-                    # The top level's lines welcome and introduce (the description says that on
-                    # paper); the safety lines have a box of their own.
-                    if not safety and not top:
+                    # The safety lines have a box of their own.
+                    if not safety:
                         said.append(text)
+                case Pause(duration_s=d) if said and d >= ACTIVITY_S:
+                    # "March on the spot" and 30 s to do it: a step as much as an exercise is.
+                    dose = (self.seconds(d), *([self.times(times)] if times > 1 else []))
+                    self.out.append(Row(said[0], tuple(said[1:]), dose=dose, step=step))
+                    said.clear()
                 case Pause() | Sound():
-                    pass
+                    if top:
+                        said.clear()  # a welcome or a transition, said and left
                 case Section(title=title, steps=inner):
                     start = len(self.out)
                     self.visit(inner, [], times)
@@ -99,7 +110,9 @@ class _Describer:
                 case Repeat(times=n, steps=inner):
                     self.visit(inner, said, times * n)
                 case Exercise() | Interval() | Breathe() | Hold() | Countdown():
-                    row = self.row(step, tuple(said))
+                    # The top level's lines welcome and introduce (the description says that on
+                    # paper), not how to do the step after them.
+                    row = self.row(step, () if top else tuple(said))
                     if times > 1:
                         row = Row(row.title, row.how, row.tempo, (*row.dose, self.times(times)))
                     self.out.append(Row(row.title, row.how, row.tempo, row.dose, step=step))
@@ -134,7 +147,9 @@ class _Describer:
         return self.t.count("times", n)
 
     def seconds(self, s: float) -> str:
-        return self.t.duration(s)
+        # A fitted hold of 35.7 s reads as the 36 s the page's clock shows; a written 2.5 s
+        # pause, short enough for the tenth to matter, as written.
+        return self.t.duration(s if s < ROUND_FROM_S else round(s))
 
     def hold(self, hold: Hold) -> str:
         parts = [self.t.label("hold", time=self.seconds(hold.duration_s))]

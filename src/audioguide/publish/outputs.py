@@ -213,7 +213,18 @@ def parse_outputs(names: Iterable[str | Output]) -> tuple[Output, ...]:
     return tuple(o for o in WRITERS if o in chosen)
 
 
-def write_outputs(track: Track, only: Iterable[Output] | None = None) -> dict[Output, list[Path]]:
-    """The track's outputs (or `only` these of them), in WRITERS' order: the files each wrote."""
+def write_outputs(
+    track: Track, only: Iterable[Output] | None = None, progress: Progress | None = None
+) -> dict[Output, list[Path]]:
+    """The track's outputs (or `only` these of them), in WRITERS' order: the files each wrote;
+    `progress(done, total)` from the start and after each (the handout's PDF takes seconds)."""
     wanted = set(track.outputs if only is None else only)
-    return {o: writer.write(track) for o, writer in WRITERS.items() if o in wanted}
+    chosen = [(o, writer) for o, writer in WRITERS.items() if o in wanted]
+    written: dict[Output, list[Path]] = {}
+    for done, (output, writer) in enumerate(chosen):
+        if progress:
+            progress(done, len(chosen))
+        written[output] = writer.write(track)
+    if progress and chosen:
+        progress(len(chosen), len(chosen))
+    return written

@@ -151,6 +151,7 @@ class _Printer:
                     stdout=err,
                     stderr=err,
                     cwd=self.work,
+                    env=_browser_env(self.work),
                     start_new_session=True,
                 )
         except OSError as e:
@@ -340,6 +341,30 @@ def _file_url(html: Path, verb: str) -> str:
     return html.resolve().as_uri()
 
 
+SINGLETON_SOCKET: Final = "/org.chromium.Chromium.XXXXXX/SingletonSocket"
+SOCKET_PATH_MAX: Final = 107
+
+
+def _browser_env(work: Path) -> dict[str, str]:
+    """This process's environment with the browser's home and temp folder in its throwaway
+    folder: whatever --user-data-dir says, Chromium keeps crash-report settings in
+    ~/.config/chromium, dconf a cache in ~/.cache, and a killed browser leaves its singleton
+    socket's folder in /tmp; the user's home and temp folder are no place for any of them."""
+    home, temp = work / "home", work / "tmp"
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+    # The socket lives in TMPDIR, and a socket's path has at most 107 bytes: Chromium aborts on
+    # a longer one, so a temp folder too deep for it (a long $TMPDIR) is left as it was.
+    if len(os.fsencode(temp)) + len(SINGLETON_SOCKET) <= SOCKET_PATH_MAX:
+        temp.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(temp)
+    return env
+
+
 @contextlib.contextmanager
 def _workdir() -> Iterator[Path]:
     """A fresh folder for the browser's profile, log and output, removed afterwards."""
@@ -367,6 +392,7 @@ def _run(args: Sequence[str], work: Path, timeout_s: float, what: str) -> None:
                 stdout=err,
                 stderr=err,
                 cwd=work,
+                env=_browser_env(work),
                 start_new_session=True,
             )
         except OSError as e:

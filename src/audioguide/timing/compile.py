@@ -125,6 +125,8 @@ def compile_timeline(routine: Routine, voice: Voice, progress: Progress | None =
     expander = _Expander(routine)
     items = expander.expand(routine.steps)
     texts = spoken_texts(items)
+    if progress and texts:
+        progress(0, len(texts))  # the stage shows at once, not after the first line (seconds)
     if isinstance(voice, CachedVoice):
         lengths = voice.speak_all(texts, progress)  # two lines at a time where it can
     else:

@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -25,6 +26,8 @@ from .system import SystemVoice
 CACHE_ENV: Final = "AUDIOGUIDE_CACHE_DIR"
 CACHE_FORMAT: Final = "audioguide-speech-v1"
 """Part of every cache key: bump it when the post-processing changes what a clip holds."""
+LOUDNESS_MEMO: Final = "loudness.json"
+"""The clips' measured loudness, which sound.levels keeps in the cache folder beside them."""
 TWIN_MIN_CLIPS: Final = 8
 """New clips worth a second engine process for: starting one costs about 0.2 s."""
 
@@ -226,3 +229,57 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("audioguide")) / "speech"
+
+
+@dataclass(frozen=True)
+class CacheSize:
+    folder: Path
+    clips: int
+    """Spoken clips, raw and levelled (each line is kept both ways)."""
+    size_bytes: int
+    """Everything the cache holds: clips, the loudness memo, a killed run's temp files."""
+
+
+def _cache_files(folder: Path) -> list[Path]:
+    """The files in `folder` that the cache made, and no other: `--cache-dir` may name a folder
+    that holds the user's own files too, and clearing must never touch those."""
+    files = [p for p in folder.glob("[0-9a-f][0-9a-f]/*") if _clip_file(p)]
+    memo = folder / LOUDNESS_MEMO
+    return [*files, memo] if memo.is_file() else files
+
+
+def _clip_file(path: Path) -> bool:
+    name = path.name
+    return path.is_file() and (
+        name.endswith(".npy") or (name.startswith(".") and name.endswith(".part"))
+    )
+
+
+def cache_size(folder: Path) -> CacheSize:
+    """How much the speech cache in `folder` holds."""
+    files = _cache_files(folder)
+    clips = sum(1 for p in files if p.suffix == ".npy")
+    return CacheSize(folder, clips, sum(_size(p) for p in files))
+
+
+def clear_cache(folder: Path) -> CacheSize:
+    """Remove every clip the cache holds (the next build speaks them again); what it held."""
+    before = cache_size(folder)
+    try:
+        for path in _cache_files(folder):
+            path.unlink(missing_ok=True)
+        for sub in folder.glob("[0-9a-f][0-9a-f]"):
+            if sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
+    except OSError as e:
+        raise VoiceError(
+            f"cannot clear the speech cache {folder}: {e.strerror or e}; check its permissions"
+        ) from None
+    return before
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # removed by a build meanwhile
+        return 0

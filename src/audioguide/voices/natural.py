@@ -225,6 +225,7 @@ class NaturalVoice:
 
     def _speak(self, text: str) -> list[Samples]:
         """One utterance, as Piper's sentences at the model's sample rate."""
+        _no_telemetry()
         from piper import SynthesisConfig
 
         piper = _load_piper(self.model)
@@ -259,15 +260,23 @@ def _load_piper(model: PiperModel) -> PiperVoice:
         return _loaded_piper[key]
 
 
+def _no_telemetry() -> None:
+    """Called before anything imports piper (which imports onnxruntime): onnxruntime writes a
+    device id and an event database for its telemetry into the user's home
+    (~/.cache/Microsoft/DeveloperTools/.onnxruntime) the moment it is imported, unless this is
+    set then; an offline tool that promises to write only its cache and its output has no
+    business there. Set, not defaulted: a 0 inherited from elsewhere would break the promise."""
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
+
 def _open_piper(model: PiperModel) -> PiperVoice:
-    # onnxruntime otherwise writes a device id for its telemetry into the user's home
-    # (~/.cache/Microsoft/DeveloperTools/.onnxruntime); an offline tool has no business there.
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    _no_telemetry()
     try:
         import onnxruntime
         from piper import PiperConfig, PiperVoice
     except ImportError as e:
         raise VoiceError(_natural_missing(e.name or "piper")) from None
+    onnxruntime.disable_telemetry_events()  # and should it have been imported before: no events
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = NATURAL_THREADS
     options.inter_op_num_threads = 1
