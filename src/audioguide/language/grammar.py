@@ -495,8 +495,5 @@ def _read_include(r: Reader, raw: YMap, where: Where) -> tuple[Step, ...]:
 def all_keys() -> set[str]:
     """Every key the routine language knows, at any level: what the docs must describe."""
     tables = (ROUTINE_KEYS, VOICE_KEYS, BED_KEYS, CLINIC_KEYS, TRANSLATION_KEYS)
-    return {
-        *KINDS,
-        *(key.name for kind in KINDS.values() for key in kind.keys),
-        *(key.name for table in tables for key in table),
-    }
+    kinds = {key.name for kind in KINDS.values() for key in kind.keys}
+    return {*KINDS, *kinds, *(key.name for table in tables for key in table)}
