@@ -66,7 +66,9 @@ def build_program(
     base_url = check_base_url(base_url)
     parts = [
         Part(
-            RoutineRef(s.routine, s.number, s.title, s.notes, program.clinic), s.variables, s.where
+            RoutineRef(s.routine, s.number, s.title, s.notes, program.clinic, program.register),
+            s.variables,
+            s.where,
         )
         for s in program.sessions
     ]

@@ -21,10 +21,11 @@ from typing import Final
 
 from ..errors import AudioguideError, Where
 from ..model import Clinic
+from ..strings import Register
 from .keys import CLINIC_KEYS, Key
 from .library import bundled_routines
 from .reader import Fields, Reader, suggest
-from .settings import read_clinic
+from .settings import read_clinic, read_register
 from .yamlfile import YList, YMap, parse_yaml, read_text, show
 
 MAX_SESSIONS: Final = 520
@@ -38,6 +39,7 @@ PROGRAM_KEYS: Final[tuple[Key, ...]] = (
     Key("start", "the date of session 1 (a client's `start` column moves theirs)"),
     Key("every", "the time between sessions: 1 week, 2 weeks, 3 days"),
     Key("clinic", "who the practitioner is, over the routines' own: name, contact, logo"),
+    Key("register", "formal or informal for every session, over the routines' own"),
     Key("sessions", "the list of sessions, in order"),
 )
 SESSION_KEYS: Final[tuple[Key, ...]] = (
@@ -74,6 +76,8 @@ class Program:
     path: Path
     description: str = ""
     clinic: Clinic | None = None
+    register: Register | None = None
+    """How every session addresses the client (vous or tu...); None for each routine's own."""
 
     def release(self, number: int, start: dt.date | None = None) -> dt.date:
         """When session `number` (from 1) comes out, for a client who starts on `start`."""
@@ -120,6 +124,7 @@ def read_program(path: Path) -> Program:
         path=path,
         description=r.text(f, "description", template=False) if "description" in f else "",
         clinic=read_clinic(r, f),
+        register=read_register(r, f),
     )
 
 
