@@ -209,6 +209,10 @@ def test_the_register_follows_the_routine_into_its_translations(
     assert "Change de côté." in _spoken(runner, routine, "--language", "fr")
     assert "Wechsle die Seite." in _spoken(runner, routine, "--language", "de")
     assert "Switch sides." in _spoken(runner, routine)
+    # A translation written in the other register says so, and the tool's words follow it.
+    with (tmp_path / "routine.de.yaml").open("a", encoding="utf-8") as sidecar:
+        sidecar.write("register: formal\n")
+    assert "Wechseln Sie die Seite." in _spoken(runner, routine, "--language", "de")
 
 
 def test_a_var_may_choose_the_register(runner: CliRunner, tmp_path: Path) -> None:

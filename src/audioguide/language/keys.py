@@ -53,5 +53,6 @@ TRANSLATION_KEYS: Final = (
     Key("vars", "the vars' defaults in this language"),
     Key("words", "the phrases the tool speaks on its own, in this language"),
     Key("voice", "the voice for this language: engine, name, rate"),
+    Key("register", "formal or informal in this language, over the routine's own"),
 )
 """The keys of a translation, ROUTINE.LANG.yaml beside the routine (translation.py)."""
