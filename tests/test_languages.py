@@ -22,8 +22,10 @@ from audioguide.session import Session
 from audioguide.strings import (
     ENGLISH_WORDS,
     LANGUAGES,
+    REGISTERS,
     WORD_FIELDS,
     Plural,
+    Register,
     language_code,
     placeholders,
     table,
@@ -92,8 +94,22 @@ lines:
 SPOKEN = {
     "en": ["Right side.", "Switch sides.", "Set 1 of 2.", "Rest.", "Breathe in.", "Hold."],
     "es": ["Lado derecho.", "Cambia de lado.", "Serie 1 de 2.", "Descansa.", "Inhala.", "Retén."],
-    "de": ["Rechte Seite.", "Seite wechseln.", "Satz 1 von 2.", "Pause.", "Einatmen.", "Halten."],
-    "fr": ["Côté droit.", "Changez de côté.", "Série 1 sur 2.", "Repos.", "Inspirez.", "Retenez."],
+    "de": [
+        "Rechte Seite.",
+        "Wechseln Sie die Seite.",
+        "Satz 1 von 2.",
+        "Ruhen Sie sich aus.",
+        "Atmen Sie ein.",
+        "Halten Sie.",
+    ],
+    "fr": [
+        "Côté droit.",
+        "Changez de côté.",
+        "Série 1 sur 2.",
+        "Reposez-vous.",
+        "Inspirez.",
+        "Retenez.",
+    ],
 }
 WRITTEN = {
     "en": ["Chapters", "Transcript", "Safety", "Exercise", "How much", "2 sets", "2 reps"],
@@ -122,9 +138,12 @@ def knee(tmp_path: Path) -> Path:
 # --- the string tables ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("register", REGISTERS)
 @pytest.mark.parametrize("code", LANGUAGES)
-def test_every_table_has_every_key_with_the_same_placeholders(code: str) -> None:
-    en, t = table("en"), table(code)
+def test_every_table_has_every_key_with_the_same_placeholders(
+    code: str, register: Register
+) -> None:
+    en, t = table("en"), table(code, register)
     assert set(t.speech) == set(ENGLISH_WORDS)
     assert set(t.sides) == set(en.sides) == {"left", "right"}
     assert set(t.labels) == set(en.labels)

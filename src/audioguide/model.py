@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, assert_never
 
 from .errors import Where
+from .strings import Register
 
 SAMPLE_RATE: Final = 44_100
 """The one sample rate inside the pipeline (audio.py converts to and from it)."""
@@ -413,6 +414,8 @@ class Routine:
     description: str = ""
     voice: VoiceSettings = VoiceSettings()
     language: str = "en"
+    register: Register | None = None
+    """`formal` or `informal` (vous/tu, usted/tú, Sie/du); None for its language's default."""
     words: Mapping[str, str] = field(default_factory=dict)
     """The routine's own `words:`, over its language's string table."""
     side_names: Mapping[str, str] = field(default_factory=dict)

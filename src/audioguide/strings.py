@@ -3,6 +3,8 @@ languages/, one per language), numbers, dates, durations, plurals and clock text
 
 A routine's `words:` block overrides its language's spoken phrases; every label on the page,
 the handout and the cover comes from the table too, so a Spanish track has no English on it.
+Each table speaks and writes in one register (vous or tu, usted or tú, Sie or du): its
+language's default, or the one a routine or program chooses.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Literal, cast
 
 import yaml
 
 LANGUAGES: Final = ("en", "es", "de", "fr")
 """The languages whose string tables ship with audioguide (languages/<code>.yaml)."""
+Register = Literal["formal", "informal"]
+REGISTERS: Final[tuple[Register, ...]] = ("formal", "informal")
+"""How the tool addresses the listener: formal (vous, usted, Sie) or informal (tu, tú, du).
+English has one `you`, so its two registers read the same."""
 _CODE: Final = re.compile(r"([A-Za-z]{2})(?:[-_]([A-Za-z]{2}|\d{3}))?")
 """A language, and optionally its region: `es`, `es-MX`, `es-419`, `en_GB`."""
 
@@ -39,6 +45,11 @@ class Table:
     """One language's words: what the voice says on its own and every written label."""
 
     language: str
+    register: Register
+    """The form of address its words use; `default_register` is the language's own choice."""
+    default_register: Register
+    address: str
+    """The pronoun its words use: "vous", "tú", "Sie", "you"."""
     name: str
     """The language in itself: "Español"."""
     english: str
@@ -113,26 +124,36 @@ def base_language(code: str) -> str:
 
 
 @functools.cache
-def table(language: str) -> Table:
-    """The string table of `language` (a code `language_code` accepts, region ignored)."""
+def table(language: str, register: Register | None = None) -> Table:
+    """The string table of `language` (a code `language_code` accepts, region ignored), its
+    words in `register` (None: the language's default register)."""
     base = base_language(language)
     if base not in LANGUAGES:
         raise ValueError(f"no string table for language {language!r}")
     raw = yaml.safe_load(
         resources.files("audioguide").joinpath("languages", f"{base}.yaml").read_text("utf-8")
     )
+    default = cast(Register, raw["register"])
+    chosen = register or default
+    # A register's file section holds only the phrases that differ; the rest are shared.
+    own = raw["registers"][chosen]
     return Table(
         language=base,
+        register=chosen,
+        default_register=default,
+        address=own["address"],
         name=raw["name"],
         english=raw["english"],
         decimal=raw["decimal"],
         date_format=raw["date"],
         day_one=str(raw["day_one"]),
         months=tuple(raw["months"]),
-        speech=MappingProxyType(dict(raw["speech"])),
+        speech=MappingProxyType({**raw["speech"], **own.get("speech", {})}),
         sides=MappingProxyType(dict(raw["sides"])),
-        labels=MappingProxyType({k: _label(v) for k, v in raw["labels"].items()}),
-        subscribe=MappingProxyType(dict(raw["subscribe"])),
+        labels=MappingProxyType(
+            {k: _label(v) for k, v in {**raw["labels"], **own.get("labels", {})}.items()}
+        ),
+        subscribe=MappingProxyType({**raw["subscribe"], **own.get("subscribe", {})}),
     )
 
 
@@ -156,9 +177,12 @@ WORD_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 """The placeholders each phrase may use; any other is refused when the routine is read."""
 
 
-def words(language: str, overrides: Mapping[str, str]) -> dict[str, str]:
-    """The phrases a routine speaks: its language's, with the routine's own over them."""
-    return {**table(language).speech, **overrides}
+def words(
+    language: str, overrides: Mapping[str, str], register: Register | None = None
+) -> dict[str, str]:
+    """The phrases a routine speaks: its language's in its register (None: the language's
+    default), with the routine's own over them."""
+    return {**table(language, register).speech, **overrides}
 
 
 def side_names(language: str, overrides: Mapping[str, str]) -> dict[str, str]:

@@ -23,7 +23,7 @@ from ..options import Options
 from ..publish.outputs import Output, no_audio, write_outputs
 from ..publish.tags import Tags
 from ..session import Session
-from ..strings import table
+from ..strings import Register, table
 from ..voices.cache import CachedVoice
 from ..voices.choose import VoicePool
 from ..voices.clips import Voice
@@ -32,7 +32,7 @@ from ..voices.clips import Voice
 @dataclass(frozen=True)
 class RoutineRef:
     """A routine file as a batch builds it. A program's session is numbered and may give it its
-    own title and notes, and the program its clinic."""
+    own title and notes, and the program its clinic and register."""
 
     path: Path
     number: int | None = None
@@ -40,11 +40,13 @@ class RoutineRef:
     title: str | None = None
     notes: tuple[str, ...] = ()
     clinic: Clinic | None = None
+    register: Register | None = None
 
 
 @dataclass(frozen=True)
 class _Dressed(RoutineSource):
-    """A routine source whose routines carry a program session's title, notes and clinic."""
+    """A routine source whose routines carry a program session's title, notes, clinic and
+    register."""
 
     ref: RoutineRef | None = None
 
@@ -63,6 +65,7 @@ class _Dressed(RoutineSource):
             title=title,
             notes=(*routine.notes, *ref.notes),
             clinic=ref.clinic or routine.clinic,
+            register=ref.register or routine.register,
         )
 
 

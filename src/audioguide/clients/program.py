@@ -201,7 +201,7 @@ def program_table(
 def _parts(program: Program) -> list[Part]:
     return [
         Part(
-            RoutineRef(s.routine, s.number, s.title, s.notes, program.clinic),
+            RoutineRef(s.routine, s.number, s.title, s.notes, program.clinic, program.register),
             s.variables,
             s.where,
             program.personal,
@@ -255,6 +255,7 @@ def _feed(
         author,
         first.language,
         client.row.name,
+        program.register or first.register,
     )
     return write_client_feed(release.folder, release.base_url, channel, episodes, release.today)
 

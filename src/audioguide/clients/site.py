@@ -21,7 +21,7 @@ from ..publish.cover import cover_png
 from ..publish.feed import Episode, Feed, feed_xml
 from ..publish.qr import qr_svg
 from ..publish.subscribe import SessionLink, ended_page, subscribe_page
-from ..strings import table
+from ..strings import Register, table
 from .manifest import ClientState, TrackEntry
 from .state import SiteError, SiteState
 
@@ -126,6 +126,8 @@ class Channel:
     author: str
     language: str
     client: str
+    register: Register | None = None
+    """The program's register for the subscribe page; None for the language's default."""
 
 
 def write_client_feed(
@@ -154,7 +156,7 @@ def write_client_feed(
         episodes=tuple(_episode(folder, base_url, e) for e in released),
     )
     write_if_changed(folder / FEED, feed_xml(feed))
-    t = table(language)
+    t = table(language, channel.register)
     words = t.subscribe
     sessions = [
         SessionLink(e.title, t.date(e.released), f"{Path(e.track).parent.as_posix()}/")

@@ -22,6 +22,7 @@ ROUTINE_KEYS: Final[tuple[Key, ...]] = (
     Key("cover", "the track's cover image, next to the routine"),
     Key("voice", "default voice settings: engine, name, rate"),
     Key("language", "the language it is spoken and written in: en, es, de or fr"),
+    Key("register", "formal or informal: vous or tu, usted or tú, Sie or du"),
     Key("vars", "named values for {name} in any value"),
     Key("words", "the phrases the tool speaks on its own, and side names"),
     Key("bed", "a background sound under the session"),
@@ -52,5 +53,6 @@ TRANSLATION_KEYS: Final = (
     Key("vars", "the vars' defaults in this language"),
     Key("words", "the phrases the tool speaks on its own, in this language"),
     Key("voice", "the voice for this language: engine, name, rate"),
+    Key("register", "formal or informal in this language, over the routine's own"),
 )
 """The keys of a translation, ROUTINE.LANG.yaml beside the routine (translation.py)."""

@@ -21,7 +21,7 @@ from ..model import (
     parse_duration,
     preset_name,
 )
-from ..strings import base_language, language_code, table
+from ..strings import Register, base_language, language_code, table
 from .grammar import read_steps
 from .keys import ROUTINE_KEYS, TRANSLATION_KEYS
 from .reader import Fields, Reader
@@ -34,6 +34,7 @@ from .settings import (
     read_image,
     read_language,
     read_notes,
+    read_register,
     read_vars,
     read_voice,
     read_words,
@@ -246,6 +247,7 @@ def _read_routine(
         description=r.optional_text(f, "description"),
         voice=voice,
         language=code,
+        register=_register(r, f, sidecar),
         words=words,
         side_names=side_names,
         path=source.path,
@@ -275,6 +277,14 @@ def _sidecar(
     sidecar = Fields("the translation", translation.doc, Where(translation.file, 1))
     check_keys(sidecar, TRANSLATION_KEYS, "translation keys")
     return sidecar
+
+
+def _register(r: Reader, f: Fields, sidecar: Fields | None) -> Register | None:
+    """The translation's register, else the routine's: a translator writes the lines in one,
+    and the tool's own words follow it."""
+    if sidecar is not None and "register" in sidecar:
+        return read_register(r, sidecar)
+    return read_register(r, f)
 
 
 def _requested(language: str, language_from: str) -> str:

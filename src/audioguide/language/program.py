@@ -23,11 +23,11 @@ from ..errors import AudioguideError, Problems, Where
 from ..files import write_atomic
 from ..model import Clinic
 from ..paths import resolve_inside
-from ..strings import base_language, language_code, table
+from ..strings import Register, base_language, language_code, table
 from .keys import CLINIC_KEYS, Key
 from .library import bundled_routines
 from .reader import Fields, Reader, suggest
-from .settings import read_clinic, read_language
+from .settings import read_clinic, read_language, read_register
 from .translation import (
     Translation,
     Translator,
@@ -51,6 +51,7 @@ PROGRAM_KEYS: Final[tuple[Key, ...]] = (
     Key("clinic", "who the practitioner is, over the routines' own: name, contact, logo"),
     Key("language", "the language the program's own texts are written in [default: en]"),
     Key("personal", "vars a clients file's column may set for one client over the sessions'"),
+    Key("register", "formal or informal for every session, over the routines' own"),
     Key("sessions", "the list of sessions, in order"),
 )
 SESSION_KEYS: Final[tuple[Key, ...]] = (
@@ -92,6 +93,8 @@ class Program:
     personal: frozenset[str] = frozenset()
     """Vars a client's row may set over every session's own value ("weeks as planned, but Sam
     holds 2 s less"); any other var a session sets is the program's alone."""
+    register: Register | None = None
+    """How every session addresses the client (vous or tu...); None for each routine's own."""
 
     def release(self, number: int, start: dt.date | None = None) -> dt.date:
         """When session `number` (from 1) comes out, for a client who starts on `start`."""
@@ -207,6 +210,7 @@ def _read(r: Reader, f: Fields, path: Path, language: str) -> Program:
         clinic=read_clinic(r, f),
         personal=_personal(f),
         language=language,
+        register=read_register(r, f),
     )
     if program.last_release(program.start) is None:
         raise ProgramError(

@@ -18,7 +18,15 @@ from ..model import (
     Clinic,
     VoiceSettings,
 )
-from ..strings import ENGLISH_WORDS, LANGUAGES, WORD_FIELDS, language_code, table
+from ..strings import (
+    ENGLISH_WORDS,
+    LANGUAGES,
+    REGISTERS,
+    WORD_FIELDS,
+    Register,
+    language_code,
+    table,
+)
 from .keys import BED_KEYS, CLINIC_KEYS, VOICE_KEYS, Key
 from .reader import Fields, Reader, Var, suggest
 from .yamlfile import YMap, show
@@ -181,6 +189,35 @@ def read_language(r: Reader, f: Fields) -> str:
             f"{show(written)}",
         )
     return code
+
+
+_ADDRESS: Final[Mapping[str, Register]] = {
+    "vous": "formal",
+    "usted": "formal",
+    "sie": "formal",
+    "tu": "informal",
+    "tú": "informal",
+    "du": "informal",
+}
+"""The pronouns a practitioner may write for a register: each is a did-you-mean."""
+
+
+def read_register(r: Reader, f: Fields) -> Register | None:
+    """`register: formal|informal` (a routine's or a program's); None when not given, for the
+    language's own default."""
+    if "register" not in f:
+        return None
+    written = r.text(f, "register", translate=False)
+    if written in REGISTERS:
+        return written
+    meant = _ADDRESS.get(written.lower())
+    hint = f"did you mean '{meant}'?" if meant else suggest(written, REGISTERS, "registers")
+    raise r.fail(
+        f,
+        "register",
+        "'register' is formal (vous, usted, Sie) or informal (tu, tú, du), got "
+        f"{show(written)}: {hint}",
+    )
 
 
 def read_bed(r: Reader, f: Fields) -> Bed | None:

@@ -73,9 +73,9 @@ def handout_rows(routine: Routine, timeline: Timeline) -> list[Row]:
 
 class _Describer:
     def __init__(self, routine: Routine, timeline: Timeline) -> None:
-        self.t = table(routine.language)
+        self.t = table(routine.language, routine.register)
         self.routine = routine
-        self.words = words(routine.language, routine.words)
+        self.words = words(routine.language, routine.words, routine.register)
         # How long a rep takes, from the track itself: the tempo on paper is the one heard.
         self.numbers = step_numbers(routine.steps)
         self.reps = {r.step: r.duration_s for r in timeline.reps}
@@ -260,7 +260,7 @@ def handout_page(
     timeline: Timeline, routine: Routine, *, client: Client | None = None, day: dt.date
 ) -> str:
     """The handout as one self-contained HTML page, in the routine's language."""
-    t = table(routine.language)
+    t = table(routine.language, routine.register)
     rows = "\n".join(_row_html(t, row) for row in handout_rows(routine, timeline))
     return asset("handout.html").format(
         lang=escape(routine.language),
@@ -276,7 +276,7 @@ def handout_page(
         col_how=escape(t.label("col_how")),
         col_dose=escape(t.label("col_dose")),
         rows=rows,
-        subscribe=subscribe(routine.language, client),
+        subscribe=subscribe(routine.language, client, routine.register),
         css=asset("handout.css"),
     )
 

@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Final
 
 from ..model import Client, Routine
-from ..strings import Table, table
+from ..strings import Register, Table, table
 from .qr import qr_svg
 
 _LOGO_TYPES: Final = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
@@ -87,13 +87,13 @@ def clinic_block(routine: Routine) -> str:
     )
 
 
-def subscribe(language: str, client: Client | None) -> str:
+def subscribe(language: str, client: Client | None, register: Register | None = None) -> str:
     """The client's private page (else their feed) as a QR code and its address in text; ""
     without one."""
     address = client and (client.page_url or client.feed_url)
     if not address:
         return ""
-    t = table(language)
+    t = table(language, register)
     url = escape(address)
     return (
         f'<section class="subscribe"><div class="qr">'

@@ -33,7 +33,7 @@ class Folded:
 def folded_transcript(timeline: Timeline, routine: Routine) -> list[Folded]:
     """The transcript to read: a countdown's numbers join the line before them, a rep's number
     the line after it, so "3", "2", "1" never take a line each."""
-    spoken = words(routine.language, routine.words)
+    spoken = words(routine.language, routine.words, routine.register)
     count, rep = number_pattern(spoken["countdown"]), number_pattern(spoken["rep"])
     out: list[Folded] = []
     counted = False
@@ -80,7 +80,7 @@ def share_page(
 ) -> str:
     """The page, in the routine's language: `client` names who it is for (and their feed's QR
     code), `day` the session's date (default: the client's, else today)."""
-    t = table(routine.language)
+    t = table(routine.language, routine.register)
     day = day or (client.date if client and client.date else dt.date.today())
     lines = folded_transcript(timeline, routine)
     data = {
@@ -114,7 +114,7 @@ def share_page(
         chapters=chapters,
         lines=spoken,
         links=f'<p class="links">{" &middot; ".join(links)}</p>' if links else "",
-        subscribe=subscribe(routine.language, client),
+        subscribe=subscribe(routine.language, client, routine.register),
         css=asset("page.css"),
         data=script_json(data),
         js=asset("page.js"),

@@ -159,7 +159,7 @@ class _Expander:
     """Routine steps to a flat list of items in play order; nothing is timed yet."""
 
     def __init__(self, routine: Routine) -> None:
-        self.words = words(routine.language, routine.words)
+        self.words = words(routine.language, routine.words, routine.register)
         self.sides = side_names(routine.language, routine.side_names)
         self.pan_sides = routine.pan_sides
         self.pacer: PacerStyle = routine.pacer
