@@ -291,6 +291,7 @@ routine: routine.yaml
 start: 2026-12-07
 {register}sessions:
   - title: Semaine 1
+language: fr
 """
 
 
@@ -300,6 +301,7 @@ def _program(runner: CliRunner, folder: Path, register: str | None) -> tuple[int
     (folder / "clients.csv").write_text("name\nAna\n", encoding="utf-8")
     args = ["program", str(folder / "program.yaml"), "--clients", str(folder / "clients.csv")]
     site = ["-o", str(folder / "site"), "--base-url", "https://clinic.example/p"]
+    site += ["--today", "2026-12-07"]  # a preview of the day session 1 comes out
     result = runner.invoke(cli, [*args, *site, "--voice", "fake", "--workers", "1"])
     return result.exit_code, result.output
 
@@ -313,7 +315,7 @@ def test_a_programs_register_is_over_its_routines(
     _write(tmp_path, "fr", "formal")
     code, output = _program(runner, tmp_path, "informal")
     assert code == 0, output
-    (page,) = (tmp_path / "site").glob("*/01/index.html")
+    (page,) = (tmp_path / "site.preview").glob("*/01/index.html")
     text = unescape(page.read_text(encoding="utf-8"))
     assert "Change de côté." in text and "Tu es à la moitié." in text
     assert "Changez de côté." not in text
