@@ -485,8 +485,9 @@ def test_a_warm_build_never_starts_the_engine(tmp_path: Path) -> None:
         first.close()
     again = open_voice("system", cache_dir=tmp_path)
     try:
-        # The id and languages come from what the same engine answered before: no worker.
-        assert again.key == first.key and voice_languages(again) == languages
+        # The id and languages come from what the same engine answered before: no worker. The
+        # languages first, as a build asks them (it once asked the engine again for them).
+        assert voice_languages(again) == languages and again.key == first.key
         assert np.array_equal(again.synthesize(SENTENCE), first.synthesize(SENTENCE))
         inner = again.inner if isinstance(again, CachedVoice) else again
         assert isinstance(inner, SystemVoice) and inner.worker_pid is None

@@ -1,0 +1,53 @@
+"""What a command costs besides its work: no process outlives it, and a command whose every line
+is cached starts no engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from batchtools import session_processes
+
+pytestmark = pytest.mark.integration
+
+AUDIOGUIDE = Path(sys.executable).with_name("audioguide")
+ROUTINE = """\
+title: Lean start
+steps:
+  - say: Breathe in slowly.
+  - pause: 1
+  - say: And let the breath go.
+  - hold: {duration: 3s, countdown: 2}
+  - say: That is all for today.
+"""
+
+
+def _run(args: list[str], cache: Path) -> list[str]:
+    """Run `audioguide ARGS` in a session of its own; the processes of that session still alive
+    once it has exited (none, if it cleaned up after itself)."""
+    proc = subprocess.Popen(
+        [str(AUDIOGUIDE), *args],
+        env={**os.environ, "AUDIOGUIDE_CACHE_DIR": str(cache)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()
+    return session_processes(proc.pid)
+
+
+@pytest.mark.parametrize("command", ["build", "plan"])
+def test_no_process_outlives_a_command_with_the_system_voice(tmp_path: Path, command: str) -> None:
+    routine = tmp_path / "lean.yaml"
+    routine.write_text(ROUTINE, encoding="utf-8")
+    args = [command, str(routine), "--voice", "system"]
+    if command == "build":
+        args += ["-o", str(tmp_path / "lean.mp3")]
+    cache = tmp_path / "cache"
+    for state in ("cold", "warm"):
+        assert _run(args, cache) == [], state
