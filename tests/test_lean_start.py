@@ -4,6 +4,7 @@ is cached starts no engine."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,12 +27,12 @@ steps:
 """
 
 
-def _run(args: list[str], cache: Path) -> list[str]:
+def _run(args: list[str], cache: Path, path: str | None = None) -> list[str]:
     """Run `audioguide ARGS` in a session of its own; the processes of that session still alive
     once it has exited (none, if it cleaned up after itself)."""
     proc = subprocess.Popen(
         [str(AUDIOGUIDE), *args],
-        env={**os.environ, "AUDIOGUIDE_CACHE_DIR": str(cache)},
+        env={**os.environ, "AUDIOGUIDE_CACHE_DIR": str(cache), "PATH": path or os.environ["PATH"]},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -51,3 +52,28 @@ def test_no_process_outlives_a_command_with_the_system_voice(tmp_path: Path, com
     cache = tmp_path / "cache"
     for state in ("cold", "warm"):
         assert _run(args, cache) == [], state
+
+
+def test_a_warm_command_speaks_nothing(tmp_path: Path) -> None:
+    # espeak-ng behind a wrapper that writes down every call: a warm build and plan make none
+    # that speaks (`--version`, the engine's fingerprint, is a lookup, not speech).
+    espeak = shutil.which("espeak-ng")
+    assert espeak is not None
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "bin" / "espeak-ng"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {espeak} "$@"\n')
+    wrapper.chmod(0o755)
+    path = f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+    routine = tmp_path / "lean.yaml"
+    routine.write_text(ROUTINE, encoding="utf-8")
+    build = ["build", str(routine), "--voice", "system", "-o", str(tmp_path / "lean.mp3")]
+    _run(build, tmp_path / "cache", path)
+    assert sum("--stdout" in call for call in calls.read_text().splitlines()) >= 3  # cold
+    calls.unlink()
+    _run(build, tmp_path / "cache", path)
+    _run(["plan", str(routine), "--voice", "system"], tmp_path / "cache", path)
+    spoken = (
+        [c for c in calls.read_text().splitlines() if c != "--version"] if calls.exists() else []
+    )
+    assert spoken == []
