@@ -260,7 +260,7 @@ def voices(lang: str | None) -> None:
     )
     engines = {
         "natural": f"a neural voice (Piper), offline: {natural}",
-        "system": "the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
+        "system": "the system voice (espeak-ng on Linux; pyttsx3 with SAPI5 on Windows, "
         "NSSpeech on macOS)",
         "fake": "a deterministic test tone, for tests",
     }
