@@ -138,8 +138,9 @@ def _truncate(path: Path) -> None:
         lambda p: np.save(p, np.ones(10, dtype=np.float64)),
         lambda p: np.save(p, np.ones((2, 5), dtype=np.float32)),
         lambda p: np.save(p, np.zeros(0, dtype=np.float32)),
+        lambda p: p.write_bytes(p.read_bytes()[:-4]),
     ],
-    ids=["truncated", "empty-file", "garbage", "float64", "2-d", "no-samples"],
+    ids=["truncated", "empty-file", "garbage", "float64", "2-d", "no-samples", "one-sample-short"],
 )
 def test_a_damaged_cache_file_is_made_again(
     tmp_path: Path, damage: Callable[[Path], object]
@@ -152,6 +153,15 @@ def test_a_damaged_cache_file_is_made_again(
     assert (voice.misses, voice.hits) == (1, 0)
     assert voice.synthesize(SENTENCE).tobytes() == good.tobytes()  # and the file is whole again
     assert (voice.misses, voice.hits) == (1, 1)
+    # The plan reads a clip's length from its header alone, and makes a damaged clip again.
+    damage(path)
+    planner = CachedVoice(CountingVoice(), tmp_path)
+    rest = len(FakeVoice().synthesize("Rest."))
+    assert planner.speak_all([SENTENCE, "Rest."]) == {SENTENCE: len(good), "Rest.": rest}
+    assert (planner.misses, planner.hits) == (2, 0)
+    again = CachedVoice(CountingVoice(), tmp_path)
+    assert again.speak_all(["Rest.", SENTENCE]) == {SENTENCE: len(good), "Rest.": rest}
+    assert (again.misses, again.hits, again.inner.calls) == (0, 2, 0)
 
 
 def test_an_unwritable_cache_dir_says_how_to_choose_another(tmp_path: Path) -> None:
