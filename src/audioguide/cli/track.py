@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,7 +15,6 @@ from ..language.library import BUNDLED_DIR, bundled_routines, find_routine, new_
 from ..language.load import RoutineSource
 from ..model import Client
 from ..options import Options
-from ..publish.outputs import Output, outputs_for
 from ..session import Session
 from ..strings import LANGUAGES, clock, language_code, plural, table
 from ..timing.plan import format_plan, plan_dict
@@ -30,6 +30,9 @@ from ..voices.natural import (
 from .app import cli, warn
 from .options import build_options
 from .progress import progress, stage
+
+if TYPE_CHECKING:
+    from ..publish.outputs import Output  # imported by the commands that write (not plan)
 
 
 @cli.command()
@@ -99,6 +102,8 @@ def build(
 
     Example: audioguide build psoas-relax --var client=Sam --length 12m
     """
+    from ..publish.outputs import Output, outputs_for
+
     path = find_routine(routine)
     also = [*([Output.SPLIT] if split else []), *([Output.PAGE, Output.HANDOUT] if page else [])]
     outputs = outputs_for("build", also, warn)
@@ -168,6 +173,8 @@ def share(
 
     Example: audioguide share psoas-release --client Sam -o output/sam
     """
+    from ..publish.outputs import Output, outputs_for
+
     path = find_routine(routine)
     folder = folder or Path("output") / path.stem
     outputs = outputs_for("share", [Output.SPLIT] if split else [], warn)
