@@ -3,9 +3,11 @@
 the same run and reported as a ratio to what it is compared with (these machines are shared and
 noisy: only ratios measured side by side mean anything).
 
-  speed   warm builds against the bare encoder (ffmpeg alone encoding the same audio), cold
-          builds against speech alone plus the encoder, at 20 and 60 minutes
-  memory  peak RSS of warm builds at 20, 60 and 120 minutes
+  speed   warm builds against ffmpeg alone encoding the same PCM, cold builds against espeak-ng's
+          command line speaking the same lines plus that encode, and `plan`, at 20 and 60
+          minutes, each a median with its spread over --rounds interleaved rounds
+  memory  the whole process tree's peak and its largest process's, warm builds at 20, 60 and
+          180 minutes (both in scripts/bench_speed.py)
   peer    the pipeline people write by hand (espeak-ng clips overlaid with pydub, exported with
           pydub) against a warm build, at 60 minutes; slow: about 15 minutes
   bed     the voice's loudness and crest factor with and without a bed, the bed in the silences
@@ -16,7 +18,7 @@ noisy: only ratios measured side by side mean anything).
           (scripts/bench_batch.py, which also runs on its own)
 
 Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch]
-       [--voice system] [--rounds 2] [--peer-minutes 60]
+       [--voice system] [--rounds 5] [--peer-minutes 60]
        (no section: all but peer, peaks and batch, the slow ones)
 """
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+
+from bench_speed import make_routine, memory, speed, table  # noqa: E402
 
 from audioguide.cues import Speech  # noqa: E402
 from audioguide.language.library import bundled_routines  # noqa: E402
@@ -53,31 +56,6 @@ from audiotools import crest_db, decode_mp3, joined, quiet_gaps, spans  # noqa: 
 
 BIN = Path(sys.executable).parent / "audioguide"
 SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch")
-
-
-def make_routine(minutes: float) -> str:
-    """Exercises with unique spoken lines, counted reps, holds with countdowns, breathing."""
-    lines = [
-        "title: Benchmark session",
-        "author: bench",
-        "steps:",
-        "  - say: Welcome to the benchmark session. Stop if anything hurts.",
-    ]
-    per_exercise_s = 65.0
-    for i in range(1, max(1, round(minutes * 60 / per_exercise_s)) + 1):
-        lines += [
-            f"  - exercise: Exercise number {i}",
-            f"    say: This is exercise {i}. Move slowly and breathe.",
-            "    reps: 3",
-            "    rep:",
-            f"      - say: Lift and hold, part {i}.",
-            "      - hold: {duration: 8s, countdown: 3}",
-            "      - say: Lower slowly.",
-            "      - pause: 4",
-            "  - breathe: {pattern: 4-0-6-0, cycles: 1, guide: 1}",
-        ]
-    lines.append("  - sound: bell")
-    return "\n".join(lines) + "\n"
 
 
 class Bench:
@@ -97,6 +75,14 @@ class Bench:
     def plan(self, routine: Path, cache: str = "cache") -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(self.cli("plan", str(routine), "--json", cache=cache))
         return doc
+
+    def build_command(self, routine: Path, out: Path, cache: str) -> list[str]:
+        command = [str(BIN), "build", str(routine), "-o", str(out), "--voice", self.voice]
+        return [*command, "--cache-dir", str(self.tmp / cache)]
+
+    def plan_command(self, routine: Path, cache: str) -> list[str]:
+        command = [str(BIN), "plan", str(routine), "--voice", self.voice]
+        return [*command, "--cache-dir", str(self.tmp / cache)]
 
     def build(
         self, routine: Path, out: Path, cache: str = "cache", *extra: str
@@ -127,118 +113,6 @@ def run(command: list[str], stdin: bytes | None = None) -> tuple[float, float]:
         sys.exit(f"failed: {' '.join(command)}\n{err}")
     return wall, int(err.strip().splitlines()[-1]) / 1024
 
-
-def encode_floor(track: Path, out: Path) -> float:
-    """ffmpeg alone, encoding the very audio the build produced (decoded first, not timed)."""
-    decode = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(track), "-f", "s16le", "-"]
-    pcm = subprocess.run(decode, capture_output=True, check=True).stdout
-    channels = "2" if "stereo" in probe(track) else "1"
-    encode = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "s16le", "-ar", "44100"]
-    encode += ["-ac", channels, "-i", "pipe:0", "-c:a", "libmp3lame", "-b:a", "128k", str(out)]
-    return run(encode, stdin=pcm)[0]
-
-
-def probe(track: Path) -> str:
-    command = ["ffprobe", "-v", "error", "-show_entries", "stream=channel_layout", str(track)]
-    return subprocess.run(command, capture_output=True, text=True).stdout
-
-
-SPEECH_ALONE = """
-import json, sys, time
-from audioguide.voices.choose import open_voice  # noqa: E402
-texts = json.load(open(sys.argv[1]))
-voice = open_voice(sys.argv[2], cache=False)
-t0 = time.perf_counter()
-for text in texts:
-    voice.synthesize(text)
-voice.close()
-print(time.perf_counter() - t0)
-"""
-
-
-def speech_alone(bench: Bench, plan: dict[str, Any]) -> float:
-    """The voice alone speaking every distinct line of the plan, nothing cached."""
-    texts = list(dict.fromkeys(c["text"] for c in plan["cues"] if c["kind"] == "speech"))
-    listing = bench.tmp / "texts.json"
-    listing.write_text(json.dumps(texts), encoding="utf-8")
-    command = [sys.executable, "-c", SPEECH_ALONE, str(listing), bench.voice]
-    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-
-
-def table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, *rows]:
-        print(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
-    print()
-
-
-# ---------------------------------------------------------------------------- speed
-
-
-def speed(bench: Bench, rounds: int) -> None:
-    print("Speed: builds against the bare encoder (the same audio, encoded by ffmpeg alone)")
-    rows = []
-    for minutes in (20, 60):
-        routine = bench.routine(f"speed{minutes}", make_routine(minutes))
-        out = bench.tmp / f"speed{minutes}.mp3"
-        figures: dict[str, list[float]] = {"floor": [], "warm": [], "cold": [], "speech": []}
-        for r in range(rounds):
-            cache = f"cold{minutes}-{r}"
-            figures["cold"].append(bench.build(routine, out, cache)[0])
-            figures["warm"].append(bench.build(routine, out, cache)[0])
-            figures["floor"].append(encode_floor(out, bench.tmp / "floor.mp3"))
-            figures["speech"].append(speech_alone(bench, bench.plan(routine, cache)))
-        f = {k: statistics.median(v) for k, v in figures.items()}
-        length = bench.plan(routine, f"cold{minutes}-0")["total_s"] / 60
-        rows.append([f"{length:.0f} min, bare encoder", f"{f['floor']:.2f}", "", ""])
-        rows.append([f"{length:.0f} min, speech alone", f"{f['speech']:.2f}", "", ""])
-        rows.append(
-            [
-                f"{length:.0f} min, warm build",
-                f"{f['warm']:.2f}",
-                f"{f['warm'] / f['floor']:.2f}x encoder",
-                "bar 1.3x",
-            ]
-        )
-        both = f["speech"] + f["floor"]
-        rows.append(
-            [
-                f"{length:.0f} min, cold build",
-                f"{f['cold']:.2f}",
-                f"{f['cold'] / both:.2f}x speech+encoder",
-                "bar 1.2x",
-            ]
-        )
-    print(f"voice {bench.voice}, medians of {rounds} interleaved rounds")
-    table(["", "seconds", "ratio", ""], rows)
-
-
-def memory(bench: Bench) -> None:
-    print("Memory: peak RSS of warm builds")
-    rows, peaks = [], {}
-    for minutes in (20, 60, 120):
-        routine = bench.routine(f"memory{minutes}", make_routine(minutes))
-        out = bench.tmp / f"memory{minutes}.mp3"
-        bench.build(routine, out, "memory")  # fills the cache
-        wall, peaks[minutes] = bench.build(routine, out, "memory")
-        rows.append(
-            [
-                f"{minutes} min",
-                f"{peaks[minutes]:.0f} MiB",
-                f"{peaks[minutes] / peaks[20]:.2f}x 20 min",
-                f"{wall:.1f} s",
-            ]
-        )
-    table(["warm build", "peak RSS", "ratio", "wall"], rows)
-    print("bars: 120 min at most 300 MiB and 1.3x the 20-minute figure\n")
-
-
-# ---------------------------------------------------------------------------- the peer
 
 PEER = """
 import json, sys
@@ -470,7 +344,7 @@ def peak_row(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sections", nargs="*", choices=SECTIONS, default=[])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--voice", default="system")
     parser.add_argument("--peer-minutes", type=float, default=60.0)
     args = parser.parse_args()

@@ -210,7 +210,8 @@ def test_a_missing_speech_engine_says_what_to_install(
     routine: Path, tmp_path: Path, breakage: str, expected: str
 ) -> None:
     # sitecustomize runs in every Python process started with this PYTHONPATH, the voice's
-    # worker included: the engine is missing there exactly as on a machine without it.
+    # worker included: the engine is missing there exactly as on a machine without it. Without
+    # espeak-ng's command on the PATH the system voice is pyttsx3's, as where it is the way in.
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text("import sys\n" + textwrap.dedent(breakage))
@@ -221,7 +222,10 @@ def test_a_missing_speech_engine_says_what_to_install(
         "system",
         "--cache-dir",
         str(tmp_path / "cache"),
-        env={"PYTHONPATH": str(site)},
+        env={
+            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+            "PATH": str(site),
+        },
     )
     assert _only_error(result) == expected
 
@@ -239,8 +243,9 @@ def test_the_speech_engine_crashing_on_one_cue(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    # espeak-ng's command line speaking the long cue (0.3 s a 4,000-character chunk), or
+    # pyttsx3's worker, starting up or speaking it: busy either way.
     worker = _wait_for_child(proc.pid)
-    time.sleep(0.5)  # starting up, or speaking the long cue: the worker is busy either way
     os.kill(worker, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
     assert (proc.returncode, stdout) == (1, "")
@@ -254,15 +259,17 @@ def test_the_speech_engine_crashing_on_one_cue(tmp_path: Path) -> None:
 
 
 def _wait_for_child(parent: int) -> int:
-    """The voice worker: the child multiprocessing spawned (not its resource tracker)."""
+    """The voice's engine: espeak-ng speaking, or the child multiprocessing spawned for pyttsx3
+    (not its resource tracker)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-                if ppid == parent and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                command = (stat.parent / "cmdline").read_bytes()
+                if ppid == parent and (b"spawn_main" in command or b"--stdout" in command):
                     return int(stat.parent.name)
             except (OSError, ValueError):
                 continue
-        time.sleep(0.01)
+        time.sleep(0.002)
     raise AssertionError("the voice worker never started")

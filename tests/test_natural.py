@@ -91,7 +91,7 @@ def test_installed_natural_voice_is_the_default(runner: CliRunner) -> None:
     assert lines[:5] == [
         "Engines:",
         f"  natural  a neural voice (Piper), offline: installed ({NATURAL_VOICE})  [default]",
-        "  system   the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
+        "  system   the system voice (espeak-ng on Linux; pyttsx3 with SAPI5 on Windows, "
         "NSSpeech on macOS)",
         "  fake     a deterministic test tone, for tests",
         "Default: natural, because it is installed",
@@ -110,7 +110,7 @@ def test_without_the_extra_the_system_voice_is_the_default(
     assert result.output.splitlines()[1:5] == [
         f"  natural  a neural voice (Piper), offline: not installed: {NATURAL_INSTALL} "
         "(piper-tts is missing)",
-        "  system   the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
+        "  system   the system voice (espeak-ng on Linux; pyttsx3 with SAPI5 on Windows, "
         "NSSpeech on macOS)  [default]",
         "  fake     a deterministic test tone, for tests",
         "Default: system, because the natural voice is not installed (piper-tts is missing)",

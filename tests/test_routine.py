@@ -3,9 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from audioguide.errors import RoutineError
+from audioguide.language.library import BUNDLED_DIR
 from audioguide.language.load import load_routine
+from audioguide.language.yamlfile import YList, YMap, _CLoader, _Loader
 from audioguide.model import (
     Breathe,
     BuiltinSound,
@@ -234,3 +237,36 @@ def test_sound_file_relative_to_routine(write_routine: WriteRoutine, tmp_path: P
         w.writeframes(b"\x00\x10" * 4410)
     routine = load_routine(write_routine("title: T\nsteps:\n  - sound: ding.wav\n"))
     assert routine.steps[0] == Sound(SoundFile((tmp_path / "ding.wav").resolve()))
+
+
+def _with_lines(value: object) -> object:
+    """A parsed document with every line it remembers, to compare two parsers by."""
+    if isinstance(value, YMap):
+        return (value.line, value.key_lines, {k: _with_lines(v) for k, v in value.items()})
+    if isinstance(value, YList):
+        return (value.line, value.item_lines, [_with_lines(v) for v in value])
+    return (type(value).__name__, value)
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+def test_libyaml_reads_every_routine_as_the_python_parser_does() -> None:
+    # parse_yaml reads with libyaml and lets the Python parser word any problem: for what they
+    # both read, values and lines must agree (the bundled routines, and every bad routine the
+    # Python parser accepts as YAML).
+    folders = [BUNDLED_DIR, Path(__file__).parent / "bad_routines"]
+    compared = 0
+    for path in sorted(p for folder in folders for p in folder.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "&" in text:
+            continue  # anchors: the alias bombs among them would be compared item by item
+        try:
+            slow = _Loader(text)
+            slow.name = path.name
+            expected = _with_lines(slow.get_single_data())
+        except Exception:
+            continue
+        fast = _CLoader(text)
+        fast.name = path.name
+        assert _with_lines(fast.get_single_data()) == expected, path.name
+        compared += 1
+    assert compared > 20

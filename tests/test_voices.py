@@ -138,8 +138,9 @@ def _truncate(path: Path) -> None:
         lambda p: np.save(p, np.ones(10, dtype=np.float64)),
         lambda p: np.save(p, np.ones((2, 5), dtype=np.float32)),
         lambda p: np.save(p, np.zeros(0, dtype=np.float32)),
+        lambda p: p.write_bytes(p.read_bytes()[:-4]),
     ],
-    ids=["truncated", "empty-file", "garbage", "float64", "2-d", "no-samples"],
+    ids=["truncated", "empty-file", "garbage", "float64", "2-d", "no-samples", "one-sample-short"],
 )
 def test_a_damaged_cache_file_is_made_again(
     tmp_path: Path, damage: Callable[[Path], object]
@@ -152,6 +153,15 @@ def test_a_damaged_cache_file_is_made_again(
     assert (voice.misses, voice.hits) == (1, 0)
     assert voice.synthesize(SENTENCE).tobytes() == good.tobytes()  # and the file is whole again
     assert (voice.misses, voice.hits) == (1, 1)
+    # The plan reads a clip's length from its header alone, and makes a damaged clip again.
+    damage(path)
+    planner = CachedVoice(CountingVoice(), tmp_path)
+    rest = len(FakeVoice().synthesize("Rest."))
+    assert planner.speak_all([SENTENCE, "Rest."]) == {SENTENCE: len(good), "Rest.": rest}
+    assert (planner.misses, planner.hits) == (2, 0)
+    again = CachedVoice(CountingVoice(), tmp_path)
+    assert again.speak_all(["Rest.", SENTENCE]) == {SENTENCE: len(good), "Rest.": rest}
+    assert (again.misses, again.hits, again.inner.calls) == (0, 2, 0)
 
 
 def test_an_unwritable_cache_dir_says_how_to_choose_another(tmp_path: Path) -> None:
@@ -284,7 +294,8 @@ def test_system_voice_speaks_a_sentence(system_voice: SystemVoice) -> None:
     lead_s, trail_s = edge_silence_s(clip)
     assert lead_s < 0.03 and trail_s < 0.03  # espeak's 0.39 s end pause is gone
     assert np.max(np.abs(clip)) <= 1.0
-    assert system_voice.key == "system:gmw/en:150"
+    # The key names the engine: espeak-ng's command line (Linux) or pyttsx3 ("system").
+    assert system_voice.key.partition(":")[2] == "gmw/en:150"
 
 
 @pytest.mark.integration
@@ -381,14 +392,14 @@ def test_voices_are_listed_and_found_by_id_name_or_language() -> None:
     for spelling in ("gmw/en-us", "en-us", "EN-US", "English (America)"):
         voice = SystemVoice(spelling)
         try:
-            assert voice.key == "system:gmw/en-us:150", spelling
+            assert voice.key.partition(":")[2] == "gmw/en-us:150", spelling
         finally:
             voice.close()
     british = SystemVoice("en-gb")  # a language code, not an id espeak accepts by name
     variant = SystemVoice("en-us+f3")
     try:
         assert british.voice_id == "gmw/en"
-        assert variant.key == "system:gmw/en-us+f3:150"
+        assert variant.key.partition(":")[2] == "gmw/en-us+f3:150"
         assert rms(variant.synthesize("Hello.")) > 0.03
     finally:
         british.close()
@@ -484,8 +495,9 @@ def test_a_warm_build_never_starts_the_engine(tmp_path: Path) -> None:
         first.close()
     again = open_voice("system", cache_dir=tmp_path)
     try:
-        # The id and languages come from what the same engine answered before: no worker.
-        assert again.key == first.key and voice_languages(again) == languages
+        # The id and languages come from what the same engine answered before: no worker. The
+        # languages first, as a build asks them (it once asked the engine again for them).
+        assert voice_languages(again) == languages and again.key == first.key
         assert np.array_equal(again.synthesize(SENTENCE), first.synthesize(SENTENCE))
         inner = again.inner if isinstance(again, CachedVoice) else again
         assert isinstance(inner, SystemVoice) and inner.worker_pid is None
@@ -495,7 +507,7 @@ def test_a_warm_build_never_starts_the_engine(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_a_crashed_worker_is_an_error_and_the_next_call_starts_afresh() -> None:
-    voice = SystemVoice()
+    voice = SystemVoice(engine="pyttsx3")
     try:
         _ = voice.key  # worker up
         pid = voice.worker_pid
@@ -518,7 +530,7 @@ def test_a_crashed_worker_is_an_error_and_the_next_call_starts_afresh() -> None:
 
 @pytest.mark.integration
 def test_a_hung_worker_times_out_and_the_next_call_starts_afresh() -> None:
-    voice = SystemVoice(timeout_s=0.05)
+    voice = SystemVoice(timeout_s=0.05, engine="pyttsx3")
     try:
         _ = voice.key
         pid = voice.worker_pid
@@ -535,7 +547,7 @@ def test_a_hung_worker_times_out_and_the_next_call_starts_afresh() -> None:
 def test_the_worker_stops_on_close_and_at_exit_and_the_parent_never_loads_the_engine(
     tmp_path: Path,
 ) -> None:
-    voice = SystemVoice()
+    voice = SystemVoice(engine="pyttsx3")
     voice.synthesize("Hello.")
     pid = voice.worker_pid
     voice.close()
@@ -546,7 +558,7 @@ def test_the_worker_stops_on_close_and_at_exit_and_the_parent_never_loads_the_en
         textwrap.dedent("""
         import sys
         from audioguide.voices.system import SystemVoice
-        voice = SystemVoice()
+        voice = SystemVoice(engine="pyttsx3")
         print(len(voice.synthesize("Hello.")) > 0, voice.worker_pid, "pyttsx3" in sys.modules)
     """)
     )
@@ -569,3 +581,84 @@ def _running(pid: int) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+# --- espeak-ng's command line (the system voice on Linux) ---------------------------------------
+
+SPEAK_IN_A_FRESH_PROCESS = """
+import hashlib, sys
+from audioguide.voices.system import SystemVoice
+for name, rate in ((None, 150), ("en-us+f3", 120)):
+    voice = SystemVoice(name, rate)
+    assert voice.engine == "espeak-ng", voice.engine
+    for text in sys.argv[1:]:
+        print(voice.key, hashlib.sha256(voice.synthesize(text).tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.integration
+def test_the_same_line_gives_the_same_samples_in_any_process() -> None:
+    # Another order in each process: a line is spoken alike whatever was spoken before it
+    # (pyttsx3's worker gave clips up to 500 samples apart).
+    lines = ["Breathe in.", SENTENCE, "-5 seconds: relax your jaw."]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", SPEAK_IN_A_FRESH_PROCESS, *order],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.splitlines()
+        for order in (lines, lines[::-1])
+    ]
+    assert len(runs[0]) == 6 and len(set(runs[0])) == 6
+    assert sorted(runs[0]) == sorted(runs[1])
+
+
+@pytest.mark.integration
+def test_espeak_lists_the_voices_pyttsx3_lists() -> None:
+    by_command = SystemVoice(engine="espeak-ng")
+    by_pyttsx3 = SystemVoice(engine="pyttsx3")
+    try:
+        ours = {(v.id, v.name.replace("_", " "), v.languages) for v in by_command.voices()}
+        theirs = {(v.id, v.name.replace("_", " "), v.languages) for v in by_pyttsx3.voices()}
+        assert ours == theirs and len(ours) > 10
+        for name in (None, "en-us", "English_(America)", "es-MX", "en-us+f3"):
+            assert (
+                SystemVoice(name, engine="espeak-ng").voice_id
+                == SystemVoice(name, engine="pyttsx3").voice_id
+            ), name
+    finally:
+        by_pyttsx3.close()
+
+
+@pytest.mark.integration
+def test_a_killed_espeak_is_an_error_and_the_next_line_is_spoken() -> None:
+    voice = SystemVoice(engine="espeak-ng")
+    killed: list[int] = []
+
+    def kill_the_engine() -> None:
+        deadline = time.monotonic() + 30
+        while (pid := voice.worker_pid) is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    killer = threading.Thread(target=kill_the_engine)
+    killer.start()
+    with pytest.raises(VoiceError, match=r"stopped unexpectedly \(exit code -9\) while speaking"):
+        voice.synthesize("Breathe in slowly and let your shoulders soften. " * 160)
+    killer.join()
+    assert killed and not _running(killed[0])
+    assert rms(voice.synthesize("Hello.")) > 0.03
+
+
+@pytest.mark.integration
+def test_a_slow_espeak_is_stopped_at_the_timeout() -> None:
+    voice = SystemVoice(timeout_s=0.01, engine="espeak-ng")
+    with pytest.raises(VoiceError, match=r"took over 0\.01 s speaking 'Breathe in"):
+        voice.synthesize("Breathe in slowly and let your shoulders soften. " * 160)
+    assert voice.worker_pid is None
+    voice.timeout_s = 60.0
+    assert rms(voice.synthesize("Hello.")) > 0.03

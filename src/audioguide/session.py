@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .audio import Samples
 from .cues import Progress, Timeline
@@ -21,12 +21,6 @@ from .language.reader import resolve_sound
 from .model import BUILTIN_BEDS, Bed, Client, Routine
 from .options import DEFAULT_RATE, Options
 from .paths import resolve_inside
-from .publish.cover import cover_png
-from .publish.mp3 import export_stream
-from .publish.outputs import Output, Track, parse_outputs, write_outputs
-from .publish.tags import Tags
-from .sound.levels import peak_ceiling_dbtp
-from .sound.mix import is_stereo, render_blocks
 from .strings import base_language, clock, table
 from .timing.compile import compile_timeline
 from .timing.fit import fit_length
@@ -34,6 +28,12 @@ from .timing.size import check_size
 from .voices.cache import CachedVoice, EstimatedVoice
 from .voices.choose import VoicePool, speaks, voice_for, voice_languages
 from .voices.clips import Voice
+
+if TYPE_CHECKING:
+    # Imported where a track is made, not here: `plan` and `check` make none, and the writers,
+    # the mixer and the encoder's modules were 0.1-0.2 s of their start (python -X importtime).
+    from .publish.outputs import Output, Track
+    from .publish.tags import Tags
 
 Report = Callable[[str, int, int], None]
 """`report(stage, done, total)`: stage is "speaking" or "mixing"."""
@@ -185,13 +185,15 @@ class Session:
         *,
         variables_from: str = "--var",
         options: Options | None = None,
-        outputs: Iterable[str | Output] = (Output.COMPANIONS,),
+        outputs: Iterable[str | Output] = ("companions",),
         client: Client | None = None,
         tags: Callable[[Tags], Tags] | None = None,
         report: Report | None = None,
     ) -> BuildResult:
         """Build the track at `output` and the `outputs` beside it (publish.outputs.Output), for
         `client` when it is one person's; `tags` may adjust the track's tags."""
+        from .publish.outputs import parse_outputs, write_outputs
+
         options = options or self.options
         chosen = parse_outputs(outputs)
         stage = _stages(report)
@@ -217,6 +219,10 @@ class Session:
         tags: Callable[[Tags], Tags] | None = None,
     ) -> Track:
         """The planned track as its writers see it; its audio is mixed when asked for."""
+        from .publish.outputs import Track
+        from .sound.levels import peak_ceiling_dbtp
+        from .sound.mix import render_blocks
+
         voice = self.voice(plan.routine, options)
         track_tags = track_tags_for(plan, client)
         if tags:
@@ -247,6 +253,8 @@ class Session:
 
 def export_track(track: Track, progress: Progress | None = None) -> None:
     """The track's MP3 at its path, mixed as it is encoded."""
+    from .publish.mp3 import export_stream
+
     export_stream(
         track.audio(progress),
         track.path,
@@ -259,6 +267,8 @@ def export_track(track: Track, progress: Progress | None = None) -> None:
 
 
 def channels_of(timeline: Timeline) -> int:
+    from .sound.mix import is_stereo
+
     return 2 if is_stereo(timeline) else 1
 
 
@@ -275,6 +285,9 @@ def lay_out(
 def track_tags_for(plan: Plan, client: Client | None = None) -> Tags:
     """The track's tags: the clinic (else the author) as artist; for a client, their name as the
     album (a music player groups their tracks), in the comment and on the generated cover."""
+    from .publish.cover import cover_png
+    from .publish.tags import Tags
+
     routine, timeline = plan.routine, plan.timeline
     artist = routine.clinic.name if routine.clinic else timeline.author
     t = table(routine.language)

@@ -2,7 +2,6 @@
 one `Error:` line and exit code 1 in one place (app.Group.invoke).
 """
 
-from . import cache, many, track  # noqa: F401  (each registers its commands on the group)
-from .app import cli, main
+from .app import cli, main  # each command's module is imported when it is asked for (app.py)
 
 __all__ = ["cli", "main"]

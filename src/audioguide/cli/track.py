@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,7 +16,6 @@ from ..language.load import RoutineSource
 from ..language.program import is_program, new_program_translation
 from ..model import Client
 from ..options import Options
-from ..publish.outputs import Output, outputs_for
 from ..session import Session
 from ..strings import LANGUAGES, clock, language_code, plural, table
 from ..text import MAX_NAME_CHARS, problem
@@ -32,6 +32,9 @@ from ..voices.natural import (
 from .app import cli, warn
 from .options import build_options
 from .progress import progress, stage
+
+if TYPE_CHECKING:
+    from ..publish.outputs import Output  # imported by the commands that write (not plan)
 
 
 @cli.command()
@@ -118,6 +121,8 @@ def build(
 
     Example: audioguide build psoas-relax --var client=Sam --length 12m
     """
+    from ..publish.outputs import Output, outputs_for
+
     path = find_routine(routine)
     also = [*([Output.SPLIT] if split else []), *([Output.PAGE, Output.HANDOUT] if page else [])]
     outputs = outputs_for("build", also, warn)
@@ -191,6 +196,8 @@ def share(
 
     Example: audioguide share psoas-release --client Sam -o output/sam
     """
+    from ..publish.outputs import Output, outputs_for
+
     path = find_routine(routine)
     folder = folder or Path("output") / path.stem
     outputs = outputs_for("share", [Output.SPLIT] if split else [], warn)
@@ -299,7 +306,7 @@ def voices(lang: str | None) -> None:
     )
     engines = {
         "natural": f"a neural voice (Piper), offline: {natural}",
-        "system": "the system voice (pyttsx3: espeak-ng on Linux, SAPI5 on Windows, "
+        "system": "the system voice (espeak-ng on Linux; pyttsx3 with SAPI5 on Windows, "
         "NSSpeech on macOS)",
         "fake": "a deterministic test tone, for tests",
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -32,8 +32,8 @@ class YList(list[Any]):
         self.item_lines = item_lines or []
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, keeping the line of every mapping, key and list item.
+class _Routine(yaml.constructor.SafeConstructor):
+    """The safe constructor, keeping the line of every mapping, key and list item.
 
     A routine holds only text, numbers, true/false, lists and mappings: every other YAML type
     (sets, binary, merge keys, !!python/... tags) is refused with the line it is on, and a value
@@ -41,6 +41,8 @@ class _Loader(yaml.SafeLoader):
     Aliases (*name) are kept: PyYAML itself writes them for data used twice, so generated routines
     have them. Each is built once here; the parser counts them in full against MAX_CUES.
     """
+
+    name: str
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -58,7 +60,7 @@ class _Loader(yaml.SafeLoader):
                 where,
             ) from None
 
-    def _map(self, node: yaml.MappingNode) -> YMap:
+    def mapping(self, node: yaml.MappingNode) -> YMap:
         out = YMap()
         out.line = node.start_mark.line + 1
         out.key_lines = {}
@@ -84,16 +86,13 @@ class _Loader(yaml.SafeLoader):
             out.key_lines[key] = line
         return out
 
-    def _seq(self, node: yaml.SequenceNode) -> YList:
+    def sequence(self, node: yaml.SequenceNode) -> YList:
         out = YList(self.construct_object(child, deep=True) for child in node.value)
         out.line = node.start_mark.line + 1
         out.item_lines = [child.start_mark.line + 1 for child in node.value]
         return out
 
-    def _plain_text(self, node: yaml.ScalarNode) -> str:
-        return str(self.construct_scalar(node))
-
-    def _refuse(self, node: yaml.Node) -> Any:
+    def refuse(self, node: yaml.Node) -> Any:
         raise RoutineError(
             f"invalid YAML: the tag {_short_tag(node.tag)} is not allowed in a routine: remove "
             "it (a routine holds only text, numbers, lists and mappings)",
@@ -105,13 +104,41 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader._map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader._seq)
-# A date-like title ("2024-05-01 session") is text, not a timestamp.
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader._plain_text)
-for _tag in ("binary", "set", "omap", "pairs"):
-    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _Loader._refuse)
-_Loader.add_constructor(None, _Loader._refuse)  # any other tag, e.g. !!python/object
+class _Loader(_Routine, yaml.SafeLoader):
+    """PyYAML's own parser, in Python: its messages are the ones the user sees."""
+
+
+if TYPE_CHECKING or yaml.__with_libyaml__:
+
+    class _CLoader(_Routine, yaml.CSafeLoader):
+        """libyaml's parser (where PyYAML was built with it) under the same constructor: the
+        same values and lines, 7x faster (a 66-minute routine: 0.10-0.14 s -> 0.014-0.018 s)."""
+
+
+def _map(loader: _Loader | _CLoader, node: yaml.MappingNode) -> YMap:
+    return loader.mapping(node)
+
+
+def _seq(loader: _Loader | _CLoader, node: yaml.SequenceNode) -> YList:
+    return loader.sequence(node)
+
+
+def _plain_text(loader: _Loader | _CLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+def _refuse(loader: _Loader | _CLoader, node: yaml.Node) -> Any:
+    return loader.refuse(node)
+
+
+for _loader in (_Loader, _CLoader) if yaml.__with_libyaml__ else (_Loader,):
+    _loader.add_constructor("tag:yaml.org,2002:map", _map)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _seq)
+    # A date-like title ("2024-05-01 session") is text, not a timestamp.
+    _loader.add_constructor("tag:yaml.org,2002:timestamp", _plain_text)
+    for _tag in ("binary", "set", "omap", "pairs"):
+        _loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
+    _loader.add_constructor(None, _refuse)  # any other tag, e.g. !!python/object
 
 
 class _TextLoader(_Loader):
@@ -189,6 +216,15 @@ def _not_utf8(data: bytes, at: int, kinds: str) -> str:
 def parse_yaml(text: str, name: str, *, as_text: bool = False) -> Any:
     """The document in `text` (named `name` in messages), as YMap, YList and plain values;
     `as_text` reads every plain value as the text it is spelled with (see _TextLoader)."""
+    if yaml.__with_libyaml__ and not as_text:
+        fast = _CLoader(text)
+        fast.name = name
+        try:
+            return fast.get_single_data()
+        except Exception:  # RecursionError too
+            pass  # whatever is wrong, the Python parser says it, in its own words (below)
+        finally:
+            fast.dispose()
     try:
         # The reader checks every character here.
         loader = _TextLoader(text) if as_text else _Loader(text)

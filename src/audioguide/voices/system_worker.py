@@ -120,31 +120,13 @@ class _Engine:
         """A voice id for what the user typed: an id, its last part, a name or a language."""
         if not wanted:
             return self._default_voice
-        base, plus, variant = wanted.partition("+")  # espeak variants, e.g. en-us+f3
-        voice_id = _match_voice(self._voices, base.strip())
-        if voice_id is None and "-" in base:
-            # A region espeak has no voice for (es-MX, de-AT) is spoken by the language's own.
-            voice_id = _match_voice(self._voices, base.strip().partition("-")[0])
-        if voice_id is None:
-            hint = difflib.get_close_matches(
-                base,
-                [v.id for v in self._voices] + [v.id.rpartition("/")[2] for v in self._voices],
-                n=1,
-                cutoff=0.75,  # "en-uss" finds en-us; "nope" should not suggest "ne"
-            )
-            also = f" (did you mean {hint[0]}?)" if hint else ""
-            raise VoiceError(
-                f"Unknown system voice '{wanted}'{also}: run `audioguide voices` to "
-                f"list them, then use e.g. --voice system:en-us"
-            )
+        _, plus, variant = wanted.partition("+")  # espeak variants, e.g. en-us+f3
+        voice_id = resolve_base(self._voices, wanted)
         if plus:
             voice_id = f"{voice_id}+{variant.strip()}"
             self._configure(voice_id, DEFAULT_RATE)
             if str(self._engine.getProperty("voice")).lower() != voice_id.lower():
-                raise VoiceError(
-                    f"Unknown voice variant '+{variant}' in '{wanted}': use one from "
-                    f"`espeak-ng --voices=variant`, e.g. +f3, or leave it out"
-                )
+                raise unknown_variant(wanted)
         return voice_id
 
     def _configure(self, voice_id: str, rate: int) -> None:
@@ -222,12 +204,43 @@ def _wait_until_idle() -> None:
         time.sleep(0.002)
 
 
+def resolve_base(voices: list[VoiceInfo], wanted: str) -> str:
+    """The id of the voice `wanted` names before any `+variant`: an id, its last part, a name or
+    a language; a region espeak has no voice for (es-MX, de-AT) gets the language's own."""
+    base = wanted.partition("+")[0].strip()
+    voice_id = _match_voice(voices, base)
+    if voice_id is None and "-" in base:
+        voice_id = _match_voice(voices, base.partition("-")[0])
+    if voice_id is not None:
+        return voice_id
+    hint = difflib.get_close_matches(
+        base,
+        [v.id for v in voices] + [v.id.rpartition("/")[2] for v in voices],
+        n=1,
+        cutoff=0.75,  # "en-uss" finds en-us; "nope" should not suggest "ne"
+    )
+    also = f" (did you mean {hint[0]}?)" if hint else ""
+    raise VoiceError(
+        f"Unknown system voice '{wanted}'{also}: run `audioguide voices` to "
+        f"list them, then use e.g. --voice system:en-us"
+    )
+
+
+def unknown_variant(wanted: str) -> VoiceError:
+    variant = wanted.partition("+")[2]
+    return VoiceError(
+        f"Unknown voice variant '+{variant}' in '{wanted}': use one from "
+        f"`espeak-ng --voices=variant`, e.g. +f3, or leave it out"
+    )
+
+
 def _match_voice(voices: list[VoiceInfo], wanted: str) -> str | None:
+    # espeak-ng's command line writes a name's spaces as underscores: either spelling finds it.
     w = wanted.casefold()
     tests = (
         lambda v: v.id.casefold() == w,
         lambda v: v.id.rpartition("/")[2].casefold() == w,
-        lambda v: v.name.casefold() == w,
+        lambda v: v.name.casefold().replace("_", " ") == w.replace("_", " "),
         lambda v: any(lang.casefold() == w for lang in v.languages),
     )
     for test in tests:
