@@ -22,7 +22,6 @@ import numpy.typing as npt
 from ..audio import SAMPLE_RATE, Samples, mean_square, to_samples
 from ..errors import SoundError
 from ..model import BuiltinSound, SoundFile, SoundRef, sound_label
-from .riding import ride
 from .sounds import decode_file, shaped_noise, sound_stamp
 
 BED_RMS_DBFS: Final = -30.0
@@ -193,6 +192,7 @@ def _file_loop(path: Path) -> Samples:
             f"recording of at least {MIN_BED_FILE_S:g} s (a minute or more repeats less audibly)"
         )
     # Levelled before it is looped, so the crossfade joins two stretches at one level.
+    from .riding import ride  # scipy's filters: only for a file, not a plan
     clip = ride(clip)
     n = min(to_samples(BED_CROSSFADE_S), len(clip) // 4)
     # Equal power, because head and tail are unrelated sounds whose powers add.
