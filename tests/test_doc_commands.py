@@ -77,7 +77,9 @@ def _argv(command: str) -> list[str]:
 
 def _norm(line: str) -> str:
     line = FEED_TOKEN.sub("TOKEN", line)
-    return " ".join(re.sub(r"\d+", "#", line).split())
+    # A length marked ~ (estimated, as nothing was spoken yet) is a number like any other: it
+    # depends on what this machine's speech cache holds, not on what the command does.
+    return " ".join(re.sub(r"~?\d+", "#", line).split())
 
 
 def _in_order(lines: list[str]) -> list[str]:

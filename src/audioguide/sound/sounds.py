@@ -433,12 +433,20 @@ def shaped_noise(n: int, magnitude: Callable[[_Floats], _Floats], *, seed: int) 
     seam. Seeded, so every run gives the same samples."""
     if n < 2:
         return np.zeros(n)
+    # Built in place, a few arrays at a time, and returned as float32: a 75 s bed of four such
+    # layers peaked at 271 MB this way in float64 with temporaries (a 3-hour build's bar is 300).
     rng = np.random.default_rng(seed)
     freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE).astype(np.float64)
-    spectrum = magnitude(freqs) * (
-        rng.standard_normal(len(freqs)) + 1j * rng.standard_normal(len(freqs))
-    )
+    spectrum = np.empty(len(freqs), np.complex128)
+    spectrum.real = rng.standard_normal(len(freqs))
+    spectrum.imag = rng.standard_normal(len(freqs))
+    spectrum *= magnitude(freqs)
+    del freqs
     spectrum[0] = 0.0  # no DC offset
-    noise: _Floats = np.fft.irfft(spectrum, n)
-    rms = float(np.sqrt(np.mean(noise**2)))
-    return noise / rms if rms > 0 else noise
+    noise = np.fft.irfft(spectrum, n)
+    del spectrum
+    rms = float(np.sqrt(np.dot(noise, noise) / n))
+    if rms > 0:
+        noise /= rms
+    out: _Floats = noise.astype(np.float32)
+    return out
