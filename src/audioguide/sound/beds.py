@@ -193,6 +193,7 @@ def _file_loop(path: Path) -> Samples:
         )
     # Levelled before it is looped, so the crossfade joins two stretches at one level.
     from .riding import ride  # scipy's filters: only for a file, not a plan
+
     clip = ride(clip)
     n = min(to_samples(BED_CROSSFADE_S), len(clip) // 4)
     # Equal power, because head and tail are unrelated sounds whose powers add.
