@@ -1,4 +1,5 @@
-"""Looking at printed output in tests: PDF text, pages and pixels (poppler), QR codes (zbar).
+"""Looking at output in tests: PDF text, pages and pixels (poppler), QR codes (zbar), pages
+in headless Chromium (selenium over Debian's chromedriver).
 
 Each tool is looked up once; a test that needs one skips, naming the package to install, when it
 is absent (scripts/test.sh and CI install them all).
@@ -10,7 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
@@ -21,6 +22,7 @@ PDFTOTEXT: Final = shutil.which("pdftotext")
 PDFINFO: Final = shutil.which("pdfinfo")
 PDFTOPPM: Final = shutil.which("pdftoppm")
 ZBARIMG: Final = shutil.which("zbarimg")
+CHROMEDRIVER: Final = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ZBAR_NOTHING_FOUND: Final = 4
 """zbarimg's exit status when the image was read but held no code."""
 
@@ -97,3 +99,35 @@ def svg_to_png(svg: str, png: Path, *, px: int = 400, margin: int = 40) -> Path:
     side = px + 2 * margin
     html_to_png(str(html), png, width=side, height=side)
     return png
+
+
+def driver(*flags: str, logs: tuple[str, ...] = (), phone: bool = False) -> Any:
+    """Headless Chromium under chromedriver (Debian's, no browser download), quiet and offline.
+
+    `phone` emulates a 390x844 viewport: headless Chromium keeps a window at least 500 px wide,
+    so a --window-size alone cannot make one that narrow.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM or "/usr/bin/chromium"
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--mute-audio",
+        *(("--window-size=390,844",) if phone else ()),
+        *flags,
+    ):
+        options.add_argument(flag)
+    if phone:
+        metrics = {"width": 390, "height": 844, "pixelRatio": 3}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+    if logs:
+        options.set_capability("goog:loggingPrefs", dict.fromkeys(logs, "ALL"))
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

@@ -601,26 +601,11 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 def test_page_on_a_phone_sized_chromium(tmp_path: Path) -> None:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.skip("chromium and chromium-driver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from chromium import driver as chromium
 
     page = tmp_path / "subscribe.html"
     page.write_text(subscribe_page(page_feed(), qr_svg=QR_SVG), encoding="utf-8")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=390,844",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = chromium("--window-size=390,844", logs=("performance", "browser"))
     try:
         driver.get(page.as_uri())
         # The copy button is hidden until the script runs: shown means the CSP let it run.

@@ -239,11 +239,9 @@ def test_the_paper_path_leads_to_a_page_that_plays_the_sessions(
 ) -> None:
     """A client with no podcast app scans the handout's QR code, lands on their page (at phone
     width), opens a released session and plays it, seeking a chapter."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     from audioguide.publish import outputs
     from chromium import decode_qr, pdf_to_png
+    from chromium import driver as chromium
 
     if outputs.find_chromium() is None:
         pytest.skip("Chromium is not installed")
@@ -261,24 +259,7 @@ def test_the_paper_path_leads_to_a_page_that_plays_the_sessions(
         folder = site / page.removeprefix(base + "/")
         assert decode_qr(pdf_to_png(folder / "01" / "handout.pdf", 1)) == [page]
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--mute-audio",
-            "--window-size=390,844",
-        ):
-            options.add_argument(flag)
-        # A phone's viewport: headless Chromium keeps a window at least 500 px wide.
-        metrics = {"width": 390, "height": 844, "pixelRatio": 3}
-        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver = chromium(phone=True)
         try:
             driver.get(page)
             assert driver.execute_script("return innerWidth") == 390

@@ -25,7 +25,7 @@ from audioguide.publish.feed import description_html
 from audioguide.publish.html import script_json
 from audioguide.publish.tags import id3_language
 from batchtools import KNEE, without_pdf
-from chromium import needs_chromium
+from chromium import driver, needs_chromium
 
 SCRIPT_COMMENT = "Ann <!--<script> Li"
 MARKUP = "</script><img src=x onerror=alert(1)>"
@@ -431,23 +431,7 @@ return [name.getBoundingClientRect().right, digit.getBoundingClientRect().left];
 
 
 def _chromium() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--mute-audio",
-        "--autoplay-policy=no-user-gesture-required",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    return driver("--autoplay-policy=no-user-gesture-required", logs=("browser",))
 
 
 # -- A rest that never comes ----------------------------------------------------------------------

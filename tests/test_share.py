@@ -138,26 +138,10 @@ def test_track_decodes_cleanly_and_reports_the_planned_length(
 
 @pytest.mark.parametrize("fixture", ["shared", "shared_es"])
 def test_share_page_in_chromium(request: pytest.FixtureRequest, fixture: str) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from chromium import driver as chromium
 
     folder, plan = request.getfixturevalue(fixture)
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--mute-audio",
-        "--window-size=900,1400",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium("--window-size=900,1400", logs=("performance",))
     try:
         driver.get((folder / "index.html").as_uri())
         lang = driver.execute_script("return document.documentElement.lang")
