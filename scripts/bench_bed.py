@@ -39,17 +39,11 @@ from audioguide.sound.meter import clip_loudness  # noqa: E402
 from audioguide.sound.mix import mix, render  # noqa: E402
 from audioguide.voices.choose import open_voice  # noqa: E402
 from audioguide.voices.clips import Voice  # noqa: E402
+from test_bed_mix import GAPS_S, TEXTS  # noqa: E402
 from test_beds import envelope  # noqa: E402
 from test_sounds import write_wav  # noqa: E402
 
 SECTIONS = ("ride", "dip", "pacer", "loops", "mono", "onset")
-TEXTS = (
-    "Welcome. Lie on your back.",
-    "Press your lower back into the floor.",
-    "Slowly release.",
-    "Now the other side, and breathe out as you let go.",
-)
-GAPS_S = (1.3, 2.0, 2.9, 3.0, 6.0, 0.5)
 
 
 def main() -> None:
