@@ -1,5 +1,6 @@
 """Looking at output in tests: PDF text, pages and pixels (poppler), QR codes (zbar), pages
-in headless Chromium (selenium over Debian's chromedriver).
+in headless Chromium (Playwright, or selenium over Debian's chromedriver, both driving Debian's
+Chromium).
 
 Each tool is looked up once; a test that needs one skips, naming the package to install, when it
 is absent (scripts/test.sh and CI install them all).
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -131,3 +134,38 @@ def driver(*flags: str, logs: tuple[str, ...] = (), phone: bool = False) -> Any:
     if logs:
         options.set_capability("goog:loggingPrefs", dict.fromkeys(logs, "ALL"))
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+PHONE: Final = {"width": 390, "height": 844}
+"""A phone's viewport in CSS pixels (an iPhone 12-14's)."""
+
+
+@contextmanager
+def page(*flags: str, phone: bool = False) -> Iterator[Any]:
+    """A Playwright page in headless Debian Chromium (no browser download), quiet and offline.
+
+    `phone` gives a 390x844 viewport at a device scale of 3, with touch. The browser closes when
+    the block ends, whatever happens in it.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM or "/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--mute-audio",
+                *flags,
+            ],
+        )
+        try:
+            device = {"viewport": PHONE, "device_scale_factor": 3, "has_touch": True}
+            context = browser.new_context(**(device if phone else {}))
+            yield context.new_page()
+        finally:
+            browser.close()
