@@ -1,6 +1,5 @@
 """Looking at output in tests: PDF text, pages and pixels (poppler), QR codes (zbar), pages
-in headless Chromium (Playwright, or selenium over Debian's chromedriver, both driving Debian's
-Chromium).
+in headless Chromium (Playwright for Python, driving Debian's Chromium: no browser download).
 
 Each tool is looked up once; a test that needs one skips, naming the package to install, when it
 is absent (scripts/test.sh and CI install them all).
@@ -13,6 +12,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,7 +25,6 @@ PDFTOTEXT: Final = shutil.which("pdftotext")
 PDFINFO: Final = shutil.which("pdfinfo")
 PDFTOPPM: Final = shutil.which("pdftoppm")
 ZBARIMG: Final = shutil.which("zbarimg")
-CHROMEDRIVER: Final = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ZBAR_NOTHING_FOUND: Final = 4
 """zbarimg's exit status when the image was read but held no code."""
 
@@ -104,38 +103,6 @@ def svg_to_png(svg: str, png: Path, *, px: int = 400, margin: int = 40) -> Path:
     return png
 
 
-def driver(*flags: str, logs: tuple[str, ...] = (), phone: bool = False) -> Any:
-    """Headless Chromium under chromedriver (Debian's, no browser download), quiet and offline.
-
-    `phone` emulates a 390x844 viewport: headless Chromium keeps a window at least 500 px wide,
-    so a --window-size alone cannot make one that narrow.
-    """
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM or "/usr/bin/chromium"
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--mute-audio",
-        *(("--window-size=390,844",) if phone else ()),
-        *flags,
-    ):
-        options.add_argument(flag)
-    if phone:
-        metrics = {"width": 390, "height": 844, "pixelRatio": 3}
-        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
-    if logs:
-        options.set_capability("goog:loggingPrefs", dict.fromkeys(logs, "ALL"))
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
 PHONE: Final = {"width": 390, "height": 844}
 """A phone's viewport in CSS pixels (an iPhone 12-14's)."""
 
@@ -169,3 +136,36 @@ def page(*flags: str, phone: bool = False) -> Iterator[Any]:
             yield context.new_page()
         finally:
             browser.close()
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a page did while a test looked: every URL it requested, every error it logged."""
+
+    urls: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def watch(page: Any) -> Seen:
+    """Record from now on the page's requests and its errors (console errors, failed loads and
+    uncaught exceptions: what a person would see in the console in red)."""
+    seen = Seen()
+    page.on("request", lambda request: seen.urls.append(request.url))
+    page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
+    page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    return seen
+
+
+def wait_for_audio(page: Any, selector: str = "audio") -> float:
+    """The duration of the page's audio once its metadata has loaded."""
+    audio = f"document.querySelector({selector!r})"
+    page.wait_for_function(f"{audio} && {audio}.duration > 0")
+    return float(page.evaluate(f"{audio}.duration"))
+
+
+def wait_for_seek(page: Any, start_s: float, selector: str = "audio") -> float:
+    """The audio's position once a seek has taken it to `start_s` (within a frame, or just past
+    it if it plays on): waiting for the state, not sleeping, so load does not decide."""
+    at = f"document.querySelector({selector!r}).currentTime"
+    page.wait_for_function(f"{at} >= {start_s - 0.05} && {at} <= {start_s + 0.6}")
+    return float(page.evaluate(at))

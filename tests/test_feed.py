@@ -41,6 +41,8 @@ from audioguide.publish.feed import (
     feed_xml,
 )
 from audioguide.publish.subscribe import SUBSCRIBE_LABELS_EN, SessionLink, app_links, subscribe_page
+from chromium import needs_chromium, watch
+from chromium import page as browser
 from podcast_client import GPO, GPO_MISSING, run_gpo, serve, subscribe_and_download
 
 FEED_URL = "https://feeds.example.com/clients/sam/feed.xml?token=Ab+c/d=&week=6"
@@ -593,48 +595,27 @@ def test_page_takes_every_visible_string_from_labels() -> None:
         subscribe_page(page_feed(), labels={k: v for k, v in labels.items() if k != "copy"})
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
 @pytest.mark.integration
+@needs_chromium
 def test_page_on_a_phone_sized_chromium(tmp_path: Path) -> None:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("chromium and chromium-driver are not installed")
-    from chromium import driver as chromium
-
     page = tmp_path / "subscribe.html"
     page.write_text(subscribe_page(page_feed(), qr_svg=QR_SVG), encoding="utf-8")
-    driver = chromium("--window-size=390,844", logs=("performance", "browser"))
-    try:
-        driver.get(page.as_uri())
+    with browser(phone=True) as tab:
+        seen = watch(tab)
+        tab.goto(page.as_uri())
         # The copy button is hidden until the script runs: shown means the CSP let it run.
-        button = driver.find_element("id", "copy")
-        assert button.is_displayed()
-        button.click()
-        status = ""
-        for _ in range(50):
-            status = driver.find_element("id", "copy-status").text
-            if status:
-                break
-            time.sleep(0.05)
+        assert tab.is_visible("#copy")
+        tab.click("#copy")
+        tab.wait_for_function("document.getElementById('copy-status').textContent !== ''")
+        status = tab.inner_text("#copy-status")
         assert status in (SUBSCRIBE_LABELS_EN["copied"], SUBSCRIBE_LABELS_EN["copy_failed"])
-        width = driver.execute_script("return window.innerWidth")
-        scroll = driver.execute_script("return document.documentElement.scrollWidth")
-        assert scroll <= width, "nothing wider than a phone's screen"
+        scroll = tab.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= tab.evaluate("innerWidth"), "nothing wider than a phone's screen"
         artifacts = Path(__file__).parent.parent / "test-artifacts"
         artifacts.mkdir(exist_ok=True)
-        driver.save_screenshot(str(artifacts / "subscribe-page.png"))
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        urls = [
-            json.loads(entry["message"])["message"]["params"]["request"]["url"]
-            for entry in driver.get_log("performance")
-            if json.loads(entry["message"])["message"]["method"] == "Network.requestWillBeSent"
-        ]
-    finally:
-        driver.quit()
-    assert errors == [], errors
-    assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
+        tab.screenshot(path=artifacts / "subscribe-page.png")
+    assert seen.errors == [], seen.errors
+    assert seen.urls and all(u.startswith(("file:", "data:")) for u in seen.urls), seen.urls
 
 
 # -- A real podcast client --------------------------------------------------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -240,8 +239,8 @@ def test_the_paper_path_leads_to_a_page_that_plays_the_sessions(
     """A client with no podcast app scans the handout's QR code, lands on their page (at phone
     width), opens a released session and plays it, seeking a chapter."""
     from audioguide.publish import outputs
-    from chromium import decode_qr, pdf_to_png
-    from chromium import driver as chromium
+    from chromium import decode_qr, pdf_to_png, wait_for_audio, wait_for_seek
+    from chromium import page as browser
 
     if outputs.find_chromium() is None:
         pytest.skip("Chromium is not installed")
@@ -259,29 +258,18 @@ def test_the_paper_path_leads_to_a_page_that_plays_the_sessions(
         folder = site / page.removeprefix(base + "/")
         assert decode_qr(pdf_to_png(folder / "01" / "handout.pdf", 1)) == [page]
 
-        driver = chromium(phone=True)
-        try:
-            driver.get(page)
-            assert driver.execute_script("return innerWidth") == 390
-            links = driver.find_elements("css selector", ".sessions a")
-            assert [a.text for a in links] == ["Session 1: Knee", "Session 2: Knee"]
-            links[1].click()
-            audio = "document.querySelector('audio')"
-            for _ in range(100):
-                duration = driver.execute_script(f"return {audio}.duration")
-                if duration and duration == duration:
-                    break
-                time.sleep(0.05)
-            assert duration > 5
-            button = driver.find_elements("css selector", ".chapters button")[-1]
-            start = float(button.get_attribute("data-start"))
+        with browser(phone=True) as tab:
+            tab.goto(page)
+            assert tab.evaluate("innerWidth") == 390
+            links = tab.locator(".sessions a")
+            assert links.all_inner_texts() == ["Session 1: Knee", "Session 2: Knee"]
+            links.nth(1).click()
+            assert wait_for_audio(tab) > 5
+            button = tab.locator(".chapters button").last
+            start = float(button.get_attribute("data-start") or "nan")
             button.click()
-            time.sleep(0.3)
-            now = driver.execute_script(f"return {audio}.currentTime")
-            assert start - 0.05 <= now <= start + 0.6
-            assert driver.execute_script("return document.documentElement.scrollWidth") <= 390
-        finally:
-            driver.quit()
+            wait_for_seek(tab, start)
+            assert tab.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_a_session_var_the_routine_does_not_have_is_a_dose_error(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -138,37 +137,23 @@ def test_track_decodes_cleanly_and_reports_the_planned_length(
 
 @pytest.mark.parametrize("fixture", ["shared", "shared_es"])
 def test_share_page_in_chromium(request: pytest.FixtureRequest, fixture: str) -> None:
-    from chromium import driver as chromium
+    from chromium import page, wait_for_audio, wait_for_seek, watch
 
     folder, plan = request.getfixturevalue(fixture)
-    driver = chromium("--window-size=900,1400", logs=("performance",))
-    try:
-        driver.get((folder / "index.html").as_uri())
-        lang = driver.execute_script("return document.documentElement.lang")
+    with page() as tab:
+        tab.set_viewport_size({"width": 900, "height": 1400})
+        seen = watch(tab)
+        tab.goto((folder / "index.html").as_uri())
+        lang = tab.evaluate("document.documentElement.lang")
         assert lang == ("es" if fixture == "shared_es" else "en")
-        duration = float("nan")
-        for _ in range(100):
-            duration = driver.execute_script("return document.querySelector('audio').duration")
-            if duration and duration == duration:
-                break
-            time.sleep(0.05)
-        assert abs(duration - plan["total_s"]) < 0.1
+        assert abs(wait_for_audio(tab) - plan["total_s"]) < 0.1
         target = plan["chapters"][2]
-        driver.find_elements("css selector", ".chapters button")[2].click()
-        time.sleep(0.3)
-        now = driver.execute_script("return document.querySelector('audio').currentTime")
-        assert target["start_s"] - 0.05 <= now <= target["start_s"] + 0.6
+        tab.locator(".chapters button").nth(2).click()
+        wait_for_seek(tab, target["start_s"])
         artifacts = Path(__file__).parent.parent / "test-artifacts"
         artifacts.mkdir(exist_ok=True)
-        driver.save_screenshot(str(artifacts / f"share-page-{lang}.png"))
-        urls = [
-            json.loads(entry["message"])["message"]["params"]["request"]["url"]
-            for entry in driver.get_log("performance")
-            if json.loads(entry["message"])["message"]["method"] == "Network.requestWillBeSent"
-        ]
-    finally:
-        driver.quit()
-    assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
+        tab.screenshot(path=artifacts / f"share-page-{lang}.png")
+    assert seen.urls and all(u.startswith(("file:", "data:")) for u in seen.urls), seen.urls
 
 
 def test_a_routines_own_cover_is_embedded_and_shared(tmp_path: Path) -> None:
