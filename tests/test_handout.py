@@ -6,6 +6,7 @@ as a thumbnail."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from audioguide.language.library import bundled_routines
 from audioguide.language.load import RoutineSource, parse_routine
 from audioguide.model import Breathe, Client, Countdown, Exercise, Hold, Interval, walk
-from audioguide.publish.cover import TITLE_MIN_PX, contrast, cover_layout, cover_png, font_path
+from audioguide.publish.cover import TITLE_MIN_PX, contrast, cover_layout, cover_png
+from audioguide.publish.fonts import Face, fallback_paths, primary_path
 from audioguide.publish.handout import handout_page, handout_rows
 from audioguide.publish.outputs import Output, Track, no_audio, write_outputs
 from audioguide.publish.page import folded_transcript, share_page
@@ -301,14 +303,65 @@ def test_the_cover_title_reads_at_thumbnail_size() -> None:
 
 
 def test_the_cover_sets_accented_letters() -> None:
-    if font_path() is None:
+    if primary_path() is None:
         pytest.skip("no DejaVu font: sudo apt-get install fonts-dejavu-core fonts-dejavu-extra")
     from PIL import ImageFont
 
-    font = ImageFont.truetype(str(font_path()), 100)
+    font = ImageFont.truetype(str(primary_path()), 100)
     for letter in "áéíóúñüäöß çàèêôœ¿¡«»":
         if letter != " ":
             assert font.getmask(letter).getbbox() is not None, letter  # a glyph, not nothing
+
+
+NAMES_IN_SCRIPTS = {
+    "Chinese": ("李小龙", "王秀英"),
+    "Japanese": ("さくら", "ひろし"),
+    "Korean": ("김민준", "이서연"),
+    "Devanagari": ("अनिता", "सुनील"),
+    "Tamil": ("கமலா", "முருகன்"),
+    "Thai": ("สมชาย", "มาลัย"),
+    "Ethiopic": ("ሰላም", "አበበ"),
+    "Arabic": ("فاطمة", "يوسف"),
+    "Hebrew": ("שרה", "דוד"),
+    "Greek": ("Ελένη", "Νίκος"),
+}
+"""Two names in each script a client's name may come in, as the cover draws them."""
+
+
+@pytest.mark.parametrize("script", sorted(NAMES_IN_SCRIPTS))
+def test_the_cover_draws_a_name_in_any_script_with_a_face_that_has_it(script: str) -> None:
+    if primary_path() is None or not fallback_paths():
+        pytest.skip("sudo apt-get install fonts-dejavu-extra fonts-noto-core fonts-wqy-microhei")
+    from PIL import Image, ImageDraw
+
+    first, second = NAMES_IN_SCRIPTS[script]
+    face = Face(100)
+    for name in (first, second):
+        assert "".join(run for run, _ in face.runs(name)) == name  # nothing left out
+        for run, path in face.runs(name):
+            box = _glyph(path, "\U0010fffd")  # what the face draws for a letter it lacks
+            for letter in run:
+                assert _glyph(path, letter) != box, (name, letter, path)
+    # Boxes would make two names of as many letters one picture: the names' own letters differ.
+    band = (0, 1400 - 330, 1400, 1400)
+    covers = [
+        Image.open(io.BytesIO(cover_png("Knee", f"For {n}"))).crop(band) for n in (first, second)
+    ]
+    assert covers[0].tobytes() != covers[1].tobytes()
+    assert face.length(ImageDraw.Draw(covers[0]), first) > 0
+
+
+def test_what_no_face_draws_is_left_out_of_the_cover_not_boxed() -> None:
+    runs = Face(100).runs("Lena Müller 🌻 🧘🏽‍♀️")
+    assert "".join(run for run, _ in runs) == "Lena Müller  "
+    assert "".join(run for run, _ in Face(100).runs("Ann ♀ ❤")) == "Ann ♀ ❤"  # DejaVu has them
+
+
+def _glyph(path: Path | None, letter: str) -> bytes:
+    from PIL import ImageFont
+
+    font = ImageFont.truetype(str(path), 80) if path else ImageFont.load_default(size=80)
+    return bytes(font.getmask(letter))
 
 
 # --- printed and in a browser --------------------------------------------------------------------
