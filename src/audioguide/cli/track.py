@@ -233,11 +233,33 @@ def plan(
 
 @cli.command()
 @build_options(sound=False)
-def check(routine: str, variables: dict[str, str], options: Options, show_progress: bool) -> None:
+@click.option(
+    "--clients",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Check ROUTINE (or a program) for every client in this clients file (CSV or YAML), as "
+    "batch and program do before building: each row's values, and names the voice cannot say.",
+)
+def check(
+    routine: str,
+    variables: dict[str, str],
+    options: Options,
+    show_progress: bool,
+    clients: Path | None,
+) -> None:
     """Validate ROUTINE: exit 0 when it builds, or print what to fix.
 
     Example: audioguide check my.yaml
     """
+    if clients is not None:
+        # Imported here: a plain check stays lean (no publish/ or clients/ to import).
+        from ..clients.program import check_clients
+        from ..clients.roster import read_roster
+
+        path = find_routine(routine)
+        count = check_clients(path, read_roster(clients), options, variables, warn)
+        click.echo(f"{routine}: OK for {plural(count, 'client')} in {clients}")
+        return
     with (
         Session.open(find_routine(routine), options, warn) as session,
         progress(show_progress) as report,

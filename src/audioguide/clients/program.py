@@ -12,7 +12,7 @@ from pathlib import Path
 from ..cues import Chapter
 from ..errors import AudioguideError, Problems
 from ..files import lock
-from ..language.program import Program, read_program
+from ..language.program import Program, is_program, read_program
 from ..model import Client, Routine
 from ..options import Options
 from ..paths import slug
@@ -196,6 +196,22 @@ def program_table(
         for c in checked
         for s, p in zip(program.sessions, parts, strict=True)
     ]
+
+
+def check_clients(
+    path: Path,
+    roster: Roster,
+    options: Options,
+    variables: Mapping[str, str],
+    on_warning: Callable[[str], None],
+) -> int:
+    """What `check --clients` does: a routine (or a program) checked for every client in the
+    roster as `batch` (or `program`) checks it before building anything; how many clients."""
+    if is_program(path):
+        program_table(read_program(path), roster, options, variables, on_warning)
+    else:
+        check_roster(roster, [Part(RoutineRef(path))], options, variables, on_warning)
+    return len(roster.rows)
 
 
 def _parts(program: Program) -> list[Part]:
