@@ -61,6 +61,8 @@ class Studio:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", self.port))
+        # Listening at once: a browser opened on the address waits for the server, not refused.
+        self._socket.listen(64)
         self.port = self._socket.getsockname()[1]
 
     @property

@@ -120,6 +120,8 @@ async function check() {
   state.id = checked.id;
   showProblems(checked.problems, checked.warnings);
   drawGutter();
+  // The last good plan stays in view, greyed, while the text has a problem.
+  $("timeline").classList.toggle("stale", !checked.plan);
   if (checked.plan) {
     state.plan = checked.plan;
     drawTimeline(checked.plan);
@@ -228,6 +230,7 @@ function playhead() {
   const player = $("player");
   if (!head || !state.plan || !player.dataset.from) return;
   const at = Number(player.dataset.from) + player.currentTime * state.plan.sample_rate;
+  head.style.display = "block";
   head.style.left = `${(100 * at) / state.plan.total_samples}%`;
 }
 
