@@ -233,3 +233,11 @@ def test_a_voices_sample_says_the_routines_first_line(client: Client, folder: Pa
     assert spoken.size and (spoken[-1] - spoken[0]) / 44100 == pytest.approx(
         FakeVoice.duration_s(first), abs=0.05
     )
+
+
+def test_the_command_says_in_one_line_what_is_wrong(runner: CliRunner, folder: Path) -> None:
+    result = runner.invoke(cli, ["studio", "nothere.yaml", "--no-open"])
+    assert result.exit_code == 1
+    assert result.output == ("Error: nothere.yaml: no such file; start one with `audioguide new`\n")
+    result = runner.invoke(cli, ["studio", "psoas-relase", "--no-open"])
+    assert result.exit_code == 1 and "did you mean 'psoas-release'?" in result.output

@@ -145,11 +145,7 @@ class Desk:
         checked = Checked(key, shown(path))
         try:
             draft = self._draft(path, text, settings)
-            with self._lock:
-                self._drafts[key] = draft
-                self._drafts.move_to_end(key)
-                while len(self._drafts) > KEPT_DRAFTS:
-                    self._exact.pop(self._drafts.popitem(last=False)[0], None)
+            self._keep(key, draft)
             session = self._session(draft, checked.warnings.append)
             plan = session.plan(draft.variables, estimate=True)
         except Problems as e:
@@ -165,6 +161,13 @@ class Desk:
         if start:
             threading.Thread(target=self._speak, args=(key,), daemon=True).start()
         return checked
+
+    def _keep(self, key: str, draft: Draft) -> None:
+        with self._lock:
+            self._drafts[key] = draft
+            self._drafts.move_to_end(key)
+            while len(self._drafts) > KEPT_DRAFTS:
+                self._exact.pop(self._drafts.popitem(last=False)[0], None)
 
     def exact(self, key: str) -> tuple[Session, Plan]:
         """The draft's plan with every line spoken (from the cache when warm)."""
@@ -230,8 +233,7 @@ class Desk:
         options = replace(session.options, voice=voice, length_s=None)
         sample = Draft(source, options, {})
         key = version(repr(("sample", text, voice, options)).encode())
-        with self._lock:
-            self._drafts[key] = sample
+        self._keep(key, sample)
         return self.play(key, 0, None)
 
     def voices_for(self, language: str) -> list[dict[str, str]]:
