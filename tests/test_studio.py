@@ -56,9 +56,9 @@ class Client:
         assert status == 200, data
         return json.loads(data)
 
-    def check(self, text: str, **settings: Any) -> Any:
+    def check(self, text: str, file: str = NAME, **settings: Any) -> Any:
         """The draft's check once its speech is spoken (at first it is timed by its words)."""
-        body = {"file": NAME, "text": text, "settings": settings}
+        body = {"file": file, "text": text, "settings": settings}
         for _ in range(600):
             checked = self.json("/api/check", body)
             if not checked["estimated"]:
@@ -113,10 +113,13 @@ def test_another_host_or_origin_or_no_token_is_refused(client: Client) -> None:
         assert "SameSite=strict" in page.headers["Set-Cookie"]
 
 
-@pytest.mark.parametrize("name", ["../outside.yaml", "/etc/passwd", "sub/../../x.yaml", "a.txt"])
+@pytest.mark.parametrize(
+    "name", ["../outside.yaml", "/etc/passwd", "sub/../../x.yaml", "a.txt", "link.yaml"]
+)
 def test_a_path_outside_the_routines_folder_is_refused(client: Client, name: str) -> None:
     outside = client.studio.desk.folder.parent / "outside.yaml"
     outside.write_text("title: not yours\n", encoding="utf-8")
+    (client.studio.desk.folder / "link.yaml").symlink_to(outside)  # inside by name only
     for path, body in (
         (f"/api/open?file={name}", None),
         ("/api/check", {"file": name, "text": "title: x\n", "settings": {}}),
@@ -198,6 +201,46 @@ def test_a_chapter_plays_with_the_builds_own_samples(client: Client, folder: Pat
     assert client.request("/play/0123.wav")[0] == 404
 
 
+SIDES = """\
+title: Bed, pacer and sides
+bed: rain
+pacer: breath
+pan: sides
+steps:
+  - say: Settle in, and let the rain carry you.
+  - breathe: {pattern: 4-0-6-0, cycles: 2, guide: 1}
+  - exercise: Leg lift
+    sides: [right, left]
+    reps: 2
+    rep:
+      - say: Lift the leg.
+      - hold: {duration: 3s, countdown: 2}
+  - exercise: Knee hug
+    sides: [left, right]
+    rep:
+      - say: Hug the knee to your chest.
+      - hold: 4s
+  - say: Well done.
+"""
+
+
+def test_a_chapter_plays_with_the_bed_pacer_and_sides_the_build_has(
+    client: Client, folder: Path
+) -> None:
+    (folder / "sides.yaml").write_text(SIDES, encoding="utf-8")
+    checked = client.check(SIDES, file="sides.yaml")
+    assert len(checked["plan"]["chapters"]) == 3
+    start, end = checked["plan"]["chapter_samples"][2]
+    _, wav = client.request(f"/play/{checked['id']}.wav?from={start}")
+    played, channels = read_wav(wav)
+    whole = _mix(folder, SIDES)
+    assert channels == 2 and whole.shape[1] == 2  # panned: stereo, as the build is
+    assert len(played) == len(whole) - start
+    left, right = whole[start:end, 0], whole[start:end, 1]
+    assert np.count_nonzero(left - right)  # a side's cues are off-centre
+    np.testing.assert_array_equal(played[: end - start], whole[start:end])
+
+
 def test_save_is_whole_and_never_over_an_edit_made_on_disk(client: Client, folder: Path) -> None:
     opened = client.json("/api/open")
     edited = opened["text"].replace("title: Psoas Release", "title: My Psoas", 1)
@@ -241,3 +284,21 @@ def test_the_command_says_in_one_line_what_is_wrong(runner: CliRunner, folder: P
     assert result.output == ("Error: nothere.yaml: no such file; start one with `audioguide new`\n")
     result = runner.invoke(cli, ["studio", "psoas-relase", "--no-open"])
     assert result.exit_code == 1 and "did you mean 'psoas-release'?" in result.output
+
+
+@pytest.mark.integration
+def test_share_writes_what_the_command_writes(client: Client, folder: Path) -> None:
+    settings = {"vars": {"client": "ignored: share names the client"}, "rate": "170"}
+    body = {"file": NAME, "settings": settings, "share": True, "client": "Zoë O'Brien"}
+    shared = client.json("/api/build", body)
+    assert shared["message"].startswith("Wrote output/psoas-release/psoas-release.mp3 (")
+    command = ["share", NAME, "--client", "Zoë O'Brien", "--voice", "fake", "--rate", "170"]
+    command += ["--var", "client=ignored: share names the client", "-o", "cli"]
+    said = CliRunner().invoke(cli, command)
+    assert said.exit_code == 0, said.output
+    ours, theirs = folder / "output" / "psoas-release", folder / "cli"
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+    listed = sorted(f.removeprefix("output/psoas-release/") for f in shared["files"])
+    assert listed == sorted(p.name for p in ours.iterdir())
+    for name in ("psoas-release.mp3", "index.html", "handout.html", "psoas-release.vtt"):
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name

@@ -345,9 +345,18 @@ function start() {
   $("play-step").addEventListener("click", playStep);
   $("stop").addEventListener("click", () => $("player").pause());
   $("player").addEventListener("timeupdate", playhead);
-  $("file").addEventListener("change", (e) => open(e.target.value));
+  $("file").addEventListener("change", (e) => {
+    if (unsaved() && !confirm(`${state.file} has changes not saved: leave them?`)) {
+      e.target.value = state.file;
+      return;
+    }
+    open(e.target.value);
+  });
+  window.addEventListener("beforeunload", (e) => { if (unsaved()) e.preventDefault(); });
   open("").catch((e) => status(e.message));
 }
+
+function unsaved() { return state.saved !== $("text").value; }
 
 function playStep() {
   const step = stepAtCaret();
