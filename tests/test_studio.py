@@ -264,6 +264,19 @@ def test_the_hints_are_the_grammars_docs(client: Client) -> None:
     assert hints["routine"]["pan"].startswith("sides")
 
 
+def test_the_voices_are_those_voices_lists_for_the_language(client: Client) -> None:
+    from audioguide.voices.choose import voice_options
+
+    opened = client.json("/api/open")
+    assert opened["language"] == "en"
+    assert [v["spec"] for v in opened["voices"]] == [
+        "fake",  # the one the studio was started with
+        *(o.spec for o in voice_options("en")),
+    ]
+    spanish = client.json("/api/voices?language=es")
+    assert [v["spec"] for v in spanish] == ["fake", *(o.spec for o in voice_options("es"))]
+
+
 def test_a_voices_sample_says_the_routines_first_line(client: Client, folder: Path) -> None:
     checked = client.check((folder / NAME).read_text(encoding="utf-8"))
     status, wav = client.request(f"/sample/{checked['id']}.wav?voice=fake")

@@ -112,6 +112,7 @@ def app(studio: Studio) -> ASGIApp:
         Route("/", r.page),
         Route("/assets/{name}", r.asset),
         Route("/api/open", r.open_file),
+        Route("/api/voices", r.voices),
         Route("/api/check", r.check, methods=["POST"]),
         Route("/api/save", r.save, methods=["POST"]),
         Route("/api/build", r.build, methods=["POST"]),
@@ -153,11 +154,16 @@ class _Routes:
                 "text": text,
                 "version": version,
                 "vars": var_defaults(source) if source else {},
+                "language": _language(source),
                 "voice": self.desk.options.voice or "",
                 "voices": self.desk.voices_for(_language(source)),
                 "hints": hints(),
             }
         )
+
+    def voices(self, request: Request) -> Response:
+        language = request.query_params.get("language") or "en"
+        return JSONResponse(self.desk.voices_for(language))
 
     async def check(self, request: Request) -> Response:
         body = await request.json()

@@ -124,6 +124,7 @@ async function check() {
   $("timeline").classList.toggle("stale", !checked.plan);
   if (checked.plan) {
     state.plan = checked.plan;
+    if (checked.plan.language !== state.language) voicesFor(checked.plan.language);
     drawTimeline(checked.plan);
     const sure = checked.estimated ? "~" : "";
     $("length-now").textContent = `${sure}${checked.plan.length}`;
@@ -185,7 +186,7 @@ function drawTimeline(plan) {
       const block = el("div", { className: `block ${c.kind} ${c.phase || ""}`,
         title: `${c.start_s.toFixed(1)} s ${label}` }, c.kind === "speech" ? c.text : "");
       Object.assign(block.style, { left: pct(start), width: pct(end - start) });
-      block.addEventListener("click", () => play(start, end));
+      block.addEventListener("click", () => { play(start, end); reveal(start); });
       track.append(block);
     });
   }
@@ -203,6 +204,12 @@ function stepAtCaret() {
   let found = null;
   for (const step of state.plan.steps) if (step.line <= line) found = step;
   return found;
+}
+
+function reveal(sample) {
+  // The text follows the timeline too: a block clicked shows the step it comes from.
+  const step = state.plan.steps.find((s) => s.start <= sample && sample < s.end);
+  if (step) goToLine(step.line);
 }
 
 function markStep() {
@@ -232,6 +239,12 @@ function playhead() {
   const at = Number(player.dataset.from) + player.currentTime * state.plan.sample_rate;
   head.style.display = "block";
   head.style.left = `${(100 * at) / state.plan.total_samples}%`;
+}
+
+async function voicesFor(language) {
+  state.language = language;
+  const chosen = settings().voice;
+  showVoices(await api(`/api/voices?language=${encodeURIComponent(language)}`), chosen);
 }
 
 function showVoices(voices, chosen) {
@@ -285,7 +298,10 @@ function showCommand() {
 
 async function open(file) {
   const data = await api(`/api/open?file=${encodeURIComponent(file || "")}`);
-  Object.assign(state, { file: data.file, version: data.version, saved: data.text, hints: data.hints });
+  Object.assign(state, {
+    file: data.file, version: data.version, saved: data.text, hints: data.hints,
+    language: data.language,
+  });
   $("text").value = data.text;
   $("file").replaceChildren(...data.files.map((f) => el("option", { value: f, selected: f === data.file }, f)));
   showVoices(data.voices, data.voice);
