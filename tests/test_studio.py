@@ -297,6 +297,18 @@ def test_the_command_says_in_one_line_what_is_wrong(runner: CliRunner, folder: P
     assert result.output == ("Error: nothere.yaml: no such file; start one with `audioguide new`\n")
     result = runner.invoke(cli, ["studio", "psoas-relase", "--no-open"])
     assert result.exit_code == 1 and "did you mean 'psoas-release'?" in result.output
+    taken = Studio(Desk(folder), NAME)
+    taken.bind()
+    try:
+        port = str(taken.port)
+        result = runner.invoke(cli, ["studio", NAME, "--no-open", "--port", port])
+    finally:
+        taken.close()
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use): choose another "
+        "--port, or leave it out for any free one\n"
+    )
 
 
 @pytest.mark.integration

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import webbrowser
-from pathlib import Path
 
 import click
 
-from ..language.library import BUNDLED_DIR, find_routine, new_routine
+from ..language.library import editable_routine
 from ..options import Options
 from .app import cli
 
@@ -27,17 +26,10 @@ def studio(routine: str, port: int, voice: str | None, no_open: bool) -> None:
     from ..serve.studio import Studio
     from ..serve.studio_desk import Desk
 
-    path = find_routine(routine)
-    if path.resolve().parent == BUNDLED_DIR.resolve():
-        copy = Path(f"{path.stem}.yaml")
-        if not copy.exists():
-            new_routine(path.stem, routine)
-            click.echo(f"Wrote {copy} (a copy of {routine}) to edit")
-        path = copy
-    if not path.is_file():
-        raise click.ClickException(f"{path}: no such file; start one with `audioguide new`")
-    desk = Desk(path.resolve().parent, Options(voice=voice))
-    server = Studio(desk, path.name, port)
+    path, copied = editable_routine(routine)
+    if copied:
+        click.echo(f"Wrote {path} (a copy of {routine}) to edit")
+    server = Studio(Desk(path.resolve().parent, Options(voice=voice)), path.name, port)
     server.bind()
     click.echo(f"Studio for {path} at {server.url}  (Ctrl-C stops it)")
     if not no_open:
@@ -45,4 +37,4 @@ def studio(routine: str, port: int, voice: str | None, no_open: bool) -> None:
     try:
         server.serve()
     finally:
-        desk.close()
+        server.desk.close()

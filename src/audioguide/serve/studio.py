@@ -60,7 +60,14 @@ class Studio:
         """Take the port now (0: any free one), so the URL is known before serving."""
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", self.port))
+        try:
+            self._socket.bind(("127.0.0.1", self.port))
+        except OSError as e:
+            self._socket.close()
+            raise AudioguideError(
+                f"cannot listen on 127.0.0.1:{self.port} ({e.strerror or e}): choose another "
+                "--port, or leave it out for any free one"
+            ) from None
         # Listening at once: a browser opened on the address waits for the server, not refused.
         self._socket.listen(64)
         self.port = self._socket.getsockname()[1]
@@ -96,6 +103,11 @@ class Studio:
             if not self._thread.is_alive():
                 raise RuntimeError("the studio's server stopped at start")
             threading.Event().wait(0.01)
+
+    def close(self) -> None:
+        """Give the port back without serving (serving gives it back when it stops)."""
+        if self._socket is not None:
+            self._socket.close()
 
     def stop(self) -> None:
         """Stop a server `start` started, and wait for it."""

@@ -2,7 +2,8 @@
 as it is typed, any span of it mixed as the build mixes it, and the file saved, built and shared
 exactly as the command line does.
 
-Everything read or written lies inside the routine's folder (paths.resolve_inside). The plan
+Every routine read or written, and every build, lies inside the routine's folder
+(paths.resolve_inside); speech goes to the speech cache, as a build's does. The plan
 while typing times speech not yet spoken by its words (Session.plan's estimate, milliseconds),
 and speaks it in the background, so the next plan, and anything played, is exact.
 """
@@ -98,7 +99,7 @@ class Desk:
     _exact: dict[str, Plan] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _speaking: set[str] = field(default_factory=set)
-    """The drafts whose speech is being spoken, or was."""
+    """The drafts kept whose speech is being spoken, or was."""
 
     def close(self) -> None:
         self.voices.close()
@@ -167,7 +168,9 @@ class Desk:
             self._drafts[key] = draft
             self._drafts.move_to_end(key)
             while len(self._drafts) > KEPT_DRAFTS:
-                self._exact.pop(self._drafts.popitem(last=False)[0], None)
+                old, _ = self._drafts.popitem(last=False)
+                self._exact.pop(old, None)
+                self._speaking.discard(old)
 
     def exact(self, key: str) -> tuple[Session, Plan]:
         """The draft's plan with every line spoken (from the cache when warm)."""
