@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +38,31 @@ def _run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def studio(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`audioguide studio psoas-release`, run in an empty folder: the address it prints."""
+@contextmanager
+def _studio(tmp_path: Path, routine: str) -> Iterator[tuple[str, Path]]:
+    """`audioguide studio ROUTINE` (bundled), run in an empty folder: the address it prints."""
     folder = tmp_path / "work"
     folder.mkdir()
-    command = [*AUDIOGUIDE, "studio", "psoas-release", "--voice", "fake", "--no-open"]
+    command = [*AUDIOGUIDE, "studio", routine, "--voice", "fake", "--no-open"]
     proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         copied = proc.stdout.readline()
-        assert copied.startswith(f"Wrote {NAME} (a copy of psoas-release)"), copied
+        assert copied.startswith(f"Wrote {routine}.yaml (a copy of {routine})"), copied
         line = proc.stdout.readline()
-        assert line.startswith(f"Studio for {NAME} at http://127.0.0.1:"), line
+        assert line.startswith(f"Studio for {routine}.yaml at http://127.0.0.1:"), line
         yield line.split(" at ", 1)[1].split()[0], folder
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with _studio(tmp_path, "psoas-release") as running:
+        yield running
 
 
 def _shot(p: Any, name: str) -> None:
@@ -172,3 +179,26 @@ def test_writing_a_routine_by_ear(studio: tuple[str, Path]) -> None:
     assert built.returncode == 0, built.stderr
     studio_mp3 = (folder / "output" / "psoas-release.mp3").read_bytes()
     assert studio_mp3 == (cli / "psoas-release.mp3").read_bytes()
+
+
+def test_the_timeline_shows_breathing_and_follows_the_caret(tmp_path: Path) -> None:
+    with _studio(tmp_path, "psoas-relax") as (url, _), page() as p:
+        p.set_viewport_size({"width": 1360, "height": 900})
+        p.goto(url)
+        _checked(p, None)
+        for phase in ("inhale", "exhale"):
+            assert p.locator(f".block.breath.{phase}").count() > 0, phase
+        text = p.input_value("#text")
+        line = next(i for i, t in enumerate(text.splitlines(), 1) if "- breathe:" in t)
+        plan = p.evaluate("state.plan")
+        # The top-level step it lies in (a section holds it).
+        step = [s for s in plan["steps"] if s["line"] <= line][-1]
+        assert step["line"] < line
+        p.evaluate(f"goToLine({line})")
+        shaded = p.eval_on_selector("#step-span", "e => parseFloat(e.style.left)")
+        assert shaded == pytest.approx(100 * step["start"] / plan["total_samples"], abs=1e-4)
+        p.click("#play-step")
+        p.wait_for_function("document.getElementById('player').currentSrc.includes('/play/')")
+        src = p.eval_on_selector("#player", "a => a.currentSrc")
+        assert src.endswith(f"from={step['start']}&to={step['end']}")
+        _shot(p, "breathing")
