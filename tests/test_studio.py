@@ -132,6 +132,25 @@ def test_a_path_outside_the_routines_folder_is_refused(client: Client, name: str
     assert outside.read_text(encoding="utf-8") == "title: not yours\n"
 
 
+def test_a_request_the_page_would_never_send_is_one_line(client: Client) -> None:
+    for path, body in (
+        ("/api/check", {"file": NAME}),
+        ("/api/save", {"file": NAME, "text": 3, "version": ""}),
+        ("/api/build", ["not", "an", "object"]),
+        ("/play/abc.wav?from=-5", None),
+    ):
+        status, data = client.request(path, body)
+        assert status == 400, (path, data)
+        assert json.loads(data)["error"].startswith("Error: "), data
+    request = urllib.request.Request(
+        client.studio.origin + "/api/check", b"{not json", {"X-Studio-Token": client.studio.token}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    with refused.value:
+        assert refused.value.code == 400
+
+
 def test_a_typo_is_shown_at_its_line_with_the_clis_message(
     client: Client, folder: Path, runner: CliRunner
 ) -> None:

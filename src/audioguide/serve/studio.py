@@ -178,22 +178,18 @@ class _Routes:
         return JSONResponse(self.desk.voices_for(language))
 
     async def check(self, request: Request) -> Response:
-        body = await request.json()
-        checked = await _thread(
-            self.desk.check, str(body["file"]), str(body["text"]), body["settings"]
-        )
+        body = await _body(request, file=str, text=str, settings=dict)
+        checked = await _thread(self.desk.check, body["file"], body["text"], body["settings"])
         return JSONResponse(checked_json(checked))
 
     async def save(self, request: Request) -> Response:
-        body = await request.json()
-        version = await _thread(
-            self.desk.save, str(body["file"]), str(body["text"]), body["version"]
-        )
+        body = await _body(request, file=str, text=str, version=str)
+        version = await _thread(self.desk.save, body["file"], body["text"], body["version"])
         return JSONResponse({"version": version, "message": f"Saved {body['file']}"})
 
     async def build(self, request: Request) -> Response:
-        body = await request.json()
-        name, settings = str(body["file"]), body["settings"]
+        body = await _body(request, file=str, settings=dict)
+        name, settings = body["file"], body["settings"]
         if body.get("share"):
             client = str(body.get("client") or "")
             result = await _thread(self.desk.share, name, settings, client)
@@ -308,6 +304,18 @@ async def _thread(function: Callable[..., Any], *args: Any) -> Any:
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(function, *args)
+
+
+async def _body(request: Request, **kinds: type) -> dict[str, Any]:
+    """The request's JSON object, with these keys of these types (what the page sends)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("the request's body is not JSON") from None
+    if not isinstance(body, dict) or any(not isinstance(body.get(k), t) for k, t in kinds.items()):
+        wanted = ", ".join(f"{k} ({t.__name__})" for k, t in kinds.items())
+        raise BadRequest(f"the request needs a JSON object with {wanted}")
+    return body
 
 
 def _sample(text: str) -> int:
