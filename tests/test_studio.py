@@ -346,3 +346,26 @@ def test_share_writes_what_the_command_writes(client: Client, folder: Path) -> N
     assert listed == sorted(p.name for p in ours.iterdir())
     for name in ("psoas-release.mp3", "index.html", "handout.html", "psoas-release.vtt"):
         assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+
+def test_the_command_copies_a_bundled_routine_prints_the_address_and_opens_it(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    monkeypatch.chdir(tmp_path)
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    monkeypatch.setattr(Studio, "serve", Studio.close)  # as if stopped at once with Ctrl-C
+    first = runner.invoke(cli, ["studio", "desk-break"])
+    assert first.exit_code == 0, first.output
+    wrote, studio = first.output.splitlines()
+    assert wrote == "Wrote desk-break.yaml (a copy of desk-break) to edit"
+    assert studio.startswith("Studio for desk-break.yaml at http://127.0.0.1:")
+    assert opened == [studio.split(" at ")[1].split()[0]]
+    assert "?token=" in opened[0]
+    (tmp_path / "desk-break.yaml").write_text("title: mine\n", encoding="utf-8")
+    again = runner.invoke(cli, ["studio", "desk-break", "--no-open"])
+    assert again.output.startswith("Studio for desk-break.yaml at ")  # the copy, kept as it is
+    assert (tmp_path / "desk-break.yaml").read_text(encoding="utf-8") == "title: mine\n"
+    assert len(opened) == 1
