@@ -130,6 +130,9 @@ def test_writing_a_routine_by_ear(studio: tuple[str, Path]) -> None:
     url, folder = studio
     female = next(o.spec for o in voice_options("en") if o.gender == "female")
     with page("--autoplay-policy=no-user-gesture-required") as p:
+        failures: list[str] = []
+        p.on("pageerror", lambda e: failures.append(str(e)))
+        p.on("console", lambda m: failures.extend([m.text] if m.type == "error" else []))
         p.set_viewport_size({"width": 1360, "height": 900})
         p.goto(url)
         first = _checked(p, None)
@@ -173,6 +176,7 @@ def test_writing_a_routine_by_ear(studio: tuple[str, Path]) -> None:
         )
         assert p.inner_text("#result").startswith("Wrote output/psoas-release.mp3 (")
         _shot(p, "built")
+        assert failures == []
 
     cli = folder / "cli-build"
     built = _run(folder, "build", NAME, "--voice", female, "-o", str(cli / "psoas-release.mp3"))

@@ -296,7 +296,7 @@ function showCommand() {
 
 // --- files ------------------------------------------------------------------------------------
 
-async function open(file) {
+async function openFile(file) {
   const data = await api(`/api/open?file=${encodeURIComponent(file || "")}`);
   Object.assign(state, {
     file: data.file, version: data.version, saved: data.text, hints: data.hints,
@@ -366,10 +366,10 @@ function start() {
       e.target.value = state.file;
       return;
     }
-    open(e.target.value);
+    openFile(e.target.value);
   });
   window.addEventListener("beforeunload", (e) => { if (unsaved()) e.preventDefault(); });
-  open("").catch((e) => status(e.message));
+  openFile("").catch((e) => status(e.message));
 }
 
 function unsaved() { return state.saved !== $("text").value; }
