@@ -267,6 +267,8 @@ def test_save_is_whole_and_never_over_an_edit_made_on_disk(client: Client, folde
     assert (folder / NAME).read_text(encoding="utf-8") == edited
     # Someone edits the file in another editor; the page's next save must not overwrite it.
     (folder / NAME).write_text(edited + "# mine\n", encoding="utf-8")
+    noticed = client.json("/api/check", {"file": NAME, "text": edited, "settings": {}})
+    assert noticed["on_disk"] != saved["version"]  # the page says so before any save
     status, data = client.request(
         "/api/save", {"file": NAME, "text": edited + "# page\n", "version": saved["version"]}
     )

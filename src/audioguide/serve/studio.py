@@ -180,7 +180,8 @@ class _Routes:
     async def check(self, request: Request) -> Response:
         body = await _body(request, file=str, text=str, settings=dict)
         checked = await _thread(self.desk.check, body["file"], body["text"], body["settings"])
-        return JSONResponse(checked_json(checked))
+        on_disk = await _thread(self.desk.on_disk, body["file"])
+        return JSONResponse(checked_json(checked) | {"on_disk": on_disk})
 
     async def save(self, request: Request) -> Response:
         body = await _body(request, file=str, text=str, version=str)

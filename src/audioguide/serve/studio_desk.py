@@ -123,12 +123,19 @@ class Desk:
         path = self.path(name)
         return read_text(path), version(path.read_bytes())
 
+    def on_disk(self, name: str) -> str:
+        """The file's version now ("" when it is gone): the page says when it is not its own."""
+        path = self.path(name)
+        try:
+            return version(path.read_bytes())
+        except OSError:
+            return ""
+
     def save(self, name: str, text: str, base: str) -> str:
         """Write `text` over the file, atomically, unless the file changed since `base` (its
         version when the page read it): then nothing is written. The new version."""
         path = self.path(name)
-        on_disk = version(path.read_bytes()) if path.exists() else ""
-        if on_disk != base:
+        if self.on_disk(name) != base:
             raise Stale(
                 f"{path.name} changed on disk since it was opened: nothing was saved; copy your "
                 "text aside, reload, and make your changes again"

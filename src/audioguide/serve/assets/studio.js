@@ -107,6 +107,7 @@ function edited() {
 
 async function check() {
   const body = { file: state.file, text: $("text").value, settings: settings() };
+  const version = state.version;
   showCommand();
   let checked;
   try {
@@ -118,6 +119,9 @@ async function check() {
   if (body.text !== $("text").value) return; // typed on meanwhile: the next check shows it
   state.checked = checked;
   state.id = checked.id;
+  if (checked.on_disk !== version && state.version === version) { // not a save meanwhile
+    status(`${state.file} changed on disk since it was opened: Save will not overwrite it`);
+  }
   showProblems(checked.problems, checked.warnings);
   drawGutter();
   // The last good plan stays in view, greyed, while the text has a problem.
