@@ -16,10 +16,12 @@ noisy: only ratios measured side by side mean anything).
           panned, at 32 to 256 kbps, against the headroom the mix leaves for it; about 13 minutes
   batch   8 clients x 3 sessions: 1 and 2 local workers, and a 2-worker local Dask cluster
           (scripts/bench_batch.py, which also runs on its own)
+  studio  the studio on a 20-minute routine, warm: an edit to its plan, a chapter to its first
+          audio, beside `plan` and `build` of the same file (scripts/bench_studio.py)
 
-Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch]
+Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch studio]
        [--voice system] [--rounds 5] [--peer-minutes 60]
-       (no section: all but peer, peaks and batch, the slow ones)
+       (no section: all but peer, peaks, batch and studio, the slow ones)
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from audioguide.voices.clips import Voice  # noqa: E402
 from audiotools import crest_db, decode_mp3, joined, quiet_gaps, spans  # noqa: E402
 
 BIN = Path(sys.executable).parent / "audioguide"
-SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch")
+SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch", "studio")
 
 
 class Bench:
@@ -348,7 +350,8 @@ def main() -> None:
     parser.add_argument("--voice", default="system")
     parser.add_argument("--peer-minutes", type=float, default=60.0)
     args = parser.parse_args()
-    chosen = args.sections or [s for s in SECTIONS if s not in ("peer", "peaks", "batch")]
+    slow = ("peer", "peaks", "batch", "studio")
+    chosen = args.sections or [s for s in SECTIONS if s not in slow]
     with tempfile.TemporaryDirectory() as tmp_name:
         bench = Bench(Path(tmp_name), args.voice)
         for section in chosen:
@@ -371,6 +374,13 @@ def main() -> None:
                 print("Batch: many clients on one machine and on a cluster")
                 bench_batch.run(
                     argparse.Namespace(clients=8, sessions=3, voice=args.voice, rounds=args.rounds)
+                )
+            elif section == "studio":
+                sys.path.insert(0, str(ROOT / "scripts"))
+                import bench_studio
+
+                bench_studio.run(
+                    argparse.Namespace(minutes=20.0, voice=args.voice, rounds=args.rounds)
                 )
 
 

@@ -129,6 +129,18 @@ class RepSpan:
 
 
 @dataclass(frozen=True)
+class StepSpan:
+    """Where a top-level step of the routine lies in the track: what a studio plays when asked
+    for the step at a line of the file."""
+
+    line: int
+    """The step's line in the file that holds it (`file`)."""
+    file: str
+    start_sample: int
+    end_sample: int
+
+
+@dataclass(frozen=True)
 class Timeline:
     title: str
     author: str
@@ -140,6 +152,8 @@ class Timeline:
     language: str = "en"
     reps: tuple[RepSpan, ...] = ()
     """Each exercise's first rep, where it has more than one."""
+    steps: tuple[StepSpan, ...] = ()
+    """Each top-level step's span, in the routine's order."""
 
     @property
     def total_s(self) -> float:

@@ -47,6 +47,21 @@ def new_routine(name: str, source: str) -> Path:
     return target
 
 
+def editable_routine(name_or_path: str) -> tuple[Path, bool]:
+    """The routine file to edit for a name or path, and whether it was copied just now: a file as
+    it is; a bundled routine's copy in the current folder, made now (as `new` makes one) unless
+    it is there already, so the bundled file itself is never edited."""
+    path = find_routine(name_or_path)
+    if path.resolve().parent != BUNDLED_DIR.resolve():
+        if not _exists(path):
+            raise RoutineError(f"{path}: no such file; start one with `audioguide new`")
+        return path, False
+    copy = Path(f"{path.stem}.yaml")
+    if _exists(copy):
+        return copy, False
+    return new_routine(path.stem, name_or_path), True
+
+
 def _users_copy(text: bytes, name: str) -> bytes:
     """A bundled routine as the user's own file: the header written for whoever maintains it
     (its sources as paths on the machine that built the package, what to keep when editing) is

@@ -20,6 +20,7 @@ from ..cues import (
     SilenceCue,
     SoundCue,
     Speech,
+    StepSpan,
     Timeline,
     WorkCue,
 )
@@ -379,6 +380,16 @@ def _place(
         routine.bed,
         routine.language,
         tuple(RepSpan(step, at[a], at[b]) for step, (a, b) in sorted(expanded.reps.items())),
+        _step_spans(expanded.tops, at),
+    )
+
+
+def _step_spans(tops: list[tuple[int, Where]], at: list[int]) -> tuple[StepSpan, ...]:
+    """Each top-level step from its first item to the next step's (`at` ends with the end)."""
+    ends = [i for i, _ in tops[1:]] + [len(at) - 1]
+    return tuple(
+        StepSpan(where.line, where.file, at[i], at[end])
+        for (i, where), end in zip(tops, ends, strict=True)
     )
 
 
