@@ -1,0 +1,52 @@
+"""The server's commands: `serve` a program's site to its clients, `report` who listened."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..serve.app import Settings
+from ..serve.run import Listen
+from ..serve.run import serve as run_server
+from .app import cli
+
+SITE = click.argument("site", type=click.Path(file_okay=False, path_type=Path))
+TODAY = click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Take it to be this day: sessions out by then are released [default: the clock's].",
+)
+KEEP = click.option(
+    "--keep-days",
+    type=click.IntRange(min=1),
+    default=365,
+    show_default=True,
+    help="Forget events older than this many days.",
+)
+
+
+def _day(today: Any) -> dt.date | None:
+    return today.date() if today else None
+
+
+@cli.command()
+@SITE
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@TODAY
+@KEEP
+def serve(site: Path, host: str, port: int, today: Any, keep_days: int) -> None:
+    """Serve a program's site to its clients: each session from its release day, 410 Gone
+    once a client's access has ended, and every fetch, download and play recorded beside the
+    site (run it behind a TLS proxy: docs/serving.md).
+
+    Example: audioguide serve output/knee-program --port 8080
+    """
+    settings = Settings(site, _day(today))
+    click.echo(f"Serving {site} on http://{host}:{port}/ (Ctrl-C stops)")
+    run_server(settings, Listen(host, port, keep_days))

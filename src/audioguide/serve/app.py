@@ -1,0 +1,170 @@
+"""The server as an ASGI app (Starlette): each request's path resolved by the catalog at that
+moment, answered by answers.py, and recorded in the events store when it names a client."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..clients.site import BLANK_PAGE, ROBOTS, client_feed, client_page, ended_html
+from ..publish.feed import feed_xml
+from . import answers
+from .agents import app_of
+from .catalog import (
+    BeaconOf,
+    Catalog,
+    FeedOf,
+    FileOf,
+    Gone,
+    Missing,
+    PageOf,
+    Root,
+    Target,
+)
+from .events import Event, Events, Kind, address_hash, secret
+from .throttle import Limits, Throttle
+
+HTML = "text/html; charset=utf-8"
+RSS = "application/rss+xml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    site: Path
+    today: dt.date | None = None
+    """The day the server takes it to be (tests and previews); None for the clock's."""
+    limits: Limits = field(default_factory=Limits)
+    record: bool = True
+
+
+class Server:
+    def __init__(self, settings: Settings) -> None:
+        self.catalog = Catalog(settings.site, settings.today)
+        self.throttle = Throttle(settings.limits)
+        self.events = Events(settings.site) if settings.record else None
+        self.key = secret(settings.site)
+        self._rendered: dict[tuple[str, str, dt.date, int], bytes] = {}
+
+    async def handle(self, request: Request) -> Response:
+        raw = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
+        target = self.catalog.resolve(raw, request.method)
+        if request.method == "POST" and not isinstance(target, BeaconOf):
+            target = Missing()  # the player's report is all that is ever posted
+        response = self.answer(request, target)
+        if response.status_code == 404:
+            address = request.client.host if request.client else ""
+            delay = self.throttle.miss(address)
+            if delay:
+                await asyncio.sleep(delay)
+        else:
+            self.record(request, target, response)
+        return response
+
+    def answer(self, request: Request, target: Target) -> Response:
+        headers = request.headers
+        match target:
+            case Root(name):
+                body = ROBOTS if name else BLANK_PAGE
+                return answers.text(headers, body, "text/plain" if name else HTML)
+            case FeedOf():
+                return answers.text(headers, self._feed(target), RSS)
+            case PageOf():
+                return answers.text(headers, self._page(target), HTML)
+            case FileOf(path=path):
+                return answers.file(headers, path)
+            case BeaconOf():
+                return Response(None, 204, dict(answers.SECURITY))
+            case Gone(schedule):
+                return answers.gone(ended_html(schedule.channel.language).encode(), HTML)
+            case Missing():
+                return answers.not_found()
+
+    def _feed(self, target: FeedOf) -> bytes:
+        s, day = target.schedule, target.day
+        key = ("feed", s.token, day, id(s))
+        if key not in self._rendered:
+            folder = self.catalog.build / s.token
+            episodes = () if s.revoked else s.episodes
+            feed = client_feed(
+                s.token, s.base_url, s.channel, episodes, day, lambda n: (folder / n).is_file()
+            )
+            self._keep(key, feed_xml(feed))
+        return self._rendered[key]
+
+    def _page(self, target: PageOf) -> bytes:
+        s, day = target.schedule, target.day
+        key = ("page", s.token, day, id(s))
+        if key not in self._rendered:
+            feed = client_feed(s.token, s.base_url, s.channel, s.episodes, day, lambda n: False)
+            self._keep(key, client_page(feed, s.channel, s.episodes, day).encode("utf-8"))
+        return self._rendered[key]
+
+    def _keep(self, key: tuple[str, str, dt.date, int], body: bytes) -> None:
+        # A schedule read again is a new object: its old renderings are dropped with it.
+        for old in [k for k in self._rendered if k[:2] == key[:2]]:
+            del self._rendered[old]
+        self._rendered[key] = body
+
+    def record(self, request: Request, target: Target, response: Response) -> None:
+        event = self.event(request, target, response)
+        if event is not None and self.events is not None:
+            self.events.add([event])
+
+    def event(self, request: Request, target: Target, response: Response) -> Event | None:
+        status = response.status_code
+        agent = app_of(request.headers.get("user-agent", ""))
+        address = request.client.host if request.client else ""
+        now = dt.datetime.now(dt.UTC)
+        match target:
+            case FeedOf(schedule) | PageOf(schedule):
+                kind = Kind.FEED if isinstance(target, FeedOf) else Kind.PAGE
+                size = len(response.body) if status == 200 else 0
+                who = address_hash(self.key, address)
+                return Event(now, kind, schedule.token, None, agent, who, status, size)
+            case FileOf(schedule, path, episode) if episode and path.suffix == ".mp3":
+                sent = 0
+                if status in (200, 206):
+                    sent = answers.body_bytes(request.headers, path.stat().st_size, request.method)
+                who = address_hash(self.key, address)
+                number = episode.number
+                return Event(now, Kind.DOWNLOAD, schedule.token, number, agent, who, status, sent)
+            case BeaconOf(schedule, episode):
+                position, duration = _seconds(request, "t"), _seconds(request, "d")
+                who = address_hash(self.key, address)
+                return Event(
+                    now,
+                    Kind.PLAY,
+                    schedule.token,
+                    episode.number,
+                    agent,
+                    who,
+                    status,
+                    0,
+                    position,
+                    duration or episode.entry.duration_s,
+                )
+        return None
+
+
+def _seconds(request: Request, name: str) -> float | None:
+    try:
+        value = float(request.query_params.get(name, ""))
+    except ValueError:
+        return None
+    return round(value, 1) if math.isfinite(value) and 0 <= value <= 86_400 else None
+
+
+def make_app(settings: Settings) -> Starlette:
+    server = Server(settings)
+    methods = ["GET", "HEAD", "POST"]
+    app = Starlette(routes=[Route("/{path:path}", server.handle, methods=methods)])
+    app.state.server = server
+    return app
