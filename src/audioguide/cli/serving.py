@@ -9,8 +9,12 @@ from typing import Any
 import click
 
 from ..serve.app import Settings
+from ..serve.logs import import_log
+from ..serve.report import site_figures
 from ..serve.run import Listen
 from ..serve.run import serve as run_server
+from ..serve.show import csv_text, table
+from ..strings import plural
 from .app import cli
 
 SITE = click.argument("site", type=click.Path(file_okay=False, path_type=Path))
@@ -50,3 +54,29 @@ def serve(site: Path, host: str, port: int, today: Any, keep_days: int) -> None:
     settings = Settings(site, _day(today))
     click.echo(f"Serving {site} on http://{host}:{port}/ (Ctrl-C stops)")
     run_server(settings, Listen(host, port, keep_days))
+
+
+@cli.command()
+@SITE
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: one row per client and session.")
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="Read this access log (nginx, Apache or Caddy) into the site's events first; repeat "
+    "for more. A line read before is not counted twice.",
+)
+@TODAY
+def report(site: Path, as_csv: bool, logs: tuple[Path, ...], today: Any) -> None:
+    """Show who subscribed, downloaded and played each released session, how far and when,
+    and each client's adherence, from the events the server recorded (and access logs).
+
+    Example: audioguide report output/knee-program --log /var/log/nginx/access.log
+    """
+    for log in logs:
+        added = import_log(site, log)
+        click.echo(f"Read {log}: {plural(added, 'new event')}", err=True)
+    clients = site_figures(site, _day(today))
+    click.echo(csv_text(clients) if as_csv else table(clients), nl=False)
