@@ -97,6 +97,8 @@ def server(site: Site, *args: str) -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stderr:
+            process.stderr.close()
 
 
 def wait_up(base: str, process: subprocess.Popen[bytes]) -> None:

@@ -89,13 +89,12 @@ def file(request_headers: Headers, path: Path) -> Response:
     return response
 
 
-def body_bytes(request_headers: Headers, size: int, method: str) -> int:
-    """How many bytes of the file the answer carries: the ranges asked for, or the whole."""
-    if method == "HEAD":
-        return 0
+def sent(request_headers: Headers, size: int, method: str) -> tuple[int, int]:
+    """The status and body bytes a file's answer carries: the ranges asked for (206), or the
+    whole (200); FileResponse decides the same way as it sends."""
     spec = request_headers.get("range", "")
     if not spec.startswith("bytes="):
-        return size
+        return 200, 0 if method == "HEAD" else size
     total = 0
     for part in spec[6:].split(","):
         first, _, last = part.strip().partition("-")
@@ -106,8 +105,8 @@ def body_bytes(request_headers: Headers, size: int, method: str) -> int:
                 end = min(int(last), size - 1) if last else size - 1
                 total += max(0, end - int(first) + 1)
         except ValueError:
-            return 0
-    return total
+            return 400, 0
+    return (206, 0 if method == "HEAD" else total) if total else (416, 0)
 
 
 def _fresh(request_headers: Headers, etag: str, modified: str | None) -> bool:

@@ -131,8 +131,9 @@ class Server:
                 return Event(now, kind, schedule.token, None, agent, who, status, size)
             case FileOf(schedule, path, episode) if episode and path.suffix == ".mp3":
                 sent = 0
-                if status in (200, 206):
-                    sent = answers.body_bytes(request.headers, path.stat().st_size, request.method)
+                if status == 200:  # as FileResponse will send it
+                    size = path.stat().st_size
+                    status, sent = answers.sent(request.headers, size, request.method)
                 who = address_hash(self.key, address)
                 number = episode.number
                 return Event(now, Kind.DOWNLOAD, schedule.token, number, agent, who, status, sent)

@@ -115,7 +115,11 @@ class Catalog:
         if len(parts) == 1 and parts[0] in ("", "robots.txt", PAGE):
             return Root("" if parts[0] == PAGE else parts[0])
         schedule = self.schedule(parts[0])
-        if schedule is None or len(parts) > 3 or not all(NAME.fullmatch(p) for p in parts[1:-1]):
+        if (
+            schedule is None
+            or not 2 <= len(parts) <= 3
+            or not all(NAME.fullmatch(p) for p in parts[1:-1])
+        ):
             return Missing()
         if schedule.revoked:
             return Gone(schedule) if parts[1:] != [FEED] else FeedOf(schedule, self.day())
