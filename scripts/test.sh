@@ -7,5 +7,5 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -m "not integration" for the fast ones only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh mpg123 chromium chromium-driver gpodder poppler-utils zbar-tools nginx-light
+scripts/setup.sh mpg123 chromium chromium-driver gpodder poppler-utils zbar-tools nginx
 .venv/bin/python -m pytest "$@"

@@ -32,7 +32,7 @@ from servertools import Site, build_site, free_port, get, server
 from test_serve import ANN, BO, CY, GPODDER, copy_state, events, mp3, url
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-NGINX_MISSING = "nginx is not installed: apt-get install nginx-light"
+NGINX_MISSING = "nginx is not installed: apt-get install nginx"
 
 pytestmark = pytest.mark.integration
 
