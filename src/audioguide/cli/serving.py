@@ -44,7 +44,17 @@ def _day(today: Any) -> dt.date | None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @TODAY
 @KEEP
-def serve(site: Path, host: str, port: int, today: Any, keep_days: int) -> None:
+@click.option(
+    "--dashboard-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    metavar="PORT",
+    help="Also serve the dashboard (the client list and each client's timeline) on "
+    "127.0.0.1:PORT, which only this machine reaches.",
+)
+def serve(
+    site: Path, host: str, port: int, today: Any, keep_days: int, dashboard_port: int | None
+) -> None:
     """Serve a program's site to its clients: each session from its release day, 410 Gone
     once a client's access has ended, and every fetch, download and play recorded beside the
     site (run it behind a TLS proxy: docs/serving.md).
@@ -53,7 +63,9 @@ def serve(site: Path, host: str, port: int, today: Any, keep_days: int) -> None:
     """
     settings = Settings(site, _day(today))
     click.echo(f"Serving {site} on http://{host}:{port}/ (Ctrl-C stops)")
-    run_server(settings, Listen(host, port, keep_days))
+    if dashboard_port:
+        click.echo(f"Dashboard on http://127.0.0.1:{dashboard_port}/")
+    run_server(settings, Listen(host, port, keep_days, dashboard_port))
 
 
 @cli.command()

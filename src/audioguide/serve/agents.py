@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+BROWSER: Final = "browser"
 APPS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
     (name, re.compile(pattern, re.I))
     for name, pattern in (
@@ -20,7 +21,7 @@ APPS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
         ("Apple Podcasts", r"^podcasts/|itunes|applecoremedia|apple ?podcasts"),
         ("curl", r"^curl/"),
         ("Python", r"python|httpx|aiohttp"),
-        ("browser", r"mozilla|chrome|safari|firefox"),
+        (BROWSER, r"mozilla|chrome|safari|firefox"),
     )
 )
 

@@ -16,6 +16,7 @@ from typing import Final
 
 from ..clients.schedule import Schedule, schedules
 from ..clients.state import CLIENTS, Member, SiteError, SiteState, state_dir
+from .agents import BROWSER
 from .catalog import release_day
 from .events import Event, Events, Kind
 
@@ -34,7 +35,8 @@ class SessionFigures:
     title: str
     released: dt.date
     downloaded: float
-    """The share of the MP3's bytes sent to the client (capped at 1)."""
+    """The share of the MP3's bytes sent to the client's apps (capped at 1); a browser's
+    bytes are not counted: its player streams, and reports how far it played."""
     played_s: float
     """The furthest the page's player reported, in seconds (0 if never played there)."""
     duration_s: float
@@ -126,7 +128,9 @@ def _session(
     events: Sequence[Event],
 ) -> SessionFigures:
     own = [e for e in events if e.session == number]
-    sent = sum(e.bytes for e in own if e.kind is Kind.DOWNLOAD and e.status in (200, 206))
+    # A browser's player streams what it plays: the page reports how far, its bytes say less.
+    fetched = [e for e in own if e.kind is Kind.DOWNLOAD and e.app != BROWSER]
+    sent = sum(e.bytes for e in fetched if e.status in (200, 206))
     played = [e.position_s or 0.0 for e in own if e.kind is Kind.PLAY]
     touched = [e.at for e in own if (e.kind is Kind.DOWNLOAD and e.bytes) or e.kind is Kind.PLAY]
     return SessionFigures(

@@ -8,9 +8,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from ..clients.state import CLIENTS, SiteError, state_dir
 from .app import Settings, make_app
+from .dashboard import make_dashboard
 from .events import Events
 
 DAY_S = 86_400
@@ -22,6 +24,8 @@ class Listen:
     port: int = 8080
     keep_days: int = 365
     """How long events are kept."""
+    dashboard_port: int | None = None
+    """Where the dashboard listens, on 127.0.0.1 only; None: no dashboard."""
 
 
 def check_site(settings: Settings) -> None:
@@ -43,20 +47,27 @@ def forget_old(settings: Settings, keep_days: int) -> int:
 def serve(settings: Settings, listen: Listen) -> None:
     """Serves the site until interrupted."""
     check_site(settings)
-    app = make_app(settings)
+    servers = [_server(make_app(settings), listen.host, listen.port)]
+    if listen.dashboard_port is not None:
+        dashboard = make_dashboard(settings.site, settings.today)
+        servers.append(_server(dashboard, "127.0.0.1", listen.dashboard_port))
+    asyncio.run(_run(servers, settings, listen.keep_days))
+
+
+def _server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
-        host=listen.host,
-        port=listen.port,
+        host=host,
+        port=port,
         log_level="warning",
         access_log=False,  # the events store is the log, without addresses
         server_header=False,
         proxy_headers=True,  # the client's address from the TLS proxy on this machine
     )
-    asyncio.run(_run(uvicorn.Server(config), settings, listen.keep_days))
+    return uvicorn.Server(config)
 
 
-async def _run(server: uvicorn.Server, settings: Settings, keep_days: int) -> None:
+async def _run(servers: list[uvicorn.Server], settings: Settings, keep_days: int) -> None:
     async def forget() -> None:
         while True:
             forget_old(settings, keep_days)
@@ -64,6 +75,6 @@ async def _run(server: uvicorn.Server, settings: Settings, keep_days: int) -> No
 
     task = asyncio.create_task(forget())
     try:
-        await server.serve()
+        await asyncio.gather(*(s.serve() for s in servers))
     finally:
         task.cancel()
