@@ -26,25 +26,14 @@ from click.testing import CliRunner
 from audioguide.cli import cli
 from audioguide.clients.state import state_dir
 from audioguide.serve.report import site_figures
-from batchtools import without_pdf
 from podcast_client import GPO, GPO_MISSING, subscribe_and_download
-from servertools import Site, build_site, free_port, get, server
+from servertools import Site, free_port, get, server
 from test_serve import ANN, BO, CY, GPODDER, copy_state, events, mp3, url
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 NGINX_MISSING = "nginx is not installed: apt-get install nginx"
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        without_pdf(monkeypatch)
-        root = tmp_path_factory.mktemp("apps")
-        runner = CliRunner()
-        first = build_site(runner, root, f"id,name\n1,{ANN}\n2,{BO}\n3,{CY}\n")
-        return build_site(runner, root, f"id,name\n1,{ANN}\n2,{BO}\n", first.base)
 
 
 def test_gpodder_subscribes_two_clients_and_the_report_shows_exactly_those(

@@ -16,13 +16,12 @@ from audioguide.serve.report import site_figures
 from chromium import needs_chromium, page
 from servertools import Site, free_port, get, server
 from test_serve import ANN, BO, copy_state, events, url
-from test_serve_apps import site  # noqa: F401 (the module's site, built once)
 
 pytestmark = [pytest.mark.integration, needs_chromium]
 
 
 def test_a_play_on_the_page_and_a_seek_are_in_the_report(
-    site: Site,  # noqa: F811
+    site: Site,
     tmp_path: Path,
     runner: CliRunner,
 ) -> None:
