@@ -25,8 +25,8 @@ ANN, BO, CY = "Ann Li", "Bo Chen", "Cy Doe"
 GPODDER = "gPodder/3.11.1 (+http://gpodder.org/) Linux"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+@pytest.fixture(scope="module", name="site")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     """Three clients built, then Cy taken off the list: theirs is revoked."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         without_pdf(monkeypatch)

@@ -28,7 +28,17 @@ from audioguide.clients.state import state_dir
 from audioguide.serve.report import site_figures
 from podcast_client import GPO, GPO_MISSING, subscribe_and_download
 from servertools import Site, free_port, get, server
-from test_serve import ANN, BO, CY, GPODDER, copy_state, events, mp3, url
+from test_serve import (
+    ANN,
+    BO,
+    CY,
+    GPODDER,
+    built_site,  # noqa: F401 (the fixture `site`, built once a module)
+    copy_state,
+    events,
+    mp3,
+    url,
+)
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 NGINX_MISSING = "nginx is not installed: apt-get install nginx"

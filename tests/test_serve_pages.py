@@ -15,7 +15,14 @@ from audioguide.cli import cli
 from audioguide.serve.report import site_figures
 from chromium import needs_chromium, page
 from servertools import Site, free_port, get, server
-from test_serve import ANN, BO, copy_state, events, url
+from test_serve import (
+    ANN,
+    BO,
+    built_site,  # noqa: F401 (the fixture `site`, built once a module)
+    copy_state,
+    events,
+    url,
+)
 
 pytestmark = [pytest.mark.integration, needs_chromium]
 
