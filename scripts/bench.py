@@ -16,10 +16,12 @@ noisy: only ratios measured side by side mean anything).
           panned, at 32 to 256 kbps, against the headroom the mix leaves for it; about 13 minutes
   batch   8 clients x 3 sessions: 1 and 2 local workers, and a 2-worker local Dask cluster
           (scripts/bench_batch.py, which also runs on its own)
+  serve   `audioguide serve` beside nginx on the same site: range downloads and feed fetches
+          at 64 and 256 connections, --serve-seconds each (scripts/bench_serve.py)
 
-Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch]
-       [--voice system] [--rounds 5] [--peer-minutes 60]
-       (no section: all but peer, peaks and batch, the slow ones)
+Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch serve]
+       [--voice system] [--rounds 5] [--peer-minutes 60] [--serve-seconds 60]
+       (no section: all but peer, peaks, batch and serve, the slow ones)
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from audioguide.voices.clips import Voice  # noqa: E402
 from audiotools import crest_db, decode_mp3, joined, quiet_gaps, spans  # noqa: E402
 
 BIN = Path(sys.executable).parent / "audioguide"
-SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch")
+SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch", "serve")
 
 
 class Bench:
@@ -347,8 +349,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--voice", default="system")
     parser.add_argument("--peer-minutes", type=float, default=60.0)
+    parser.add_argument("--serve-seconds", type=int, default=60)
     args = parser.parse_args()
-    chosen = args.sections or [s for s in SECTIONS if s not in ("peer", "peaks", "batch")]
+    slow = ("peer", "peaks", "batch", "serve")
+    chosen = args.sections or [s for s in SECTIONS if s not in slow]
     with tempfile.TemporaryDirectory() as tmp_name:
         bench = Bench(Path(tmp_name), args.voice)
         for section in chosen:
@@ -371,6 +375,13 @@ def main() -> None:
                 print("Batch: many clients on one machine and on a cluster")
                 bench_batch.run(
                     argparse.Namespace(clients=8, sessions=3, voice=args.voice, rounds=args.rounds)
+                )
+            elif section == "serve":
+                sys.path.insert(0, str(ROOT / "scripts"))
+                import bench_serve
+
+                bench_serve.run(
+                    argparse.Namespace(seconds=args.serve_seconds, connections=[64, 256])
                 )
 
 

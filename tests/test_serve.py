@@ -128,6 +128,9 @@ def test_files_answer_as_podcast_apps_expect(site: Site) -> None:
         middle = get(audio, Range="bytes=1000-1999")
         tail = get(audio, Range="bytes=-500")
         several = get(audio, Range="bytes=0-9,100-109")
+        beyond = get(audio, Range=f"bytes={len(data)}-")
+        nonsense = get(audio, Range="bytes=ten-twenty")
+        old = get(audio, Range="bytes=0-9", If_Range='"an-older-version"')
         same = get(audio, If_None_Match=whole.headers["etag"])
         since = get(audio, If_Modified_Since=whole.headers["last-modified"])
         feed = get(url(site, ANN, "feed.xml"))
@@ -147,6 +150,9 @@ def test_files_answer_as_podcast_apps_expect(site: Site) -> None:
     assert several.status == 206
     assert several.headers["content-type"].startswith("multipart/byteranges; boundary=")
     assert data[:10] in several.body and data[100:110] in several.body
+    assert (beyond.status, beyond.headers["content-range"]) == (416, f"bytes */{len(data)}")
+    assert (nonsense.status, nonsense.body) == (200, data), "a malformed Range is ignored"
+    assert (old.status, old.body) == (200, data), "If-Range for another version: the whole"
     assert (same.status, same.body, since.status) == (304, b"", 304)
     assert (feed_again.status, feed_again.body) == (304, b"")
     assert zipped.headers["content-encoding"] == "gzip"

@@ -4,6 +4,7 @@ another's (Apple Podcasts' downloader says AppleCoreMedia; most apps also say Mo
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -26,6 +27,7 @@ APPS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def app_of(user_agent: str) -> str:
     """The app's name, or "other" (an empty or unknown User-Agent)."""
     for name, pattern in APPS:

@@ -10,12 +10,15 @@ import hashlib
 import mimetypes
 import os
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Final
 
 from starlette.datastructures import Headers
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
+
+from . import ranges
 
 SECURITY: Final[Mapping[str, str]] = {
     "x-content-type-options": "nosniff",
@@ -62,51 +65,49 @@ def gone(body: bytes = GONE, kind: str = "text/plain; charset=utf-8") -> Respons
     return Response(body, 410, dict(SECURITY), kind)
 
 
-def text(request_headers: Headers, body: bytes, kind: str, status: int = 200) -> Response:
+@dataclass(frozen=True)
+class Text:
+    """A text body with its ETag and gzipped form, made once for many answers."""
+
+    body: bytes
+    etag: str
+    zipped: bytes | None
+
+    @classmethod
+    def of(cls, body: bytes) -> Text:
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        small = len(body) < GZIP_MIN_BYTES
+        return cls(body, etag, None if small else gzip.compress(body, compresslevel=6, mtime=0))
+
+
+def text(request_headers: Headers, body: bytes | Text, kind: str, status: int = 200) -> Response:
     """A text answer: ETag from its bytes, 304 when the app has them, gzip when it takes it."""
-    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {**SECURITY, "etag": etag, "vary": "Accept-Encoding"}
-    if status == 200 and _fresh(request_headers, etag, None):
+    made = body if isinstance(body, Text) else Text.of(body)
+    headers = {**SECURITY, "etag": made.etag, "vary": "Accept-Encoding"}
+    if status == 200 and _fresh(request_headers, made.etag, None):
         return Response(None, 304, headers)
-    if len(body) >= GZIP_MIN_BYTES and "gzip" in request_headers.get("accept-encoding", ""):
-        body = gzip.compress(body, compresslevel=6, mtime=0)
+    if made.zipped is not None and "gzip" in request_headers.get("accept-encoding", ""):
         headers["content-encoding"] = "gzip"
-    return Response(body, status, headers, kind)
+        return Response(made.zipped, status, headers, kind)
+    return Response(made.body, status, headers, kind)
 
 
-def file(request_headers: Headers, path: Path) -> Response:
-    """A file from disk: text read whole (small, gzipped), anything else streamed with
-    ranges."""
+def file(request_headers: Headers, path: Path, method: str) -> tuple[Response, int]:
+    """A file from disk and the body bytes it carries: text read whole (small, gzipped),
+    anything else streamed with ranges."""
     kind = media_type(path)
     if path.suffix.lower() in TEXT_SUFFIXES:
-        return text(request_headers, path.read_bytes(), kind)
+        response = text(request_headers, path.read_bytes(), kind)
+        return response, len(response.body)
     stat = os.stat(path)
-    response = FileResponse(path, headers=dict(SECURITY), media_type=kind, stat_result=stat)
-    etag, modified = response.headers["etag"], response.headers["last-modified"]
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    modified = formatdate(stat.st_mtime, usegmt=True)
+    headers = {**SECURITY, "etag": etag, "last-modified": modified}
     if _fresh(request_headers, etag, modified):
-        keep = {k: v for k, v in response.headers.items() if k not in ("content-length",)}
-        return Response(None, 304, {k: v for k, v in keep.items() if k != "content-type"})
-    return response
-
-
-def sent(request_headers: Headers, size: int, method: str) -> tuple[int, int]:
-    """The status and body bytes a file's answer carries: the ranges asked for (206), or the
-    whole (200); FileResponse decides the same way as it sends."""
-    spec = request_headers.get("range", "")
-    if not spec.startswith("bytes="):
-        return 200, 0 if method == "HEAD" else size
-    total = 0
-    for part in spec[6:].split(","):
-        first, _, last = part.strip().partition("-")
-        try:
-            if not first:
-                total += min(int(last), size)
-            else:
-                end = min(int(last), size - 1) if last else size - 1
-                total += max(0, end - int(first) + 1)
-        except ValueError:
-            return 400, 0
-    return (206, 0 if method == "HEAD" else total) if total else (416, 0)
+        return Response(None, 304, headers), 0
+    made = ranges.plan(request_headers, stat.st_size, (etag, modified))
+    response = ranges.answer(path, made, headers, kind, head=method == "HEAD")
+    return response, 0 if method == "HEAD" else made.body_bytes
 
 
 def _fresh(request_headers: Headers, etag: str, modified: str | None) -> bool:

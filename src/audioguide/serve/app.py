@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..clients.schedule import Schedule
 from ..clients.site import BLANK_PAGE, ROBOTS, client_feed, client_page, ended_html
 from ..publish.feed import feed_xml
 from . import answers
@@ -51,89 +53,91 @@ class Server:
         self.throttle = Throttle(settings.limits)
         self.events = Events(settings.site) if settings.record else None
         self.key = secret(settings.site)
-        self._rendered: dict[tuple[str, str, dt.date, int], bytes] = {}
+        self._rendered: dict[tuple[str, str, dt.date], tuple[Schedule, answers.Text]] = {}
 
     async def handle(self, request: Request) -> Response:
         raw = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
         target = self.catalog.resolve(raw, request.method)
         if request.method == "POST" and not isinstance(target, BeaconOf):
             target = Missing()  # the player's report is all that is ever posted
-        response = self.answer(request, target)
+        response, sent = self.answer(request, target)
         if response.status_code == 404:
             address = request.client.host if request.client else ""
             delay = self.throttle.miss(address)
             if delay:
                 await asyncio.sleep(delay)
         else:
-            self.record(request, target, response)
+            self.record(request, target, response, sent)
         return response
 
-    def answer(self, request: Request, target: Target) -> Response:
+    def answer(self, request: Request, target: Target) -> tuple[Response, int]:
+        """The answer, and the body bytes it carries."""
         headers = request.headers
         match target:
             case Root(name):
                 body = ROBOTS if name else BLANK_PAGE
-                return answers.text(headers, body, "text/plain" if name else HTML)
+                return _sized(answers.text(headers, body, "text/plain" if name else HTML))
             case FeedOf():
-                return answers.text(headers, self._feed(target), RSS)
+                return _sized(answers.text(headers, self._feed(target), RSS))
             case PageOf():
-                return answers.text(headers, self._page(target), HTML)
+                return _sized(answers.text(headers, self._page(target), HTML))
             case FileOf(path=path):
-                return answers.file(headers, path)
+                return answers.file(headers, path, request.method)
             case BeaconOf():
-                return Response(None, 204, dict(answers.SECURITY))
+                return Response(None, 204, dict(answers.SECURITY)), 0
             case Gone(schedule):
-                return answers.gone(ended_html(schedule.channel.language).encode(), HTML)
+                body = ended_html(schedule.channel.language).encode()
+                return _sized(answers.gone(body, HTML))
             case Missing():
-                return answers.not_found()
+                return _sized(answers.not_found())
 
-    def _feed(self, target: FeedOf) -> bytes:
+    def _feed(self, target: FeedOf) -> answers.Text:
         s, day = target.schedule, target.day
-        key = ("feed", s.token, day, id(s))
-        if key not in self._rendered:
+
+        def render() -> bytes:
             folder = self.catalog.build / s.token
             episodes = () if s.revoked else s.episodes
-            feed = client_feed(
-                s.token, s.base_url, s.channel, episodes, day, lambda n: (folder / n).is_file()
-            )
-            self._keep(key, feed_xml(feed))
-        return self._rendered[key]
+            exists = lambda name: (folder / name).is_file()  # noqa: E731
+            return feed_xml(client_feed(s.token, s.base_url, s.channel, episodes, day, exists))
 
-    def _page(self, target: PageOf) -> bytes:
+        return self._made("feed", s, day, render)
+
+    def _page(self, target: PageOf) -> answers.Text:
         s, day = target.schedule, target.day
-        key = ("page", s.token, day, id(s))
-        if key not in self._rendered:
+
+        def render() -> bytes:
             feed = client_feed(s.token, s.base_url, s.channel, s.episodes, day, lambda n: False)
-            self._keep(key, client_page(feed, s.channel, s.episodes, day).encode("utf-8"))
-        return self._rendered[key]
+            return client_page(feed, s.channel, s.episodes, day).encode("utf-8")
 
-    def _keep(self, key: tuple[str, str, dt.date, int], body: bytes) -> None:
-        # A schedule read again is a new object: its old renderings are dropped with it.
-        for old in [k for k in self._rendered if k[:2] == key[:2]]:
-            del self._rendered[old]
-        self._rendered[key] = body
+        return self._made("page", s, day, render)
 
-    def record(self, request: Request, target: Target, response: Response) -> None:
-        event = self.event(request, target, response)
+    def _made(
+        self, what: str, schedule: Schedule, day: dt.date, render: Callable[[], bytes]
+    ) -> answers.Text:
+        """A feed or page rendered once a schedule and day: a schedule read again (a build
+        wrote it) is a new object, and the entry kept for the old one no longer matches."""
+        key = (what, schedule.token, day)
+        kept = self._rendered.get(key)
+        if kept is None or kept[0] is not schedule:
+            kept = (schedule, answers.Text.of(render()))
+            self._rendered[key] = kept
+        return kept[1]
+
+    def record(self, request: Request, target: Target, response: Response, sent: int) -> None:
+        event = self.event(request, target, response.status_code, sent)
         if event is not None and self.events is not None:
             self.events.add([event])
 
-    def event(self, request: Request, target: Target, response: Response) -> Event | None:
-        status = response.status_code
+    def event(self, request: Request, target: Target, status: int, sent: int) -> Event | None:
         agent = app_of(request.headers.get("user-agent", ""))
         address = request.client.host if request.client else ""
         now = dt.datetime.now(dt.UTC)
         match target:
             case FeedOf(schedule) | PageOf(schedule):
                 kind = Kind.FEED if isinstance(target, FeedOf) else Kind.PAGE
-                size = len(response.body) if status == 200 else 0
                 who = address_hash(self.key, address)
-                return Event(now, kind, schedule.token, None, agent, who, status, size)
+                return Event(now, kind, schedule.token, None, agent, who, status, sent)
             case FileOf(schedule, path, episode) if episode and path.suffix == ".mp3":
-                sent = 0
-                if status == 200:  # as FileResponse will send it
-                    size = path.stat().st_size
-                    status, sent = answers.sent(request.headers, size, request.method)
                 who = address_hash(self.key, address)
                 number = episode.number
                 return Event(now, Kind.DOWNLOAD, schedule.token, number, agent, who, status, sent)
@@ -153,6 +157,10 @@ class Server:
                     duration or episode.entry.duration_s,
                 )
         return None
+
+
+def _sized(response: Response) -> tuple[Response, int]:
+    return response, len(response.body)
 
 
 def _seconds(request: Request, name: str) -> float | None:

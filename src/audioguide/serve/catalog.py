@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -150,11 +151,17 @@ class Catalog:
     def _file(
         self, schedule: Schedule, path: Path, root: Path, episode: EpisodeSource | None
     ) -> Target:
-        # No link is followed: the file must be a regular file where the build wrote it.
-        try:
-            real = Path(os.path.realpath(path))
-            if real != path or not real.is_relative_to(root) or not real.is_file():
-                return Missing()
-        except OSError:
-            return Missing()
-        return FileOf(schedule, path, episode)
+        return FileOf(schedule, path, episode) if _regular_below(root, path) else Missing()
+
+
+def _regular_below(root: Path, path: Path) -> bool:
+    """Whether `path` is a regular file in `root` (resolved) reached through no link: each
+    folder between them, and the file, is looked at itself (lstat), never followed."""
+    try:
+        parts = path.relative_to(root).parts
+        for depth in range(1, len(parts)):
+            if not stat.S_ISDIR(os.lstat(root.joinpath(*parts[:depth])).st_mode):
+                return False
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return False

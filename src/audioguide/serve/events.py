@@ -19,7 +19,7 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Final
 
@@ -138,6 +138,9 @@ def _at(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def _row(event: Event) -> tuple[object, ...]:
-    values = astuple(event)
-    return (_at(event.at), str(event.kind), *values[2:])
+def _row(e: Event) -> tuple[object, ...]:
+    # By hand: dataclasses.astuple deep-copies, a fifth of a feed fetch's time (profiled).
+    return (
+        *(_at(e.at), str(e.kind), e.token, e.session, e.app, e.who, e.status, e.bytes),
+        *(e.position_s, e.duration_s, e.source, e.ref),
+    )
