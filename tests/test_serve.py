@@ -6,6 +6,7 @@ burst of 404s is slowed down, and every fetch and download is in the report."""
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import sqlite3
 import time
@@ -212,3 +213,54 @@ def copy_state(site: Site, to: Path) -> Site:
         ignore=shutil.ignore_patterns("events.sqlite3*"),
     )
     return Site(to / "site", site.base, site.tokens)
+
+
+def test_a_correction_is_served_at_once(site: Site, tmp_path: Path, runner: CliRunner) -> None:
+    fresh = copy_state(site, tmp_path)
+    root = tmp_path / "again"
+    shutil.copytree(site.folder.parent, root, ignore=shutil.ignore_patterns("site*"))
+    shutil.copytree(fresh.folder, root / "site", symlinks=True)
+    shutil.copytree(state_dir(fresh.folder), state_dir(root / "site"), symlinks=True)
+    moved = Site(root / "site", site.base, site.tokens)
+    with server(moved, "--today", "2026-12-07"):
+        before = get(url(moved, ANN, "feed.xml")).body
+        program = root / "program.yaml"
+        program.write_text(program.read_text().replace("{hold: 2s}", "{hold: 1s}"))
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            without_pdf(monkeypatch)
+            build_site(runner, root, f"id,name\n1,{ANN}\n2,{BO}\n", site.base)
+        after = get(url(moved, ANN, "feed.xml")).body
+        track = mp3(moved, ANN, 1)
+        served = get(url(moved, ANN, f"01/{track.name}")).body
+    guid = re.compile(rb"<guid[^>]*>([^<]+)</guid>")
+    assert guid.findall(before) != guid.findall(after), "a new GUID: every app fetches it"
+    assert served == track.read_bytes()
+
+
+def test_serving_or_reporting_a_folder_that_is_no_site_is_one_error(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    served = runner.invoke(cli, ["serve", str(tmp_path), "--port", "0"])
+    assert served.exit_code == 1
+    assert served.output.endswith(
+        f"Error: {tmp_path} is not a program's site (no {state_dir(tmp_path)}/clients.json): "
+        "give the folder `audioguide program -o` wrote\n"
+    )
+    reported = runner.invoke(cli, ["report", str(tmp_path)])
+    assert reported.exit_code == 1
+    assert reported.output == served.output
+    assert not state_dir(tmp_path).exists(), "nothing written"
+
+
+def test_a_log_in_another_format_is_one_error_naming_its_line(
+    site: Site, tmp_path: Path, runner: CliRunner
+) -> None:
+    log = tmp_path / "access.log"
+    good = '127.0.0.1 - - [07/Dec/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"'
+    log.write_text(f"{good}\n2026-12-07 GET /feed.xml 200\n")
+    result = runner.invoke(cli, ["report", str(site.folder), "--log", str(log)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {log}:2: not an nginx/Apache combined or Caddy JSON log line; give the "
+        "server's access log in one of those formats\n"
+    )

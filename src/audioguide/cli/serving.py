@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..serve.app import Settings
+from ..serve.catalog import check_site
 from ..serve.logs import import_log
 from ..serve.report import site_figures
 from ..serve.run import Listen
@@ -62,10 +63,16 @@ def serve(
     Example: audioguide serve output/knee-program --port 8080
     """
     settings = Settings(site, _day(today))
+    check_site(site)
     click.echo(f"Serving {site} on http://{host}:{port}/ (Ctrl-C stops)")
     if dashboard_port:
         click.echo(f"Dashboard on http://127.0.0.1:{dashboard_port}/")
-    run_server(settings, Listen(host, port, keep_days, dashboard_port))
+    try:
+        run_server(settings, Listen(host, port, keep_days, dashboard_port))
+    except KeyboardInterrupt:
+        # uvicorn has already finished the requests under way (each event is committed); it
+        # raises the signal again once done, which is how Ctrl-C and SIGTERM end up here.
+        click.echo("Stopped.")
 
 
 @cli.command()

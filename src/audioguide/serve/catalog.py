@@ -15,7 +15,7 @@ from typing import Final
 
 from ..clients.schedule import Schedule, load_schedule, schedule_file
 from ..clients.site import COVER, FEED, PAGE, RELEASE_TIME, EpisodeSource
-from ..clients.state import state_dir
+from ..clients.state import CLIENTS, SiteError, state_dir
 
 TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{16,64}")
 NAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -71,6 +71,15 @@ class Missing:
 
 
 Target = Root | FeedOf | PageOf | FileOf | BeaconOf | Gone | Missing
+
+
+def check_site(site: Path) -> None:
+    """A SiteError unless `site` is a program's site, checked before anything is written."""
+    if not (state_dir(site) / CLIENTS).is_file():
+        raise SiteError(
+            f"{site} is not a program's site (no {state_dir(site) / CLIENTS}): "
+            "give the folder `audioguide program -o` wrote"
+        )
 
 
 def release_day(now: dt.datetime) -> dt.date:

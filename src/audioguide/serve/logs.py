@@ -21,7 +21,7 @@ from ..clients.schedule import Schedule
 from ..clients.site import FEED, PAGE
 from ..errors import AudioguideError
 from .agents import app_of
-from .catalog import BEACON, Catalog
+from .catalog import BEACON, Catalog, check_site
 from .events import Event, Events, Kind, address_hash, secret
 
 COMBINED: Final = apachelogs.COMBINED
@@ -48,6 +48,7 @@ class Request:
 
 def import_log(site: Path, log: Path) -> int:
     """Reads `log` into the site's events; returns how many events were new."""
+    check_site(site)
     catalog, key = Catalog(site), secret(site)
     events = [e for r in read_log(log) if (e := event_of(catalog, key, r, log.name))]
     store = Events(site)
@@ -68,10 +69,10 @@ def read_log(log: Path) -> Iterator[Request]:
             continue
         try:
             yield _caddy(line) if line.lstrip().startswith("{") else _combined(parser, line)
-        except (ValueError, KeyError, TypeError, apachelogs.Error) as e:
+        except (ValueError, KeyError, TypeError, apachelogs.Error):
             raise LogError(
-                f"{log}:{number}: not an nginx/Apache combined or Caddy JSON log line "
-                f"({type(e).__name__}); give the server's access log in one of those formats"
+                f"{log}:{number}: not an nginx/Apache combined or Caddy JSON log line; give "
+                "the server's access log in one of those formats"
             ) from None
 
 

@@ -17,7 +17,7 @@ from typing import Final
 from ..clients.schedule import Schedule, schedules
 from ..clients.state import CLIENTS, Member, SiteError, SiteState, state_dir
 from .agents import BROWSER
-from .catalog import release_day
+from .catalog import check_site, release_day
 from .events import Event, Events, Kind
 
 DONE_DOWNLOADED: Final = 0.95
@@ -146,6 +146,7 @@ def _session(
 
 def site_figures(site: Path, today: dt.date | None = None) -> list[ClientFigures]:
     """The figures from the site's events database, as of `today` (default: the clock's)."""
+    check_site(site)
     store = Events(site)
     try:
         return figures(site, list(store.all()), today or release_day(dt.datetime.now(dt.UTC)))

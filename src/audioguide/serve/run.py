@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
-from ..clients.state import CLIENTS, SiteError, state_dir
 from .app import Settings, make_app
+from .catalog import check_site
 from .dashboard import make_dashboard
 from .events import Events
 
@@ -28,14 +28,6 @@ class Listen:
     """Where the dashboard listens, on 127.0.0.1 only; None: no dashboard."""
 
 
-def check_site(settings: Settings) -> None:
-    if not (state_dir(settings.site) / CLIENTS).is_file():
-        raise SiteError(
-            f"{settings.site} is not a program's site (no {state_dir(settings.site) / CLIENTS}): "
-            "give the folder `audioguide program -o` wrote"
-        )
-
-
 def forget_old(settings: Settings, keep_days: int) -> int:
     events = Events(settings.site)
     try:
@@ -46,7 +38,7 @@ def forget_old(settings: Settings, keep_days: int) -> int:
 
 def serve(settings: Settings, listen: Listen) -> None:
     """Serves the site until interrupted."""
-    check_site(settings)
+    check_site(settings.site)
     servers = [_server(make_app(settings), listen.host, listen.port)]
     if listen.dashboard_port is not None:
         dashboard = make_dashboard(settings.site, settings.today)
