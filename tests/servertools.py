@@ -101,14 +101,17 @@ def server(site: Site, *args: str) -> Iterator[subprocess.Popen[bytes]]:
             process.stderr.close()
 
 
-def wait_up(base: str, process: subprocess.Popen[bytes]) -> None:
+def wait_up(base: str, process: subprocess.Popen[bytes] | None) -> None:
+    """Until `base` answers anything at all (its robots.txt, or a 401)."""
     deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise AssertionError(f"the server exited: {process.stderr and process.stderr.read()}")
         try:
-            with urllib.request.urlopen(base + "/robots.txt", timeout=5):
+            with _NO_PROXY.open(base.rstrip("/") + "/robots.txt", timeout=5):
                 return
+        except urllib.error.HTTPError:
+            return
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"the server did not answer in {START_S} s")

@@ -5,6 +5,7 @@ burst of 404s is slowed down, and every fetch and download is in the report."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import re
 import shutil
@@ -20,7 +21,7 @@ from audioguide.cli import cli
 from audioguide.clients.state import state_dir
 from audioguide.serve.events import DATABASE
 from batchtools import without_pdf
-from servertools import Got, Site, build_site, get, server
+from servertools import Got, Site, build_site, free_port, get, server, wait_up
 
 ANN, BO, CY = "Ann Li", "Bo Chen", "Cy Doe"
 GPODDER = "gPodder/3.11.1 (+http://gpodder.org/) Linux"
@@ -264,3 +265,37 @@ def test_a_log_in_another_format_is_one_error_naming_its_line(
         f"Error: {log}:2: not an nginx/Apache combined or Caddy JSON log line; give the "
         "server's access log in one of those formats\n"
     )
+
+
+def test_the_dashboard_behind_a_password_from_a_file(site: Site, tmp_path: Path) -> None:
+    secret = tmp_path / "dashboard.password"
+    secret.write_text("correct horse battery\n")
+    port = free_port()
+    args = ("--dashboard-port", str(port), "--dashboard-password-file", str(secret))
+    board = f"http://127.0.0.1:{port}/"
+    with server(site, "--today", "2026-12-07", *args):
+        wait_up(board, None)
+        none = get(board)
+        wrong = get(board, Authorization=basic("sam:guess"))
+        right = get(board, Authorization=basic("any:correct horse battery"))
+    assert (none.status, wrong.status) == (401, 401)
+    assert none.headers["www-authenticate"].startswith("Basic ")
+    assert right.status == 200 and b"Ann Li" in right.body and b"Bo Chen" in right.body
+
+
+def test_a_dashboard_password_too_short_is_refused(
+    site: Site, tmp_path: Path, runner: CliRunner
+) -> None:
+    secret = tmp_path / "dashboard.password"
+    secret.write_text("short\n")
+    args = ["--dashboard-port", "9", "--dashboard-password-file", str(secret)]
+    result = runner.invoke(cli, ["serve", str(site.folder), *args])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {secret}: the dashboard's password must be 12 characters or more on its first "
+        "line; make one with: openssl rand -base64 18\n",
+    )
+
+
+def basic(credentials: str) -> str:
+    return "Basic " + base64.b64encode(credentials.encode()).decode()

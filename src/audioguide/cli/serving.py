@@ -10,6 +10,7 @@ import click
 
 from ..serve.app import Settings
 from ..serve.catalog import check_site
+from ..serve.dashboard import read_password
 from ..serve.logs import import_log
 from ..serve.report import site_figures
 from ..serve.run import Listen
@@ -53,8 +54,22 @@ def _day(today: Any) -> dt.date | None:
     help="Also serve the dashboard (the client list and each client's timeline) on "
     "127.0.0.1:PORT, which only this machine reaches.",
 )
+@click.option(
+    "--dashboard-password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Guard the dashboard with the password on this file's first line (any user name), "
+    "and serve it on --host too.",
+)
 def serve(
-    site: Path, host: str, port: int, today: Any, keep_days: int, dashboard_port: int | None
+    site: Path,
+    host: str,
+    port: int,
+    today: Any,
+    keep_days: int,
+    dashboard_port: int | None,
+    dashboard_password_file: Path | None,
 ) -> None:
     """Serve a program's site to its clients: each session from its release day, 410 Gone
     once a client's access has ended, and every fetch, download and play recorded beside the
@@ -64,11 +79,13 @@ def serve(
     """
     settings = Settings(site, _day(today))
     check_site(site)
+    password = read_password(dashboard_password_file) if dashboard_password_file else None
     click.echo(f"Serving {site} on http://{host}:{port}/ (Ctrl-C stops)")
     if dashboard_port:
-        click.echo(f"Dashboard on http://127.0.0.1:{dashboard_port}/")
+        where = host if password else "127.0.0.1"
+        click.echo(f"Dashboard on http://{where}:{dashboard_port}/")
     try:
-        run_server(settings, Listen(host, port, keep_days, dashboard_port))
+        run_server(settings, Listen(host, port, keep_days, dashboard_port, password))
     except KeyboardInterrupt:
         # uvicorn has already finished the requests under way (each event is committed); it
         # raises the signal again once done, which is how Ctrl-C and SIGTERM end up here.

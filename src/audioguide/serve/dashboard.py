@@ -1,27 +1,34 @@
 """The practitioner's dashboard: the client list (subscribed, app, adherence, last activity,
-flags) and each client's timeline, as pages that read at phone width. It listens on 127.0.0.1
-only (reach it from elsewhere through an SSH tunnel): it names every client.
+flags) and each client's timeline, as pages that read at phone width. It names every client, so
+it listens on 127.0.0.1 only, unless a password (read from a file, never given on a command
+line, where every user of the machine can read it) guards it.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hmac
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Final
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..errors import AudioguideError
 from .answers import SECURITY
 from .catalog import release_day
 from .events import Event, Events, Kind
 from .report import ClientFigures, figures, members
 from .show import clock, when
 
+MIN_PASSWORD: Final = 12
 STYLE: Final = (
     "body{font:1rem/1.45 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem}"
     "h1{font-size:1.4rem}ul{list-style:none;padding:0}li.client{border:1px solid #ccc;"
@@ -89,6 +96,50 @@ def _what(e: Event) -> str:
             return f"downloaded session {e.session} ({e.bytes:,} bytes, {e.status})"
         case Kind.PLAY:
             return f"played session {e.session} to {clock(e.position_s or 0)}"
+
+
+class DashboardError(AudioguideError):
+    """The dashboard's password file cannot be used."""
+
+
+def read_password(path: Path) -> str:
+    """The password in the file's first line; an error unless it is long enough to guard a
+    page on a network."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DashboardError(f"{path}: cannot read the dashboard's password ({e})") from None
+    password = lines[0].strip() if lines else ""
+    if len(password) < MIN_PASSWORD:
+        raise DashboardError(
+            f"{path}: the dashboard's password must be {MIN_PASSWORD} characters or more on "
+            "its first line; make one with: openssl rand -base64 18"
+        )
+    return password
+
+
+class Guard:
+    """HTTP Basic authentication in front of an app: any user name, the one password."""
+
+    def __init__(self, app: ASGIApp, password: str) -> None:
+        self.app, self.password = app, password.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._allowed(Headers(scope=scope)):
+            challenge = {"www-authenticate": 'Basic realm="audioguide", charset="UTF-8"'}
+            await Response("Password needed\n", 401, {**SECURITY, **challenge})(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, headers: Headers) -> bool:
+        kind, _, value = headers.get("authorization", "").partition(" ")
+        try:
+            given = base64.b64decode(value, validate=True).partition(b":")[2]
+        except ValueError:
+            return False
+        return kind.lower() == "basic" and hmac.compare_digest(given, self.password)
 
 
 def make_dashboard(site: Path, today: dt.date | None = None) -> Starlette:

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from .app import Settings, make_app
 from .catalog import check_site
-from .dashboard import make_dashboard
+from .dashboard import Guard, make_dashboard
 from .events import Events
 
 DAY_S = 86_400
@@ -25,7 +25,9 @@ class Listen:
     keep_days: int = 365
     """How long events are kept."""
     dashboard_port: int | None = None
-    """Where the dashboard listens, on 127.0.0.1 only; None: no dashboard."""
+    """Where the dashboard listens; None: no dashboard."""
+    dashboard_password: str | None = None
+    """With one, the dashboard listens on `host` too, behind it; without, on 127.0.0.1 only."""
 
 
 def forget_old(settings: Settings, keep_days: int) -> int:
@@ -41,8 +43,11 @@ def serve(settings: Settings, listen: Listen) -> None:
     check_site(settings.site)
     servers = [_server(make_app(settings), listen.host, listen.port)]
     if listen.dashboard_port is not None:
-        dashboard = make_dashboard(settings.site, settings.today)
-        servers.append(_server(dashboard, "127.0.0.1", listen.dashboard_port))
+        dashboard: ASGIApp = make_dashboard(settings.site, settings.today)
+        host = "127.0.0.1"
+        if listen.dashboard_password is not None:
+            dashboard, host = Guard(dashboard, listen.dashboard_password), listen.host
+        servers.append(_server(dashboard, host, listen.dashboard_port))
     asyncio.run(_run(servers, settings, listen.keep_days))
 
 
