@@ -134,3 +134,48 @@ def test_the_app_is_named_from_its_user_agent(agent: str, app: str) -> None:
     from audioguide.serve.agents import app_of
 
     assert app_of(agent) == app
+
+
+def test_a_log_under_a_prefix_gives_the_events_a_server_would_record(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    """A static host serving the site under /p/: feed, download, play report (a POST that host
+    answered 404), and what is not a client's (robots.txt, an unknown token, a session's
+    other files) passed over."""
+    from audioguide.cli import cli
+
+    token = "A" * 22
+    site = make_site(tmp_path, {token: "Ann Li"})
+    pod, browser = "AntennaPod/3.4.0", "Mozilla/5.0 Chrome/126.0"
+    lines = [
+        combined("09:00:00", f"GET /p/{token}/feed.xml", 200, 2100, pod),
+        combined("09:00:05", f"GET /p/{token}/01/knee-01.mp3", 200, SIZE, pod),
+        combined("09:00:06", f"GET /p/{token}/01/knee-01.vtt", 200, 900, pod),
+        combined("09:10:00", f"POST /p/{token}/01/played?e=pause&t=271.5&d=300.0", 404, 9, browser),
+        combined("09:10:01", f"GET /p/{'B' * 22}/feed.xml", 404, 9, pod),
+        combined("09:10:02", "GET /robots.txt", 200, 26, "-"),
+    ]
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(cli, ["report", str(site), "--log", str(log), "--today", "2026-12-07"])
+    assert result.exit_code == 0, result.output
+    store = Events(site)
+    got = [(e.kind, e.session, e.app, e.status, e.bytes, e.position_s) for e in store.all()]
+    whos = {e.who for e in store.all()}
+    store.close()
+    assert got == [
+        (Kind.FEED, None, "AntennaPod", 200, 2100, None),
+        (Kind.DOWNLOAD, 1, "AntennaPod", 200, SIZE, None),
+        (Kind.PLAY, 1, "browser", 204, 0, 271.5),
+    ]
+    assert len(whos) == 1 and "203.0.113.9" not in next(iter(whos))
+    assert "203.0.113.9" not in (
+        site.parent / "site.audioguide" / "events.sqlite3"
+    ).read_bytes().decode("latin-1")
+    assert "2 of 1 done" not in result.output and "1 of 1 done" in result.output
+
+
+def combined(time: str, request: str, status: int, size: int, agent: str) -> str:
+    """A line of nginx's combined log on 7 December 2026."""
+    when = f"[07/Dec/2026:{time} +0000]"
+    return f'203.0.113.9 - - {when} "{request} HTTP/1.1" {status} {size} "-" "{agent}"'

@@ -137,6 +137,7 @@ def test_files_answer_as_podcast_apps_expect(site: Site) -> None:
         since = get(audio, If_Modified_Since=whole.headers["last-modified"])
         feed = get(url(site, ANN, "feed.xml"))
         feed_again = get(url(site, ANN, "feed.xml"), If_None_Match=feed.headers["etag"])
+        feed_head = get(url(site, ANN, "feed.xml"), method="HEAD")
         zipped = get(url(site, ANN, "feed.xml"), Accept_Encoding="gzip")
         page = get(url(site, ANN, ""))
         vtt = get(url(site, ANN, f"01/{track.stem}.vtt"))
@@ -157,6 +158,8 @@ def test_files_answer_as_podcast_apps_expect(site: Site) -> None:
     assert (old.status, old.body) == (200, data), "If-Range for another version: the whole"
     assert (same.status, same.body, since.status) == (304, b"", 304)
     assert (feed_again.status, feed_again.body) == (304, b"")
+    assert (feed_head.status, feed_head.body) == (200, b"")
+    assert feed_head.headers["content-length"] == str(len(feed.body))
     assert zipped.headers["content-encoding"] == "gzip"
     assert gzip.decompress(zipped.body) == feed.body
     assert vtt.headers["content-type"] == "text/vtt; charset=utf-8"
