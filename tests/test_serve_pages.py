@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from audioguide.cli import cli
+from audioguide.clients.state import state_dir
 from audioguide.serve.report import site_figures
 from chromium import needs_chromium, page
+from podcast_client import serve as static_host
 from servertools import Site, free_port, get, server
 from test_serve import (
     ANN,
@@ -69,3 +72,20 @@ def test_a_play_on_the_page_and_a_seek_are_in_the_report(
     assert names == [ANN, BO, "Cy Doe"]
     assert width <= 390, "the dashboard reads at phone width without sideways scrolling"
     assert "played session 1 to" in timeline and "opened the page" in timeline
+
+
+def test_on_a_static_host_the_page_plays_and_its_report_fails_quietly(
+    site: Site, tmp_path: Path
+) -> None:
+    static = tmp_path / "static"
+    shutil.copytree(state_dir(site.folder) / "build" / site.tokens[ANN] / "01", static / "01")
+    errors: list[str] = []
+    with static_host(static) as base, page("--autoplay-policy=no-user-gesture-required") as tab:
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.goto(f"{base}/01/")
+        with tab.expect_response(lambda r: "/played?e=start" in r.url) as report:
+            tab.evaluate("document.querySelector('audio').play()")
+        tab.wait_for_function("document.querySelector('audio').currentTime > 1")
+        status = report.value.status
+    assert status >= 400, "the static host has no such address"
+    assert errors == [], "the page plays on as before"
