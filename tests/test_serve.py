@@ -302,3 +302,17 @@ def test_a_dashboard_password_too_short_is_refused(
 
 def basic(credentials: str) -> str:
     return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+def test_a_site_built_before_schedules_were_kept_asks_for_one_more_build(
+    site: Site, tmp_path: Path, runner: CliRunner
+) -> None:
+    old = copy_state(site, tmp_path)
+    (state_dir(old.folder) / f"{site.tokens[BO]}.schedule.json").unlink()
+    result = runner.invoke(cli, ["serve", str(old.folder)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {old.folder} was built by an older audioguide, which kept no release schedule "
+        "beside it: run the same `audioguide program` command again (nothing is rebuilt), "
+        "then serve it\n",
+    )

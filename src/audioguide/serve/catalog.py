@@ -6,6 +6,7 @@ client's access has ended. A path is a key only as the build wrote it: anything 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import stat
@@ -74,11 +75,26 @@ Target = Root | FeedOf | PageOf | FileOf | BeaconOf | Gone | Missing
 
 
 def check_site(site: Path) -> None:
-    """A SiteError unless `site` is a program's site, checked before anything is written."""
-    if not (state_dir(site) / CLIENTS).is_file():
+    """A SiteError unless `site` is a program's site whose every client has a schedule,
+    checked before anything is written."""
+    clients = state_dir(site) / CLIENTS
+    if not clients.is_file():
         raise SiteError(
-            f"{site} is not a program's site (no {state_dir(site) / CLIENTS}): "
-            "give the folder `audioguide program -o` wrote"
+            f"{site} is not a program's site (no {clients}): give the folder "
+            "`audioguide program -o` wrote"
+        )
+    try:
+        tokens = [str(m["token"]) for m in json.loads(clients.read_text("utf-8"))["clients"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SiteError(
+            f"{clients} is damaged ({type(e).__name__}: {e}): restore it from a backup of "
+            f"{state_dir(site)}"
+        ) from None
+    if any(not schedule_file(site, t).is_file() for t in tokens):
+        raise SiteError(
+            f"{site} was built by an older audioguide, which kept no release schedule beside "
+            "it: run the same `audioguide program` command again (nothing is rebuilt), then "
+            "serve it"
         )
 
 
