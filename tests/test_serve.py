@@ -196,15 +196,20 @@ def test_the_report_shows_each_clients_fetches_downloads_and_adherence(
         ("feed", ANN, None, "gPodder", 200, len(ann.body)),
         ("feed", BO, None, "AntennaPod", 200, len(bo.body)),
     ]
-    result = runner.invoke(cli, ["report", str(fresh.folder), "--today", "2026-12-07"])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = report(runner, fresh, "2026-12-07")
     assert lines[0].startswith("Ann Li   subscribed (gPodder)  1 of 1 done  last 20")
     assert lines[1].startswith("   1  2026-12-07  downloaded 100%  done  20")
     assert lines[2].startswith("Bo Chen  subscribed (AntennaPod)  0 of 1 done  last 20")
     assert lines[4].startswith("Cy Doe   not subscribed  0 of 0 done  no activity  [access ended]")
     csv = runner.invoke(cli, ["report", str(fresh.folder), "--csv", "--today", "2026-12-07"])
     assert csv.output.splitlines()[0].startswith("client,id,subscribed,apps,shared_link")
+
+
+def report(runner: CliRunner, site: Site, day: str, *args: str) -> list[str]:
+    """`audioguide report`'s lines on `day`."""
+    result = runner.invoke(cli, ["report", str(site.folder), "--today", day, *args])
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
 
 
 def copy_state(site: Site, to: Path) -> Site:

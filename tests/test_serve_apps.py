@@ -66,9 +66,7 @@ def test_gpodder_subscribes_two_clients_and_the_report_shows_exactly_those(
         (BO, 1, "gPodder"),
         (BO, 2, "gPodder"),
     }
-    result = runner.invoke(cli, ["report", str(fresh.folder), "--today", "2026-12-14"])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = report(runner, fresh, "2026-12-14")
     assert lines[0].startswith("Ann Li   subscribed (gPodder)  2 of 2 done")
     assert lines[3].startswith("Bo Chen  subscribed (gPodder)  2 of 2 done")
     assert lines[6].startswith("Cy Doe   not subscribed  0 of 0 done  no activity")
