@@ -37,6 +37,7 @@ from test_serve import (
     copy_state,
     events,
     mp3,
+    report,
     url,
 )
 
