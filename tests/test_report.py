@@ -179,3 +179,29 @@ def combined(time: str, request: str, status: int, size: int, agent: str) -> str
     """A line of nginx's combined log on 7 December 2026."""
     when = f"[07/Dec/2026:{time} +0000]"
     return f'203.0.113.9 - - {when} "{request} HTTP/1.1" {status} {size} "-" "{agent}"'
+
+
+def test_an_object_stores_access_log(tmp_path: Path, runner: CliRunner) -> None:
+    """Amazon S3's server access log (path-style: the bucket's name in front of the key)."""
+    from audioguide.cli import cli
+
+    token = "A" * 22
+    site = make_site(tmp_path, {token: "Ann Li"})
+    owner = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"
+    tail = (
+        '"-" "AntennaPod/3.4.0" - s9lzHYrFp76Z= SigV4 ECDHE-RSA-AES128-GCM-SHA256 - '
+        "c.s3.amazonaws.com TLSv1.2 - -"
+    )
+    lines = [
+        f'{owner} clinic [07/Dec/2026:09:00:00 +0000] 203.0.113.9 - 3E57427F3EXAMPLE '
+        f'REST.GET.OBJECT {token}/feed.xml "GET /clinic/{token}/feed.xml HTTP/1.1" 200 - 2100 '
+        f"2100 7 6 {tail}",
+        f'{owner} clinic [07/Dec/2026:09:00:05 +0000] 203.0.113.9 - 3E57427F3EXAMPLF '
+        f'REST.GET.OBJECT {token}/01/knee-01.mp3 "GET /clinic/{token}/01/knee-01.mp3 HTTP/1.1" '
+        f"206 - {SIZE} {SIZE} 70 6 {tail}",
+    ]  # fmt: skip
+    log = tmp_path / "s3.log"
+    log.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(cli, ["report", str(site), "--log", str(log), "--today", "2026-12-07"])
+    assert result.exit_code == 0, result.output
+    assert "Ann Li  subscribed (AntennaPod)  1 of 1 done" in result.output

@@ -270,8 +270,8 @@ def test_a_log_in_another_format_is_one_error_naming_its_line(
     result = runner.invoke(cli, ["report", str(site.folder), "--log", str(log)])
     assert result.exit_code == 1
     assert result.output == (
-        f"Error: {log}:2: not an nginx/Apache combined or Caddy JSON log line; give the "
-        "server's access log in one of those formats\n"
+        f"Error: {log}:2: not an nginx/Apache combined, Caddy JSON or S3 access log line; give "
+        "the server's access log in one of those formats\n"
     )
 
 

@@ -101,7 +101,7 @@ def serve(
     multiple=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     metavar="FILE",
-    help="Read this access log (nginx, Apache or Caddy) into the site's events first; repeat "
+    help="Read this access log (nginx, Apache, Caddy or S3) into the site's events first; repeat "
     "for more. A line read before is not counted twice.",
 )
 @TODAY

@@ -1,6 +1,7 @@
 """Another host's access log read into the site's events, so a site uploaded anywhere still
 shows who listened: nginx's and Apache's combined format (read by apachelogs, from the same
-LogFormat string the servers use) and Caddy's JSON lines. Each request for a client's path
+LogFormat string the servers use), Caddy's JSON lines and Amazon S3's server access log (the
+format other object stores copy). Each request for a client's path
 becomes the event the server would have recorded for it; the rest of the log is passed over.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,13 @@ from .events import Event, Events, Kind, address_hash, secret
 
 COMBINED: Final = apachelogs.COMBINED
 """nginx's default `combined` log_format, and Apache's."""
+S3: Final = re.compile(
+    r'\S+ \S+ \[(?P<time>[^\]]+)\] (?P<ip>\S+) \S+ \S+ \S+ \S+ "(?P<request>[^"]*)" '
+    r'(?P<status>\d{3}) \S+ (?P<bytes>\S+) \S+ \S+ \S+ "[^"]*" "(?P<agent>[^"]*)"'
+)
+"""S3's fields, in order: owner, bucket, [time], remote IP, requester, request id, operation,
+key, "request-URI", status, error code, bytes sent, object size, total and turn-around time,
+"referer", "user agent", then more that differ between versions (not read)."""
 
 
 class LogError(AudioguideError):
@@ -68,12 +77,33 @@ def read_log(log: Path) -> Iterator[Request]:
         if not line.strip():
             continue
         try:
-            yield _caddy(line) if line.lstrip().startswith("{") else _combined(parser, line)
+            yield _one(parser, line)
         except (ValueError, KeyError, TypeError, apachelogs.Error):
             raise LogError(
-                f"{log}:{number}: not an nginx/Apache combined or Caddy JSON log line; give "
-                "the server's access log in one of those formats"
+                f"{log}:{number}: not an nginx/Apache combined, Caddy JSON or S3 access log "
+                "line; give the server's access log in one of those formats"
             ) from None
+
+
+def _one(parser: apachelogs.LogParser, line: str) -> Request:
+    if line.lstrip().startswith("{"):
+        return _caddy(line)
+    s3 = S3.match(line)
+    return _s3(s3, line) if s3 else _combined(parser, line)
+
+
+def _s3(match: re.Match[str], line: str) -> Request:
+    method, _, rest = match["request"].partition(" ")
+    return Request(
+        dt.datetime.strptime(match["time"], "%d/%b/%Y:%H:%M:%S %z"),
+        match["ip"],
+        method,
+        rest.rsplit(" ", 1)[0],
+        int(match["status"]),
+        0 if match["bytes"] == "-" else int(match["bytes"]),
+        "" if match["agent"] == "-" else match["agent"],
+        line,
+    )
 
 
 def _combined(parser: apachelogs.LogParser, line: str) -> Request:
