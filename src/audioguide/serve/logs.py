@@ -1,7 +1,8 @@
 """Another host's access log read into the site's events, so a site uploaded anywhere still
 shows who listened: nginx's and Apache's combined format (read by apachelogs, from the same
-LogFormat string the servers use), Caddy's JSON lines and Amazon S3's server access log. Each request for a client's path
-becomes the event the server would have recorded for it; the rest of the log is passed over.
+LogFormat string the servers use), Caddy's JSON lines and Amazon S3's server access log. Each
+request for a client's path becomes the event the server would have recorded for it; the rest
+of the log is passed over.
 """
 
 from __future__ import annotations
