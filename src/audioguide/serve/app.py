@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,9 +32,10 @@ from .catalog import (
     Root,
     Target,
 )
-from .events import Event, Events, Kind, address_hash, secret
+from .events import Event, Events, EventsError, Kind, address_hash, secret
 from .throttle import Limits, Throttle
 
+LOG = logging.getLogger("audioguide.serve")
 HTML = "text/html; charset=utf-8"
 RSS = "application/rss+xml"
 
@@ -126,7 +128,12 @@ class Server:
     def record(self, request: Request, target: Target, response: Response, sent: int) -> None:
         event = self.event(request, target, response.status_code, sent)
         if event is not None and self.events is not None:
-            self.events.add([event])
+            try:
+                self.events.add([event])
+            except EventsError as e:
+                # A full disk must not keep a client from their session: they are answered,
+                # and the operator is told (uvicorn's log, on stderr).
+                LOG.warning("%s", e)
 
     def event(self, request: Request, target: Target, status: int, sent: int) -> Event | None:
         agent = app_of(request.headers.get("user-agent", ""))
