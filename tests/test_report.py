@@ -104,9 +104,10 @@ def test_the_report_in_csv(tmp_path: Path, runner: CliRunner) -> None:
     result = runner.invoke(cli, ["report", str(site), "--csv", "--today", "2026-12-07"])
     assert result.exit_code == 0, result.output
     assert result.output == (
-        "client,id,subscribed,apps,shared_link,revoked,done,released,last_activity_utc,session,"
-        "title,release_day,downloaded_pct,played_s,duration_s,first_utc,session_done\n"
-        f"Ann Li,id:{'A' * 22},yes,gPodder,no,no,1,1,2026-12-07 09:00,1,Session 1,2026-12-07,"
+        "client,id,subscribed,apps,shared_link,feed_places,revoked,done,released,"
+        "last_activity_utc,session,title,release_day,downloaded_pct,played_s,duration_s,"
+        "first_utc,session_done\n"
+        f"Ann Li,id:{'A' * 22},yes,gPodder,no,1,no,1,1,2026-12-07 09:00,1,Session 1,2026-12-07,"
         "100,0.0,300.0,2026-12-07 09:00,yes\n"
     )
 

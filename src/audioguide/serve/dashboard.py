@@ -52,6 +52,8 @@ def client_list(clients: Sequence[ClientFigures]) -> str:
     items = []
     for number, c in enumerate(clients, 1):
         apps = escape(", ".join(c.apps)) if c.apps else "not subscribed"
+        if c.places > 1:
+            apps += f" from {c.places} places"
         flags = "".join(
             f'<span class="flag">{f}</span>'
             for f, on in (("access ended", c.revoked), ("shared link?", c.shared))

@@ -61,6 +61,9 @@ class ClientFigures:
     """The sessions released to them, in order."""
     last: dt.datetime | None
     shared: bool
+    places: int
+    """How many addresses (as hashes) fetched the feed: a phone on Wi-Fi and on mobile data
+    is two, so it is shown, not flagged."""
 
     @property
     def subscribed(self) -> bool:
@@ -116,6 +119,7 @@ def _client(
         sessions,
         last,
         len(apps) >= SHARED_APPS,
+        len({e.who for e in fetched}),
     )
 
 
