@@ -50,10 +50,10 @@ def test_a_play_on_the_page_and_a_seek_are_in_the_report(
             tab.click(".chapters li:nth-child(2) button")
         start = float(tab.get_attribute(".chapters li:nth-child(2) button", "data-start") or 0)
         tab.wait_for_function(f"document.querySelector('audio').currentTime > {start + 1.5}")
-        with tab.expect_request(lambda r: "/played?e=pause" in r.url):
+        # Answered means recorded: the server commits an event before it answers.
+        with tab.expect_response(lambda r: "/played?e=pause" in r.url):
             tab.evaluate("document.querySelector('audio').pause()")
         position = tab.evaluate("document.querySelector('audio').currentTime")
-        tab.wait_for_timeout(300)  # the beacon is sent as the page asks; let it land
 
         tab.goto(f"http://127.0.0.1:{dashboard}/")
         names = tab.locator("li.client a").all_inner_texts()
