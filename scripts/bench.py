@@ -18,10 +18,12 @@ noisy: only ratios measured side by side mean anything).
           (scripts/bench_batch.py, which also runs on its own)
   studio  the studio on a 20-minute routine, warm: an edit to its plan, a chapter to its first
           audio, beside `plan` and `build` of the same file (scripts/bench_studio.py)
+  serve   `audioguide serve` beside nginx on the same site: range downloads and feed fetches
+          at 64 and 256 connections, --serve-seconds each (scripts/bench_serve.py)
 
-Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch studio]
-       [--voice system] [--rounds 5] [--peer-minutes 60]
-       (no section: all but peer, peaks, batch and studio, the slow ones)
+Usage: .venv/bin/python scripts/bench.py [speed memory peer bed levels peaks batch studio serve]
+       [--voice system] [--rounds 5] [--peer-minutes 60] [--serve-seconds 60]
+       (no section: all but peer, peaks, batch, studio and serve, the slow ones)
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from audioguide.voices.clips import Voice  # noqa: E402
 from audiotools import crest_db, decode_mp3, joined, quiet_gaps, spans  # noqa: E402
 
 BIN = Path(sys.executable).parent / "audioguide"
-SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch", "studio")
+SECTIONS = ("speed", "memory", "peer", "bed", "levels", "peaks", "batch", "studio", "serve")
 
 
 class Bench:
@@ -349,8 +351,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--voice", default="system")
     parser.add_argument("--peer-minutes", type=float, default=60.0)
+    parser.add_argument("--serve-seconds", type=int, default=60)
     args = parser.parse_args()
-    slow = ("peer", "peaks", "batch", "studio")
+    slow = ("peer", "peaks", "batch", "studio", "serve")
     chosen = args.sections or [s for s in SECTIONS if s not in slow]
     with tempfile.TemporaryDirectory() as tmp_name:
         bench = Bench(Path(tmp_name), args.voice)
@@ -381,6 +384,13 @@ def main() -> None:
 
                 bench_studio.run(
                     argparse.Namespace(minutes=20.0, voice=args.voice, rounds=args.rounds)
+                )
+            elif section == "serve":
+                sys.path.insert(0, str(ROOT / "scripts"))
+                import bench_serve
+
+                bench_serve.run(
+                    argparse.Namespace(seconds=args.serve_seconds, connections=[64, 256])
                 )
 
 

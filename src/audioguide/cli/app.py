@@ -20,6 +20,7 @@ COMMANDS: Final = {
     **dict.fromkeys(("batch", "program"), "many"),
     "cache": "cache",
     "studio": "studio",
+    **dict.fromkeys(("serve", "report"), "serving"),
 }
 """Which module of this package defines each command: a command imports only its own module, so
 `plan` never imports the batch machinery (with the session importing the writers and mixer only

@@ -24,6 +24,7 @@ from .manifest import ClientState, Manifest
 from .planner import Checked, Part, Placement, check_roster, plan_jobs, values_for
 from .roster import Roster
 from .run import Runner, RunReport, run_jobs
+from .schedule import Schedule, save_schedule
 from .site import (
     FEED,
     Channel,
@@ -157,9 +158,9 @@ def _build(
         token = members[c.row.identity].token
         state = manifest.states[site.build / token]
         own = texts[c.routines[0].language]
-        feeds.append(_feed(own, c, state, Release(served / token, base_url, today), jobs))
+        feeds.append(_feed(own, c, state, Release(served / token, base_url, today, folder), jobs))
     for member in gone.values():
-        release = Release(served / member.token, base_url, today)
+        release = Release(served / member.token, base_url, today, folder)
         _revoke(program, site.client(member), member.language, release)
     revoked = tuple(m.name for m in gone.values())
     return ProgramResult(served, tuple(feeds), revoked, report, today, served != folder)
@@ -237,6 +238,8 @@ class Release:
     folder: Path
     base_url: str
     today: dt.date
+    site: Path
+    """The live site, beside which the client's schedule is kept (the server reads it)."""
 
 
 def _feed(
@@ -273,6 +276,8 @@ def _feed(
         client.row.name,
         program.register or first.register,
     )
+    token = release.folder.name
+    save_schedule(release.site, Schedule(token, release.base_url, channel, tuple(episodes)))
     return write_client_feed(release.folder, release.base_url, channel, episodes, release.today)
 
 
@@ -284,6 +289,7 @@ def _revoke(program: Program, state: ClientState, language: str, release: Releas
     author = program.clinic.name if program.clinic else "audioguide"
     about = _about(program, author, language)
     channel = Channel(program.title, about, author, language, state.name)
+    save_schedule(release.site, Schedule(state.slug, release.base_url, channel, revoked=True))
     write_revoked_feed(release.folder, release.base_url, channel, release.today)
 
 

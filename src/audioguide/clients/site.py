@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
@@ -139,36 +139,65 @@ def write_client_feed(
 ) -> ClientFeed:
     """The client's feed.xml (the sessions released by `today`), subscribe page and cover, each
     written only when it changed."""
-    title, description, author = channel.title, channel.description, channel.author
-    language, client = channel.language, channel.client
     token = folder.name
-    feed_url = url(base_url, token, FEED)
-    page_url = url(base_url, token) + "/"
-    released = [e for e in episodes if e.released <= today]
-    feed = Feed(
-        title=f"{title}: {client}",
-        description=description,
-        author=author,
-        feed_url=feed_url,
-        link=page_url,
-        image_url=url(base_url, token, COVER),
-        language=language,
-        episodes=tuple(_episode(folder, base_url, e) for e in released),
-    )
+    feed = client_feed(token, base_url, channel, episodes, today, episode_files(folder))
     write_if_changed(folder / FEED, feed_xml(feed))
-    t = table(language, channel.register)
-    words = t.subscribe
-    sessions = [
-        SessionLink(e.title, t.date(e.released), f"{Path(e.track).parent.as_posix()}/")
-        for e in sorted(released, key=lambda e: e.number)
-    ]
-    qr = qr_svg(page_url, label=words["qr_alt"])  # scanned from paper, it opens this page
-    html = subscribe_page(feed, labels=words, qr_svg=qr, sessions=sessions)
+    html = client_page(feed, channel, episodes, today)
     write_if_changed(folder / PAGE, html.encode("utf-8"))
     if not (folder / COVER).is_file():
         # Drawn once: the cover does not change with the sessions, and drawing takes a while.
-        write_if_changed(folder / COVER, cover_png(title, f"{client} · {author}"))
-    return ClientFeed(client, token, page_url, feed_url, len(released))
+        cover = cover_png(channel.title, f"{channel.client} · {channel.author}")
+        write_if_changed(folder / COVER, cover)
+    return ClientFeed(channel.client, token, feed.link, feed.feed_url, len(feed.episodes))
+
+
+def released_by(episodes: Sequence[EpisodeSource], today: dt.date) -> list[EpisodeSource]:
+    return [e for e in episodes if e.released <= today]
+
+
+def client_feed(
+    token: str,
+    base_url: str,
+    channel: Channel,
+    episodes: Sequence[EpisodeSource],
+    today: dt.date,
+    exists: Callable[[str], bool],
+) -> Feed:
+    """The client's feed of the sessions released by `today`; `exists` says which files beside
+    a session's MP3 are there to link (a session folder's path, relative to the client's)."""
+    return Feed(
+        title=f"{channel.title}: {channel.client}",
+        description=channel.description,
+        author=channel.author,
+        feed_url=url(base_url, token, FEED),
+        link=url(base_url, token) + "/",
+        image_url=url(base_url, token, COVER),
+        language=channel.language,
+        episodes=tuple(_episode(token, base_url, e, exists) for e in released_by(episodes, today)),
+    )
+
+
+def client_page(
+    feed: Feed, channel: Channel, episodes: Sequence[EpisodeSource], today: dt.date
+) -> str:
+    """The client's subscribe page, listing the sessions released by `today` to play there."""
+    t = table(channel.language, channel.register)
+    sessions = [
+        SessionLink(e.title, t.date(e.released), f"{Path(e.track).parent.as_posix()}/")
+        for e in sorted(released_by(episodes, today), key=lambda e: e.number)
+    ]
+    qr = qr_svg(feed.link, label=t.subscribe["qr_alt"])  # scanned from paper, it opens this page
+    return subscribe_page(feed, labels=t.subscribe, qr_svg=qr, sessions=sessions)
+
+
+def ended_html(language: str) -> str:
+    """The page a client whose access has ended finds at their page's address."""
+    t = table(language)
+    return ended_page(language, t.label("access_ended_title"), t.label("access_ended"))
+
+
+def episode_files(folder: Path) -> Callable[[str], bool]:
+    return lambda name: (folder / name).is_file()
 
 
 def write_revoked_feed(folder: Path, base_url: str, channel: Channel, today: dt.date) -> None:
@@ -178,9 +207,7 @@ def write_revoked_feed(folder: Path, base_url: str, channel: Channel, today: dt.
     for child in folder.iterdir():
         if child.name not in (FEED, PAGE):
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    t = table(channel.language)
-    html = ended_page(channel.language, t.label("access_ended_title"), t.label("access_ended"))
-    write_if_changed(folder / PAGE, html.encode("utf-8"))
+    write_if_changed(folder / PAGE, ended_html(channel.language).encode("utf-8"))
 
 
 def place_released(built: Path, served: Path, tracks: Sequence[str]) -> None:
@@ -202,14 +229,15 @@ def place_released(built: Path, served: Path, tracks: Sequence[str]) -> None:
                 shutil.rmtree(child)
 
 
-def _episode(folder: Path, base_url: str, source: EpisodeSource) -> Episode:
-    token = folder.name
+def _episode(
+    token: str, base_url: str, source: EpisodeSource, exists: Callable[[str], bool]
+) -> Episode:
     track = Path(source.track)
     stem, session = track.stem, track.parent
 
     def beside(name: str) -> str | None:
-        exists = (folder / session / name).is_file()
-        return url(base_url, token, *session.parts, name) if exists else None
+        there = exists((session / name).as_posix())
+        return url(base_url, token, *session.parts, name) if there else None
 
     return Episode(
         guid=_guid(token, source.number, source.entry.digest),

@@ -1,3 +1,3 @@
-"""The servers: the client-facing one and the local studio, where a practitioner edits a routine,
-sees its plan as they type, hears any step, and saves, builds and shares it (serve/studio*.py).
+"""The two servers: `serve` faces clients (release and revocation at each request, events in
+SQLite, the report); `studio` faces one practitioner writing a routine by ear (studio*.py).
 """
