@@ -8,6 +8,7 @@ thread.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from .audio import Samples
 from .cues import Progress, Timeline
 from .errors import AudioguideError, RoutineError, VoiceError, Where
 from .language.load import RoutineSource
+from .language.pronounce import read_lexicon
 from .language.reader import resolve_sound
 from .model import BUILTIN_BEDS, Bed, Client, Routine
 from .options import DEFAULT_RATE, Options
@@ -28,6 +30,7 @@ from .timing.size import check_size
 from .voices.cache import CachedVoice, EstimatedVoice
 from .voices.choose import VoicePool, speaks, voice_for, voice_languages
 from .voices.clips import Voice
+from .voices.lexicon import LEXICON_ENV, Lexicon, user_lexicon_path
 
 if TYPE_CHECKING:
     # Imported where a track is made, not here: `plan` and `check` make none, and the writers,
@@ -115,6 +118,7 @@ class Session:
             sound_dirs=options.sound_dirs,
             language=options.language,
         )
+        routine = _with_lexicon(routine, options.lexicon)
         # A routine too big to build fails here, before its warnings: one line, the error alone.
         check_size(routine)
         for warning in routine.warnings:
@@ -134,6 +138,8 @@ class Session:
             )
         except VoiceError as e:
             raise e.at(where) from None
+        if isinstance(voice, CachedVoice):  # every voice a session opens is (VoicePool)
+            voice = voice.pronouncing(Lexicon(routine.pronounce))
         if not speaks(voice, routine.language):
             language = table(routine.language).english
             raise VoiceError(
@@ -331,6 +337,16 @@ def _with_bed(routine: Routine, bed: str | None) -> Routine:
         raise e.at(Where("--bed")) from None
     level = routine.bed.level_db if routine.bed else Bed.level_db
     return replace(routine, bed=Bed(sound, level))
+
+
+def _with_lexicon(routine: Routine, path: Path | None) -> Routine:
+    """The routine with the user's lexicon under its own `pronounce:` entries (which win): the
+    file given, else $AUDIOGUIDE_LEXICON or the per-user one where it exists."""
+    named = path is not None or bool(os.environ.get(LEXICON_ENV, "").strip())
+    path = path or user_lexicon_path()
+    if not named and not path.exists():
+        return routine  # nobody asked for one: the per-user file is read only where it is
+    return replace(routine, pronounce=(*read_lexicon(path), *routine.pronounce))
 
 
 def _routine_voice(routine: Routine) -> str | None:

