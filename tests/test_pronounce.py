@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from audioguide.cli import cli
 from audioguide.errors import RoutineError
+from audioguide.language.library import BUNDLED_DIR
 from audioguide.language.load import parse_routine
 from audioguide.language.pronounce import read_lexicon
 from audioguide.model import Pronunciation
@@ -24,6 +25,7 @@ from audioguide.voices.choose import open_voice
 from audioguide.voices.fake import FakeVoice
 from audioguide.voices.lexicon import Lexicon
 from conftest import WriteRoutine
+from recogniser import cue_texts
 
 TREE = Pronunciation("Vrksasana", say="vrik-SHAH-suh-nuh")
 ILIO = Pronunciation(
@@ -37,11 +39,13 @@ LEXICON = Lexicon((TREE, ILIO))
 
 def test_each_engine_is_given_its_own_form() -> None:
     text = "Stretch the iliopsoas in Vrksasana."
-    assert LEXICON.apply(text, "") == "Stretch the ill-ee-oh-SO-us in vrik-SHAH-suh-nuh."
-    assert LEXICON.apply(text, "espeak") == "Stretch the [[,Ili:oUs'oU@s]] in vrik-SHAH-suh-nuh."
-    assert LEXICON.apply(text, "piper") == "Stretch the [[ˌɪliːoʊsˈoʊəs]] in vrik-SHAH-suh-nuh."
+    # A respelling in lower case: its capitals show a reader the stress, and espeak-ng and hibari
+    # would spell a short word in capitals out.
+    assert LEXICON.apply(text, "") == "Stretch the ill-ee-oh-so-us in vrik-shah-suh-nuh."
+    assert LEXICON.apply(text, "espeak") == "Stretch the [[,Ili:oUs'oU@s]] in vrik-shah-suh-nuh."
+    assert LEXICON.apply(text, "piper") == "Stretch the [[ˌɪliːoʊsˈoʊəs]] in vrik-shah-suh-nuh."
     # No hibari phonemes given: heart reads the respelling.
-    assert LEXICON.apply(text, "hibari") == "Stretch the ill-ee-oh-SO-us in vrik-SHAH-suh-nuh."
+    assert LEXICON.apply(text, "hibari") == "Stretch the ill-ee-oh-so-us in vrik-shah-suh-nuh."
     heart = Lexicon((Pronunciation("Vrksasana", hibari="vɹɪkʃˈɑsənə"),))
     assert heart.apply("In Vrksasana.", "hibari") == "In [Vrksasana](/vɹɪkʃˈɑsənə/)."
     # An entry with phonemes for other engines only leaves the word alone for this one.
@@ -58,13 +62,13 @@ def test_matching_is_whole_word_and_case_aware() -> None:
         )
     )
     # A name (with a capital) matches only as written; a word in any case.
-    assert names.apply("Will, you will stand.", "") == "Vill, you will stand."
-    assert names.apply("Psoas and PSOAS and psoas's", "") == "SO-us and SO-us and SO-us's"
+    assert names.apply("Will, you will stand.", "") == "vill, you will stand."
+    assert names.apply("Psoas and PSOAS and psoas's", "") == "so-us and so-us and so-us's"
     # Whole words only, not inside another or a hyphenated one.
     assert names.apply("iliopsoas, psoas-release", "") == "iliopsoas, psoas-release"
     # The longest entry first.
     assert names.apply("Utthita Hasta Padangusthasana; Padangusthasana.", "") == (
-        "oo-TEE-tuh HUH-stuh pah-dahn; pah-dahn-goosh-TAH-suh-nuh."
+        "oo-tee-tuh huh-stuh pah-dahn; pah-dahn-goosh-tah-suh-nuh."
     )
 
 
@@ -78,7 +82,7 @@ def test_the_routines_entries_win_over_the_users(write_routine: WriteRoutine) ->
         said = session.voice(routine)
     assert [p.word for p in routine.pronounce] == ["Vrksasana", "psoas", "Vrksasana"]
     assert isinstance(said, CachedVoice)
-    assert said.said("Vrksasana and the psoas.") == "vrik-SHAH-suh-nuh and the SO-us."
+    assert said.said("Vrksasana and the psoas.") == "vrik-shah-suh-nuh and the so-us."
 
 
 # --- the speech cache --------------------------------------------------------------------------
@@ -238,26 +242,32 @@ def test_a_clip_with_the_entry_differs_from_one_without(tmp_path: Path) -> None:
     assert len(plain) != len(said) or not np.array_equal(plain, said)
 
 
+def piper_ids(voice: object, text: str) -> list[int]:
+    """The phoneme ids Piper's network is given for `text`, from its own phonemizer."""
+    from audioguide.voices.natural import NaturalVoice, _load_piper
+
+    assert isinstance(voice, NaturalVoice)
+    piper = _load_piper(voice.model)
+    return [i for sentence in piper.phonemize(text) for i in piper.phonemes_to_ids(sentence)]
+
+
 @pytest.mark.natural
 @pytest.mark.integration
 def test_piper_and_hibari_are_given_the_entry() -> None:
-    from piper import PiperVoice
-
     from audioguide.voices.hibari import HibariVoice
-    from audioguide.voices.natural import NaturalVoice, _load_piper
+    from audioguide.voices.natural import NaturalVoice
 
     joe = CachedVoice(NaturalVoice(), Path("/nonexistent")).pronouncing(LEXICON)
-    piper: PiperVoice = _load_piper(joe.inner.model)  # type: ignore[attr-defined]
 
     def ids(text: str) -> list[int]:
-        return [i for sentence in piper.phonemize(text) for i in piper.phonemes_to_ids(sentence)]
+        return piper_ids(joe.inner, text)
 
     entry = ids("[[ˌɪliːoʊsˈoʊəs]]")[1:-1]  # the IPA's own ids, without the start and end
     said = ids(joe.said("The iliopsoas."))
     assert said != ids("The iliopsoas.")
     assert any(said[i : i + len(entry)] == entry for i in range(len(said)))
     tree = ids(joe.said("Vrksasana"))
-    assert tree == ids("vrik-SHAH-suh-nuh") != ids("Vrksasana")
+    assert tree == ids("vrik-shah-suh-nuh") != ids("Vrksasana")
 
     heart = CachedVoice(HibariVoice(), Path("/nonexistent"))
     phonemes = Lexicon((Pronunciation("Vrksasana", hibari="vɹɪkʃˈɑsənə"),))
@@ -265,3 +275,60 @@ def test_piper_and_hibari_are_given_the_entry() -> None:
     hibari = HibariVoice()
     given = hibari.phoneme_ids(heart.pronouncing(phonemes).said("Vrksasana"))
     assert given == hibari.phoneme_ids("[x](/vɹɪkʃˈɑsənə/)") != hibari.phoneme_ids("Vrksasana")
+
+
+# --- the bundled yoga routine -----------------------------------------------------------------
+
+
+def yoga_voice(spec: str) -> tuple[CachedVoice, tuple[Pronunciation, ...]]:
+    with Session.open(BUNDLED_DIR / "psoas-yoga.yaml", Options(voice=spec)) as session:
+        routine = session.routine()
+        voice = session.voice(routine)
+    assert isinstance(voice, CachedVoice)
+    return voice, routine.pronounce
+
+
+def test_the_yoga_routine_names_its_poses_in_every_form() -> None:
+    voice, entries = yoga_voice("fake")
+    words = {p.word for p in entries}
+    assert {"Vrksasana", "Utthita Hasta Padangusthasana", "Anjaneyasana"} <= words
+    texts = cue_texts("psoas-yoga")
+    for entry in entries:
+        assert all((entry.say, entry.espeak, entry.piper, entry.hibari)), entry.word
+        assert any(entry.word in t for t in texts), f"{entry.word} is never said"
+        assert not any(entry.word in voice.said(t) for t in texts), "the respelling is said"
+
+
+@pytest.mark.integration
+def test_the_yoga_routine_says_its_poses_right_with_espeak() -> None:
+    voice, entries = yoga_voice("system:en-us")
+    for entry in entries:
+        assert espeak_phonemes(voice.said(f"{entry.word}.")) == espeak_phonemes(
+            f"[[{entry.espeak}]]."
+        )
+
+
+@pytest.mark.natural
+@pytest.mark.integration
+@pytest.mark.parametrize("spec", ["male", "female"])
+def test_the_yoga_routine_says_its_poses_right_with_both_english_voices(spec: str) -> None:
+    """Each pose name reaches the network as the entry's own phonemes: Piper's ids for joe,
+    hibari's for heart, never the ids the engine's own reading of the name would give."""
+    from audioguide.voices.hibari import HibariVoice
+    from audioguide.voices.natural import NaturalVoice
+
+    voice, entries = yoga_voice(spec)
+    engine = voice.inner
+    for entry in entries:
+        said = voice.said(f"Now {entry.word}.")
+        if isinstance(engine, NaturalVoice):
+            ids, own = piper_ids(engine, said), piper_ids(engine, f"[[{entry.piper}]]")
+            plain = piper_ids(engine, f"Now {entry.word}.")
+        else:
+            assert isinstance(engine, HibariVoice)
+            ids = engine.phoneme_ids(said)[0]
+            own = engine.phoneme_ids(f"[x](/{entry.hibari}/)")[0]
+            plain = engine.phoneme_ids(f"Now {entry.word}.")[0]
+        core = own[1:-1]
+        assert any(ids[i : i + len(core)] == core for i in range(len(ids))), entry.word
+        assert ids != plain, entry.word

@@ -82,7 +82,9 @@ def spoken(entry: Pronunciation, form: Form, written: str) -> str:
         return f"[{written}](/{phonemes}/)"  # misaki's inline form: hibari's G2P reads it
     if phonemes:
         return f"[[{phonemes}]]"  # espeak-ng reads [[...]] as its phoneme letters, Piper as IPA
-    return entry.say or written
+    # Capitals show a reader the stress; an engine is given lower case, as espeak-ng and hibari
+    # spell out a short word in capitals ("AH-doh" said "A H doh").
+    return entry.say.lower() or written
 
 
 def user_lexicon_path() -> Path:
