@@ -404,6 +404,15 @@ class Client:
     browser too, for a client with no podcast app (a phone shows a feed's XML as text)."""
     date: dt.date | None = None
     """The session's date (its release in a program); None for the day it is built."""
+    spoken: str = ""
+    """How the voice says the name where it is not written as it is said (a clients file's
+    `spoken` column); "" for as written."""
+
+    @property
+    def pronounce(self) -> tuple[Pronunciation, ...]:
+        """The name as a lexicon entry, when it is said otherwise than written."""
+        said = self.spoken.strip()
+        return (Pronunciation(self.name, say=said),) if said and said != self.name else ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ thread.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -20,7 +20,7 @@ from .errors import AudioguideError, RoutineError, VoiceError, Where
 from .language.load import RoutineSource
 from .language.pronounce import read_lexicon
 from .language.reader import resolve_sound
-from .model import BUILTIN_BEDS, Bed, Client, Routine
+from .model import BUILTIN_BEDS, Bed, Client, Pronunciation, Routine
 from .options import DEFAULT_RATE, Options
 from .paths import resolve_inside
 from .strings import base_language, clock, table
@@ -108,8 +108,10 @@ class Session:
         *,
         variables_from: str = "--var",
         options: Options | None = None,
+        pronounce: Sequence[Pronunciation] = (),
     ) -> Routine:
-        """The routine validated for these variables, with the options' bed in place of its own;
+        """The routine validated for these variables, with the options' bed in place of its own
+        and the user's lexicon and `pronounce` (a client's name as said) around its own entries;
         warnings go to `on_warning`."""
         options = options or self.options
         routine = self.source.routine(
@@ -118,7 +120,7 @@ class Session:
             sound_dirs=options.sound_dirs,
             language=options.language,
         )
-        routine = _with_lexicon(routine, options.lexicon)
+        routine = _with_lexicon(routine, options.lexicon, pronounce)
         # A routine too big to build fails here, before its warnings: one line, the error alone.
         check_size(routine)
         for warning in routine.warnings:
@@ -172,11 +174,14 @@ class Session:
         options: Options | None = None,
         progress: Progress | None = None,
         estimate: bool = False,
+        pronounce: Sequence[Pronunciation] = (),
     ) -> Plan:
         """The timeline, fitted to the options' length when one is given. With `estimate`,
         nothing is spoken: speech not in the cache is timed by its words (`Plan.estimated`)."""
         options = options or self.options
-        routine = self.routine(variables, variables_from=variables_from, options=options)
+        routine = self.routine(
+            variables, variables_from=variables_from, options=options, pronounce=pronounce
+        )
         voice = self.voice(routine, options)
         if not estimate or not isinstance(voice, CachedVoice):
             return lay_out(routine, voice, options.length_s, progress)
@@ -204,7 +209,11 @@ class Session:
         chosen = parse_outputs(outputs)
         stage = _stages(report)
         plan = self.plan(
-            variables, variables_from=variables_from, options=options, progress=stage["speaking"]
+            variables,
+            variables_from=variables_from,
+            options=options,
+            progress=stage["speaking"],
+            pronounce=client.pronounce if client else (),
         )
         track = self.track(output, plan, options, chosen, client=client, tags=tags)
         if mixing := stage["mixing"]:
@@ -339,14 +348,18 @@ def _with_bed(routine: Routine, bed: str | None) -> Routine:
     return replace(routine, bed=Bed(sound, level))
 
 
-def _with_lexicon(routine: Routine, path: Path | None) -> Routine:
-    """The routine with the user's lexicon under its own `pronounce:` entries (which win): the
-    file given, else $AUDIOGUIDE_LEXICON or the per-user one where it exists."""
+def _with_lexicon(
+    routine: Routine, path: Path | None, extra: Sequence[Pronunciation] = ()
+) -> Routine:
+    """The routine's entries after the user's lexicon (the file given, else $AUDIOGUIDE_LEXICON
+    or the per-user one where it exists) and before `extra`: a later entry wins."""
     named = path is not None or bool(os.environ.get(LEXICON_ENV, "").strip())
     path = path or user_lexicon_path()
-    if not named and not path.exists():
-        return routine  # nobody asked for one: the per-user file is read only where it is
-    return replace(routine, pronounce=(*read_lexicon(path), *routine.pronounce))
+    # Nobody asked for a lexicon: the per-user file is read only where it is.
+    users = read_lexicon(path) if named or path.exists() else ()
+    if not users and not extra:
+        return routine
+    return replace(routine, pronounce=(*users, *routine.pronounce, *extra))
 
 
 def _routine_voice(routine: Routine) -> str | None:
