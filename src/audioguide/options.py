@@ -131,8 +131,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         "voice",
         "--voice",
-        "Voice to speak with: natural, natural:/path/voice.onnx, system, system:en-gb, male or "
-        "female [default: the language's: natural where installed, else system].",
+        "Voice to speak with: natural, natural:heart, natural:/path/voice.onnx, system, "
+        "system:en-gb, male or female [default: the language's: natural where installed, else "
+        "system].",
         _text,
         metavar="ENGINE[:NAME]",
         column="voice",

