@@ -50,6 +50,9 @@ def test_each_engine_is_given_its_own_form() -> None:
     assert heart.apply("In Vrksasana.", "hibari") == "In [Vrksasana](/vɹɪkʃˈɑsənə/)."
     # An entry with phonemes for other engines only leaves the word alone for this one.
     assert heart.apply("In Vrksasana.", "espeak") == "In Vrksasana."
+    # A client's spoken name is words, never phonemes: markup in it is not passed on.
+    cell = Lexicon((Pronunciation("Sam", say="[[s'am]] /x/"),))
+    assert cell.apply("Hello Sam.", "espeak") == "Hello s'am x."
 
 
 def test_matching_is_whole_word_and_case_aware() -> None:

@@ -83,8 +83,12 @@ def spoken(entry: Pronunciation, form: Form, written: str) -> str:
     if phonemes:
         return f"[[{phonemes}]]"  # espeak-ng reads [[...]] as its phoneme letters, Piper as IPA
     # Capitals show a reader the stress; an engine is given lower case, as espeak-ng and hibari
-    # spell out a short word in capitals ("AH-doh" said "A H doh").
-    return entry.say.lower() or written
+    # spell out a short word in capitals ("AH-doh" said "A H doh"). A respelling is words, never
+    # markup: brackets and slashes (a clients file's cell is not checked as an entry is) go.
+    return " ".join(_MARKUP.sub(" ", entry.say).lower().split()) or written
+
+
+_MARKUP: Final = re.compile(r"[\[\]/]+")
 
 
 def user_lexicon_path() -> Path:
