@@ -16,6 +16,11 @@ def _isolated_cache(
 ) -> None:
     # One speech cache per test session: never the user's, and shared so clips are made once.
     monkeypatch.setenv("AUDIOGUIDE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "speech"))
+    # Nor the user's lexicon (~/.config/audioguide/lexicon.yaml): a test names its own.
+    monkeypatch.delenv("AUDIOGUIDE_LEXICON", raising=False)
+    monkeypatch.setattr(
+        "audioguide.voices.lexicon.user_config", lambda: tmp_path_factory.getbasetemp() / "config"
+    )
 
 
 @pytest.fixture

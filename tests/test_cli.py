@@ -113,7 +113,7 @@ def test_list_times_the_bundled_routines_without_speaking_them(
     result = runner.invoke(cli, ["list", "--voice", "fake"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert len(lines) == 7 and all("~" in line for line in lines)  # estimated from the words
+    assert len(lines) == 8 and all("~" in line for line in lines)  # estimated from the words
     assert "psoas-release" in result.stdout and "Psoas Release" in result.stdout
     assert not (tmp_path / "speech").exists()  # nothing was spoken
     runner.invoke(cli, ["check", "psoas-release", "--voice", "fake"])

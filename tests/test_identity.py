@@ -6,9 +6,11 @@ writes a site, and a corrected session reaches the subscribed app."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from mutagen.id3 import ID3
@@ -16,6 +18,10 @@ from mutagen.id3 import ID3
 from audioguide.cli import cli
 from audioguide.clients.state import CLIENTS, state_dir
 from audioguide.files import lock
+from audioguide.model import Pronunciation
+from audioguide.voices.cache import CachedVoice
+from audioguide.voices.fake import FakeVoice
+from audioguide.voices.lexicon import Lexicon
 from audiotools import decode_mp3
 from batchtools import KNEE, without_pdf
 from podcast_client import GPO, GPO_MISSING, run_gpo, serve, subscribe_and_download
@@ -429,7 +435,17 @@ def test_a_name_the_voice_cannot_say_is_flagged_and_a_spoken_form_is_said(
     args[-1] = str(files / "again")
     result = runner.invoke(cli, [*args, "--voice", "fake", "--workers", "1"])
     assert result.exit_code == 0 and "Warning" not in result.stderr, result.output
+    # The name is written as it is (the captions too), and said as the column says.
     (vtt,) = (files / "again").glob("*/*.vtt")
-    assert "Hello Fatima Zahra." in vtt.read_text()
+    assert f"Hello {fatima}." in vtt.read_text() and "Zahra" not in vtt.read_text()
+    line = f"Hello {fatima}."
+    said = CachedVoice(FakeVoice(), Path(os.environ["AUDIOGUIDE_CACHE_DIR"])).pronouncing(
+        Lexicon((Pronunciation(fatima, say="Fatima Zahra"),))
+    )
+    assert said.said(line) == "Hello fatima zahra."
+    assert (said.hits, said.misses) == (0, 0) and np.array_equal(
+        said.synthesize(line), FakeVoice().synthesize("Hello fatima zahra.")
+    )
+    assert said.hits == 1, "the batch spoke the name as said"
     (page,) = (files / "again").glob("*/index.html")
     assert fatima in page.read_text()

@@ -404,6 +404,34 @@ class Client:
     browser too, for a client with no podcast app (a phone shows a feed's XML as text)."""
     date: dt.date | None = None
     """The session's date (its release in a program); None for the day it is built."""
+    spoken: str = ""
+    """How the voice says the name where it is not written as it is said (a clients file's
+    `spoken` column); "" for as written."""
+
+    @property
+    def pronounce(self) -> tuple[Pronunciation, ...]:
+        """The name as a lexicon entry, when it is said otherwise than written."""
+        said = self.spoken.strip()
+        return (Pronunciation(self.name, say=said),) if said and said != self.name else ()
+
+
+@dataclass(frozen=True)
+class Pronunciation:
+    """How one word or name is said (a routine's `pronounce:`, the user's lexicon, a clients
+    file's `spoken` column): a respelling any engine reads, and phonemes for the engines that
+    take them, each in its own alphabet (voices/lexicon.py applies them)."""
+
+    word: str
+    say: str = ""
+    """A respelling, e.g. `vrik-SHAHS-uh-nuh`: read by every engine; "" to leave the word as it
+    is for an engine given no phonemes."""
+    espeak: str = ""
+    """espeak-ng's phoneme letters, e.g. `vr'Ik S'A:s@n@` (the system voice on Linux)."""
+    piper: str = ""
+    """IPA as Piper's espeak phonemizer writes it (`espeak-ng -q --ipa`): Piper voices."""
+    hibari: str = ""
+    """misaki's phonemes as hibari's phonemizer writes them: natural:heart."""
+    where: Where = _where()
 
 
 @dataclass(frozen=True)
@@ -431,6 +459,8 @@ class Routine:
     pan_sides: bool = False
     """`pan: sides`: an exercise's left side is heard from the left, its right from the right."""
     clinic: Clinic | None = None
+    pronounce: tuple[Pronunciation, ...] = ()
+    """How words are said, the user's lexicon first and the routine's own after (which win)."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
     """Things that build but deserve a second look, e.g. more 4-7-8 breaths than Weil advises."""
 

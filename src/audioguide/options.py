@@ -47,6 +47,9 @@ class Options:
     target_lufs: float = TARGET_LUFS
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS
     sound_dirs: tuple[Path, ...] = ()
+    lexicon: Path | None = None
+    """The user's lexicon file (how words are said); None for $AUDIOGUIDE_LEXICON, else the
+    per-user one where it exists (voices.lexicon.user_lexicon_path)."""
 
 
 class OptionError(ValueError):
@@ -128,8 +131,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         "voice",
         "--voice",
-        "Voice to speak with: natural, natural:/path/voice.onnx, system, system:en-gb, male or "
-        "female [default: the language's: natural where installed, else system].",
+        "Voice to speak with: natural, natural:heart, natural:/path/voice.onnx, system, "
+        "system:en-gb, male or female [default: the language's: natural where installed, else "
+        "system].",
         _text,
         metavar="ENGINE[:NAME]",
         column="voice",
@@ -186,6 +190,16 @@ OPTIONS: Final[tuple[Option, ...]] = (
         metavar="DIR",
         audio=False,  # which folders may be read; the files read are hashed by their content
         multiple=True,
+    ),
+    Option(
+        "lexicon",
+        "--lexicon",
+        "Say words as this lexicon file says (YAML: word: respelling), under the routine's own "
+        "pronounce: entries [default: $AUDIOGUIDE_LEXICON, else lexicon.yaml in the per-user "
+        "config dir, where it exists].",
+        lambda value: Path(_text(value)).expanduser(),
+        metavar="FILE",
+        audio=False,  # its entries become the routine's (Routine.pronounce), which a job hashes
     ),
     Option(
         "target_lufs",

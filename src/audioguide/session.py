@@ -8,7 +8,8 @@ thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -17,8 +18,9 @@ from .audio import Samples
 from .cues import Progress, Timeline
 from .errors import AudioguideError, RoutineError, VoiceError, Where
 from .language.load import RoutineSource
+from .language.pronounce import read_lexicon
 from .language.reader import resolve_sound
-from .model import BUILTIN_BEDS, Bed, Client, Routine
+from .model import BUILTIN_BEDS, Bed, Client, Pronunciation, Routine
 from .options import DEFAULT_RATE, Options
 from .paths import resolve_inside
 from .strings import base_language, clock, table
@@ -28,6 +30,7 @@ from .timing.size import check_size
 from .voices.cache import CachedVoice, EstimatedVoice
 from .voices.choose import VoicePool, speaks, voice_for, voice_languages
 from .voices.clips import Voice
+from .voices.lexicon import LEXICON_ENV, Lexicon, user_lexicon_path
 
 if TYPE_CHECKING:
     # Imported where a track is made, not here: `plan` and `check` make none, and the writers,
@@ -105,8 +108,10 @@ class Session:
         *,
         variables_from: str = "--var",
         options: Options | None = None,
+        pronounce: Sequence[Pronunciation] = (),
     ) -> Routine:
-        """The routine validated for these variables, with the options' bed in place of its own;
+        """The routine validated for these variables, with the options' bed in place of its own
+        and the user's lexicon and `pronounce` (a client's name as said) around its own entries;
         warnings go to `on_warning`."""
         options = options or self.options
         routine = self.source.routine(
@@ -115,6 +120,7 @@ class Session:
             sound_dirs=options.sound_dirs,
             language=options.language,
         )
+        routine = _with_lexicon(routine, options.lexicon, pronounce)
         # A routine too big to build fails here, before its warnings: one line, the error alone.
         check_size(routine)
         for warning in routine.warnings:
@@ -134,6 +140,8 @@ class Session:
             )
         except VoiceError as e:
             raise e.at(where) from None
+        if isinstance(voice, CachedVoice):  # every voice a session opens is (VoicePool)
+            voice = voice.pronouncing(Lexicon(routine.pronounce))
         if not speaks(voice, routine.language):
             language = table(routine.language).english
             raise VoiceError(
@@ -166,11 +174,14 @@ class Session:
         options: Options | None = None,
         progress: Progress | None = None,
         estimate: bool = False,
+        pronounce: Sequence[Pronunciation] = (),
     ) -> Plan:
         """The timeline, fitted to the options' length when one is given. With `estimate`,
         nothing is spoken: speech not in the cache is timed by its words (`Plan.estimated`)."""
         options = options or self.options
-        routine = self.routine(variables, variables_from=variables_from, options=options)
+        routine = self.routine(
+            variables, variables_from=variables_from, options=options, pronounce=pronounce
+        )
         voice = self.voice(routine, options)
         if not estimate or not isinstance(voice, CachedVoice):
             return lay_out(routine, voice, options.length_s, progress)
@@ -198,7 +209,11 @@ class Session:
         chosen = parse_outputs(outputs)
         stage = _stages(report)
         plan = self.plan(
-            variables, variables_from=variables_from, options=options, progress=stage["speaking"]
+            variables,
+            variables_from=variables_from,
+            options=options,
+            progress=stage["speaking"],
+            pronounce=client.pronounce if client else (),
         )
         track = self.track(output, plan, options, chosen, client=client, tags=tags)
         if mixing := stage["mixing"]:
@@ -331,6 +346,20 @@ def _with_bed(routine: Routine, bed: str | None) -> Routine:
         raise e.at(Where("--bed")) from None
     level = routine.bed.level_db if routine.bed else Bed.level_db
     return replace(routine, bed=Bed(sound, level))
+
+
+def _with_lexicon(
+    routine: Routine, path: Path | None, extra: Sequence[Pronunciation] = ()
+) -> Routine:
+    """The routine's entries after the user's lexicon (the file given, else $AUDIOGUIDE_LEXICON
+    or the per-user one where it exists) and before `extra`: a later entry wins."""
+    named = path is not None or bool(os.environ.get(LEXICON_ENV, "").strip())
+    path = path or user_lexicon_path()
+    # Nobody asked for a lexicon: the per-user file is read only where it is.
+    users = read_lexicon(path) if named or path.exists() else ()
+    if not users and not extra:
+        return routine
+    return replace(routine, pronounce=(*users, *routine.pronounce, *extra))
 
 
 def _routine_voice(routine: Routine) -> str | None:

@@ -64,6 +64,8 @@ class Table:
     labels: Mapping[str, str | Plural]
     subscribe: Mapping[str, str]
     """The private feed's subscribe page (feed.subscribe_page's labels)."""
+    sample: str = ""
+    """A voice's sample in this language (`audioguide voices --sample`), in its own register."""
 
     def label(self, key: str, **values: object) -> str:
         text = self.labels[key]
@@ -157,6 +159,7 @@ def table(language: str, register: Register | None = None) -> Table:
             {k: _label(v) for k, v in {**raw["labels"], **own.get("labels", {})}.items()}
         ),
         subscribe=MappingProxyType({**raw["subscribe"], **own.get("subscribe", {})}),
+        sample=raw["sample"],
     )
 
 

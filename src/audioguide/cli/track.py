@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..cues import Speech
+from ..files import write_atomic
 from ..language.library import BUNDLED_DIR, bundled_routines, find_routine, new_routine
 from ..language.load import RoutineSource
 from ..language.program import is_program, new_program_translation
@@ -22,6 +23,7 @@ from ..text import MAX_NAME_CHARS, problem
 from ..timing.plan import format_plan, plan_dict
 from ..voices.cache import default_cache_dir
 from ..voices.choose import voice_for, voice_options
+from ..voices.hibari import HIBARI_VOICE, hibari_problem
 from ..voices.natural import (
     NATURAL_INSTALL,
     NATURAL_VOICE,
@@ -29,6 +31,7 @@ from ..voices.natural import (
     default_engine,
     natural_problem,
 )
+from ..voices.sample import play, sample_path, voice_sample, wav_bytes
 from .app import cli, warn
 from .options import build_options
 from .progress import progress, stage
@@ -311,14 +314,39 @@ def translate(routine: str, language: str) -> None:
     "lang",
     default=None,
     metavar="CODE",
-    help="Only the voices for this language: en, es, de or fr.",
+    help="Only the voices for this language: en, es, de or fr (with --sample: its sample).",
 )
-def voices(lang: str | None) -> None:
+@click.option(
+    "--sample",
+    "sample",
+    default=None,
+    metavar="VOICE",
+    help="Play a short sample of VOICE (anything --voice takes) in its language, or write it "
+    "with -o.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --sample: write the sample to this .wav file instead of playing it.",
+)
+def voices(lang: str | None, sample: str | None, output: Path | None) -> None:
     """List the voice engines, which one is the default and why, and the male and female voices
-    for each language.
+    for each language; or hear one voice's sample.
 
     Example: audioguide voices --lang es
+
+    Example: audioguide voices --sample female -o female.wav
     """
+    code = language_code(lang) if lang else None
+    if lang and code is None:
+        raise click.BadParameter(
+            f"{lang!r}: use one of {', '.join(LANGUAGES)}", param_hint="--lang"
+        )
+    if sample is not None or output is not None:
+        _sample(sample, code, output)
+        return
     problem = natural_problem()
     default = default_engine()
     natural = (
@@ -341,14 +369,10 @@ def voices(lang: str | None) -> None:
     click.echo(f"Default: {default}, because {why}")
     click.echo(f"Speech cache: {default_cache_dir()}")
     if problem is None:
+        heart = "" if hibari_problem() else f"{HIBARI_VOICE} (--voice natural:{HIBARI_VOICE}), "
         click.echo(
-            f"Natural voices: {NATURAL_VOICE} (--voice natural), any Piper voice by path "
+            f"Natural voices: {NATURAL_VOICE} (--voice natural), {heart}any Piper voice by path "
             f"(--voice natural:/path/voice.onnx), or a folder of them in ${PIPER_VOICES_ENV}"
-        )
-    code = language_code(lang) if lang else None
-    if lang and code is None:
-        raise click.BadParameter(
-            f"{lang!r}: use one of {', '.join(LANGUAGES)}", param_hint="--lang"
         )
     click.echo(
         "Voices by language, use as --voice SPEC (--voice male or female picks by language):"
@@ -359,3 +383,18 @@ def voices(lang: str | None) -> None:
         for option in voice_options(language):
             mark = "  [default]" if option.spec == default else ""
             click.echo(f"  {option.spec:<24} {option.gender or '-':<7} {option.description}{mark}")
+
+
+def _sample(spec: str | None, language: str | None, output: Path | None) -> None:
+    if not spec:
+        raise click.UsageError("-o writes a sample: give the voice with --sample VOICE")
+    if output is not None and output.suffix.lower() != ".wav":
+        raise click.BadParameter(f"{output}: the sample is a WAV file, name it .wav")
+    said = voice_sample(spec, language)
+    what = f"{said.spec} in {table(said.language).english}, {said.duration_s:.1f} s"
+    if output is None and play(said):
+        click.echo(f"Played {what}: {said.text}")
+        return
+    target = output or sample_path(said)
+    write_atomic(target, wav_bytes(said.samples))
+    click.echo(f"Wrote {target} ({what}): {said.text}")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from ..errors import ExportError
 from ..files import lock
-from ..model import Client
 from ..options import Options
 from ..paths import slug
 from ..publish.outputs import outputs_for
@@ -47,7 +46,9 @@ def build_batch(
     def place(client: Checked, _: int) -> Placement:
         name, first = client.row.name, client.routines[0]
         album = table(first.language).label("album", title=first.title, name=name)
-        return Placement(folder / client.slug, f"{stem}-{client.slug}.mp3", Client(name), album)
+        return Placement(
+            folder / client.slug, f"{stem}-{client.slug}.mp3", client.row.client, album
+        )
 
     outputs = outputs_for("batch", on_warning=runner.on_warning)
     planned = plan_jobs(checked, [part], variables or {}, outputs, place)

@@ -32,6 +32,7 @@ from .jobs import (
     album_tags,
     built_result,
     cache_counts,
+    plan_of,
     routine_and_voice,
     session_for,
     since,
@@ -152,7 +153,7 @@ def render_remote(task: Task) -> Rendered | Failed:
     try:
         _, voice = routine_and_voice(session, job)
         before = cache_counts(voice)
-        plan = session.plan(job.variables, variables_from=job.variables_from, options=job.options)
+        plan = plan_of(session, job)
         with tempfile.TemporaryDirectory(prefix="audioguide-") as folder:
             path = Path(folder) / job.path.name
             track = session.track(

@@ -22,7 +22,7 @@ from ..model import Client, Clinic, Routine
 from ..options import Options
 from ..publish.outputs import Output, no_audio, write_outputs
 from ..publish.tags import Tags
-from ..session import Session
+from ..session import Plan, Session
 from ..strings import Register, table
 from ..voices.cache import CachedVoice
 from ..voices.choose import VoicePool
@@ -170,8 +170,23 @@ def _exit_with(sentinel: int) -> None:
 
 
 def routine_and_voice(session: Session, job: Job) -> tuple[Routine, Voice]:
-    routine = session.routine(job.variables, variables_from=job.variables_from, options=job.options)
+    routine = session.routine(
+        job.variables,
+        variables_from=job.variables_from,
+        options=job.options,
+        pronounce=job.client.pronounce,
+    )
     return routine, session.voice(routine, job.options)
+
+
+def plan_of(session: Session, job: Job) -> Plan:
+    """The job's plan: its client's values and options, their name said as they say it."""
+    return session.plan(
+        job.variables,
+        variables_from=job.variables_from,
+        options=job.options,
+        pronounce=job.client.pronounce,
+    )
 
 
 def speak(job: Job, texts: Iterable[str]) -> tuple[int, int]:
@@ -188,7 +203,7 @@ def plan_problem(job: Job) -> AudioguideError | None:
     hold, a length its ranges cannot reach), before any track is built: None when it plans."""
     session = session_for(job.ref)
     try:
-        session.plan(job.variables, variables_from=job.variables_from, options=job.options)
+        plan_of(session, job)
     except AudioguideError as e:
         # Whose track it is, and which session: the routine's line alone fits every client.
         session_no = f", session {job.ref.number}" if job.ref.number else ""
@@ -217,9 +232,7 @@ def run_task(task: Task) -> Result:
             timeline = built.timeline
             written: Mapping[Output, Sequence[Path]] = built.written
         else:
-            plan = session.plan(
-                job.variables, variables_from=job.variables_from, options=job.options
-            )
+            plan = plan_of(session, job)
             track = session.track(
                 job.path, plan, job.options, job.outputs, client=job.client, tags=album_tags(job)
             )

@@ -155,7 +155,10 @@ def _row_routines(
         base = _declared({**variables, **part.variables}, names)
         try:
             routine = session.routine(
-                {**base, **given}, variables_from=str(row.where), options=options
+                {**base, **given},
+                variables_from=str(row.where),
+                options=options,
+                pronounce=row.client.pronounce,
             )
             voices.append(session.voice_spec(routine, options))
         except AudioguideError as e:
@@ -262,7 +265,7 @@ def _row_vars(row: ClientRow, names: set[str]) -> dict[str, str]:
     given = _declared(row.variables(), names)
     for var in NAME_VARS:
         if var in names and var not in given:
-            given[var] = row.spoken
+            given[var] = row.name  # said as the `spoken` column says (ClientRow.client)
     return given
 
 

@@ -13,7 +13,7 @@ from ..cues import Chapter
 from ..errors import AudioguideError, Problems
 from ..files import lock
 from ..language.program import Program, is_program, read_program
-from ..model import Client, Routine
+from ..model import Routine
 from ..options import Options
 from ..paths import slug
 from ..publish.companions import chapter_list
@@ -144,7 +144,8 @@ def _build(
         album = table(client.routines[i].language).label("album", title=own.title, name=name)
         track = f"{number:02d}/{stem}-{number:02d}.mp3"
         page = url(base_url, token) + "/"
-        client_ = Client(name, url(base_url, token, FEED), page, released)
+        feed = url(base_url, token, FEED)
+        client_ = replace(client.row.client, feed_url=feed, page_url=page, date=released)
         return Placement(site.build / token, track, client_, album, _parts(own)[i].ref)
 
     outputs = outputs_for("program", on_warning=runner.on_warning)

@@ -19,13 +19,15 @@ from typing import Final
 
 from ..errors import AudioguideError, Where
 from ..language.yamlfile import YList, YMap, parse_yaml, read_text, show
+from ..model import Client
 from ..options import BY_COLUMN, OptionError, Options, options_from
 from ..text import MAX_CELL_CHARS, MAX_NAME_CHARS, problem
 
 NAME: Final = "name"
 SPOKEN: Final = "spoken"
 """How the voice says the client's name, where their name is not written as it is said (another
-script, an emoji): it fills the routine's name vars; the name is still what pages show."""
+script, an emoji): a lexicon entry for the name (voices/lexicon.py), so the name fills the
+routine's name vars as written, on every page and caption, and is said this way."""
 ID: Final = "id"
 """The clinic's own number for a client: who they are, whatever their name or row."""
 CLIENT_VAR: Final = "client"
@@ -82,9 +84,9 @@ class ClientRow:
         return {k: v for k, v in self.cells.items() if k not in RESERVED}
 
     @property
-    def spoken(self) -> str:
-        """The name as the voice says it."""
-        return self.cells.get(SPOKEN, self.name)
+    def client(self) -> Client:
+        """Who the row is for: their name, and how it is said."""
+        return Client(self.name, spoken=self.cells.get(SPOKEN, ""))
 
     @property
     def identity(self) -> str:

@@ -35,7 +35,7 @@ from ..model import (
     Step,
     Stretch,
 )
-from .keys import BED_KEYS, CLINIC_KEYS, ROUTINE_KEYS, TRANSLATION_KEYS, VOICE_KEYS, Key
+from .keys import KEY_TABLES, ROUTINE_KEYS, Key
 from .reader import Fields, Reader, suggest
 from .yamlfile import YList, YMap, at, parse_yaml, read_text, show
 
@@ -494,6 +494,5 @@ def _read_include(r: Reader, raw: YMap, where: Where) -> tuple[Step, ...]:
 
 def all_keys() -> set[str]:
     """Every key the routine language knows, at any level: what the docs must describe."""
-    tables = (ROUTINE_KEYS, VOICE_KEYS, BED_KEYS, CLINIC_KEYS, TRANSLATION_KEYS)
     kinds = {key.name for kind in KINDS.values() for key in kind.keys}
-    return {*KINDS, *kinds, *(key.name for table in tables for key in table)}
+    return {*KINDS, *kinds, *(key.name for table in KEY_TABLES for key in table)}

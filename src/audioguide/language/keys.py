@@ -25,6 +25,7 @@ ROUTINE_KEYS: Final[tuple[Key, ...]] = (
     Key("register", "formal or informal: vous or tu, usted or tú, Sie or du"),
     Key("vars", "named values for {name} in any value"),
     Key("words", "the phrases the tool speaks on its own, and side names"),
+    Key("pronounce", "how words and names are said: a respelling, or phonemes per engine"),
     Key("bed", "a background sound under the session"),
     Key("pacer", "how breathe steps sound"),
     Key("pan", "sides: each side's cues from that side"),
@@ -37,6 +38,13 @@ VOICE_KEYS: Final = (
     Key("name", "one of the engine's voices"),
     Key("rate", "words per minute, 60 to 400"),
 )
+PRONOUNCE_KEYS: Final = (
+    Key("say", "a respelling every engine reads, e.g. vrik-SHAHS-uh-nuh"),
+    Key("espeak", "espeak-ng's phoneme letters, for the system voice"),
+    Key("piper", "IPA as Piper writes it, for Piper voices (natural)"),
+    Key("hibari", "misaki phonemes, for the natural female voice (natural:heart)"),
+)
+"""The keys of one `pronounce:` entry written as a mapping (pronounce.py)."""
 BED_KEYS: Final = (
     Key("sound", "rain, ocean, brown, drone, or an audio file"),
     Key("level", "its loudness between cues, in LU under the voice (-40 to -6)"),
@@ -56,3 +64,12 @@ TRANSLATION_KEYS: Final = (
     Key("register", "formal or informal in this language, over the routine's own"),
 )
 """The keys of a translation, ROUTINE.LANG.yaml beside the routine (translation.py)."""
+KEY_TABLES: Final = (
+    ROUTINE_KEYS,
+    VOICE_KEYS,
+    BED_KEYS,
+    CLINIC_KEYS,
+    TRANSLATION_KEYS,
+    PRONOUNCE_KEYS,
+)
+"""Every table of keys besides the steps' own (grammar.all_keys: what the docs must describe)."""

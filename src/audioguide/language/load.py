@@ -24,6 +24,7 @@ from ..model import (
 from ..strings import Register, base_language, language_code, table
 from .grammar import read_steps
 from .keys import ROUTINE_KEYS, TRANSLATION_KEYS
+from .pronounce import read_pronounce
 from .reader import Fields, Reader
 from .settings import (
     PAN_HINT,
@@ -257,6 +258,7 @@ def _read_routine(
         pacer=r.pacer,
         pan_sides=r.choice(f, "pan", ("sides", "none"), "none", PAN_HINT) == "sides",
         clinic=read_clinic(r, f),
+        pronounce=read_pronounce(f),
         warnings=tuple(r.warnings + (r.translator.stale() if r.translator else [])),
     )
     if r.translator is None:

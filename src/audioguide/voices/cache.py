@@ -1,5 +1,6 @@
-"""The speech cache: every clip kept on disk under a hash of (format, voice, text), so a rebuild
-speaks only what changed; and a voice that times text without speaking, for `audioguide list`.
+"""The speech cache: every clip kept on disk under a hash of (format, voice, text as the engine is
+given it), so a rebuild speaks only what changed; and a voice that times text without speaking,
+for `audioguide list`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..errors import VoiceError
 from ..files import keep
 from ..options import DEFAULT_RATE
 from .clips import Voice, sayable
+from .lexicon import NO_LEXICON, Form, Lexicon
 from .system import SystemVoice
 
 CACHE_ENV: Final = "AUDIOGUIDE_CACHE_DIR"
@@ -32,25 +34,74 @@ TWIN_MIN_CLIPS: Final = 8
 """New clips worth a second engine process for: starting one costs about 0.2 s."""
 
 
-class CachedVoice:
-    """Any Voice, with each clip kept on disk under a hash of (format, voice key, text)."""
+class _Counts:
+    """Clips served from the cache and spoken, shared by a voice and its views (`pronouncing`)."""
 
-    def __init__(self, inner: Voice, cache_dir: Path) -> None:
-        self.inner = inner
-        self.cache_dir = Path(cache_dir)
+    def __init__(self) -> None:
         self.hits = 0
         self.misses = 0
+        self.lock = threading.Lock()
+
+
+class CachedVoice:
+    """Any Voice, with each clip kept on disk under a hash of (format, voice key, text), the text
+    as the lexicon has the engine say it."""
+
+    def __init__(
+        self,
+        inner: Voice,
+        cache_dir: Path,
+        lexicon: Lexicon = NO_LEXICON,
+        *,
+        _of: CachedVoice | None = None,
+    ) -> None:
+        self.inner = inner
+        self.cache_dir = Path(cache_dir)
+        self.lexicon = lexicon
         # An engine speaks one line at a time (the system voice's is a process behind a pipe):
-        # threads that share this voice take turns at it, and at the counts.
-        self._engine = threading.Lock()
-        self._counts = threading.Lock()
+        # threads that share this voice, or a view of it, take turns at it, and at the counts.
+        self._engine: threading.Lock = _of._engine if _of else threading.Lock()
+        self._counts: _Counts = _of._counts if _of else _Counts()
+        self._views: dict[Lexicon, CachedVoice] = _of._views if _of else {}
+
+    @property
+    def hits(self) -> int:
+        return self._counts.hits
+
+    @property
+    def misses(self) -> int:
+        return self._counts.misses
 
     @property
     def key(self) -> str:
         return self.inner.key
 
+    @property
+    def form(self) -> Form:
+        """The phonemes its engine reads (lexicon.py): declared by the engine's class."""
+        form: Form = getattr(self.inner, "phonemes", "")
+        return form
+
+    def pronouncing(self, lexicon: Lexicon) -> CachedVoice:
+        """This voice saying words as `lexicon` says: the same engine, cache and counts (one
+        view per lexicon, kept, so a session's sessions share it)."""
+        if lexicon == self.lexicon:
+            return self
+        with self._counts.lock:
+            if lexicon not in self._views:
+                self._views[lexicon] = CachedVoice(self.inner, self.cache_dir, lexicon, _of=self)
+            return self._views[lexicon]
+
+    def said(self, text: str) -> str:
+        """The text as its engine is given it: the lexicon applied, symbols left out."""
+        return sayable(self.lexicon.apply(text, self.form))
+
     def path_for(self, text: str, recipe: str = "") -> Path:
-        parts = (CACHE_FORMAT, self.inner.key, text, *((recipe,) if recipe else ()))
+        # A line no entry touches keeps the key it always had; one an entry changes is keyed by
+        # what the engine is given, so editing an entry speaks again only the lines it touches.
+        applied = self.lexicon.apply(text, self.form)
+        said = text if applied == text else f"said:{applied}"
+        parts = (CACHE_FORMAT, self.inner.key, said, *((recipe,) if recipe else ()))
         h = hashlib.sha256("\0".join(parts).encode()).hexdigest()
         return self.cache_dir / h[:2] / f"{h}.npy"
 
@@ -62,14 +113,14 @@ class CachedVoice:
             return clip
         self._count(misses=1)
         with self._engine:
-            clip = self.inner.synthesize(sayable(text))
+            clip = self.inner.synthesize(self.said(text))
         self._keep(path, clip)
         return clip
 
     def _count(self, hits: int = 0, misses: int = 0) -> None:
-        with self._counts:
-            self.hits += hits
-            self.misses += misses
+        with self._counts.lock:
+            self._counts.hits += hits
+            self._counts.misses += misses
 
     def speak_all(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
@@ -102,9 +153,9 @@ class CachedVoice:
                 try:
                     if voice is self.inner:
                         with self._engine:
-                            clip = voice.synthesize(sayable(text))
+                            clip = voice.synthesize(self.said(text))
                     else:
-                        clip = voice.synthesize(sayable(text))
+                        clip = voice.synthesize(self.said(text))
                     self._keep(self.path_for(text), clip)
                 except BaseException:
                     stop.set()  # the other engine stops after its current line

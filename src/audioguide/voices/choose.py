@@ -17,6 +17,7 @@ from ..strings import base_language
 from .cache import CachedVoice, EstimatedVoice, default_cache_dir
 from .clips import Voice
 from .fake import FakeVoice
+from .hibari import HIBARI_LANGUAGE, HIBARI_VOICE, HibariVoice, hibari_problem
 from .natural import (
     NATURAL_VOICE,
     PIPER_VOICES_ENV,
@@ -38,8 +39,9 @@ def open_voice(
     cache_dir: Path | None = None,
     cache: bool = True,
 ) -> Voice:
-    """A voice from "natural", "natural:<path to a Piper .onnx>", "system", "system:<voice id or
-    name>" or "fake", cached unless cache=False. None is `default_engine()`."""
+    """A voice from "natural", "natural:heart" (hibari's female voice), "natural:<path to a Piper
+    .onnx>", "system", "system:<voice id or name>" or "fake", cached unless cache=False. None is
+    `default_engine()`."""
     engine, _, name = (spec or default_engine()).partition(":")
     engine, name = engine.strip().lower(), name.strip()
     rate = DEFAULT_RATE if rate is None else rate
@@ -48,6 +50,8 @@ def open_voice(
     if engine == "system":
         known = cache_dir / "system-voices.json" if cache else None
         voice = SystemVoice(name or None, rate, known_ids=known)
+    elif engine == "natural" and name == HIBARI_VOICE:
+        voice = HibariVoice(rate)
     elif engine == "natural":
         voice = NaturalVoice(_natural_model_path(name), rate)
     elif engine == "fake":
@@ -129,6 +133,8 @@ def voice_for(language: str, spec: str | None) -> str:
     if name.strip() or engine == "fake":
         return spec or ""
     if engine == "female":
+        if base == "en" and hibari_problem() is None:
+            return f"natural:{HIBARI_VOICE}"
         return f"system:{system_voice_name(language) or 'en-us'}{FEMALE_VARIANT}"
     if engine in ("male", ""):
         if base == "en":
@@ -172,6 +178,8 @@ def voice_languages(voice: Voice) -> tuple[str, ...]:
         voice = voice.inner
     if isinstance(voice, SystemVoice):
         return voice.languages
+    if isinstance(voice, HibariVoice):
+        return (HIBARI_LANGUAGE,)
     if isinstance(voice, NaturalVoice) and voice.model.language:
         return (voice.model.language,)
     return ()
@@ -196,10 +204,16 @@ class VoiceOption:
 
 
 def voice_options(language: str) -> list[VoiceOption]:
-    """Every voice here that speaks `language`: the natural voices, then each system voice as it
-    is (male, in espeak-ng) and with the female variant."""
+    """Every voice here that speaks `language`: the natural voices (hibari's female English one
+    first), then each system voice as it is (male, in espeak-ng) and with the female variant."""
     base = base_language(language)
     out = []
+    if base == base_language(HIBARI_LANGUAGE) and hibari_problem() is None:
+        out.append(
+            VoiceOption(
+                f"natural:{HIBARI_VOICE}", "female", f"{HIBARI_VOICE}, a neural voice (hibari)"
+            )
+        )
     if natural_problem() is None:
         for model in piper_voices():
             if base_language(model.language) == base:

@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 import numpy as np
 
@@ -185,6 +185,10 @@ def default_engine() -> str:
 class NaturalVoice:
     """A Piper neural voice, offline. The network loads on the first clip actually spoken, so a
     build whose clips are all cached never loads it, and then once per process (`_load_piper`)."""
+
+    phonemes: ClassVar[str] = "piper"
+    """What a lexicon entry gives it (lexicon.py): IPA, which Piper reads inside [[...]] (each
+    character one of the voice's phonemes)."""
 
     def __init__(self, model: Path | None = None, rate: int = DEFAULT_RATE) -> None:
         check_rate(rate)

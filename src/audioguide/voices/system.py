@@ -77,6 +77,12 @@ class SystemVoice:
         return "espeak-ng" if self._espeak else "pyttsx3"
 
     @property
+    def phonemes(self) -> str:
+        """What a lexicon entry gives it (lexicon.py): espeak-ng's phoneme letters, which its
+        command line reads inside [[...]]; nothing for SAPI5 and NSSpeech (respellings only)."""
+        return "espeak" if self._espeak else ""
+
+    @property
     def key(self) -> str:
         # espeak-ng's command line speaks a line as pyttsx3's fresh engine does, its later lines
         # not (up to 500 samples apart): its clips are not pyttsx3's, so not under its key.
