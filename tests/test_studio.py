@@ -298,18 +298,18 @@ def test_the_voices_are_those_voices_lists_for_the_language(client: Client) -> N
     assert [v["spec"] for v in spanish] == ["fake", *(o.spec for o in voice_options("es"))]
 
 
-def test_a_voices_sample_says_the_routines_first_line(client: Client, folder: Path) -> None:
+def test_a_voices_sample_is_the_one_the_voices_command_says(
+    client: Client, folder: Path, tmp_path: Path
+) -> None:
     checked = client.check((folder / NAME).read_text(encoding="utf-8"))
     status, wav = client.request(f"/sample/{checked['id']}.wav?voice=fake")
     assert status == 200
+    written = tmp_path / "sample.wav"
+    result = CliRunner().invoke(cli, ["voices", "--sample", "fake", "-o", str(written)])
+    assert result.exit_code == 0, result.output
+    assert wav == written.read_bytes()
     samples, _ = read_wav(wav)
-    from audioguide.voices.fake import FakeVoice
-
-    first = next(c["text"] for c in checked["plan"]["cues"] if c["kind"] == "speech")
-    spoken = np.flatnonzero(np.abs(samples[:, 0]) > 0)
-    assert spoken.size and (spoken[-1] - spoken[0]) / 44100 == pytest.approx(
-        FakeVoice.duration_s(first), abs=0.05
-    )
+    assert np.abs(samples).max() > 0
 
 
 def test_the_command_says_in_one_line_what_is_wrong(runner: CliRunner, folder: Path) -> None:

@@ -207,7 +207,8 @@ class _Routes:
 
     def sample(self, request: Request) -> Response:
         voice = request.query_params.get("voice") or ""
-        return _wav(self.desk.sample(request.path_params["id"], voice))
+        wav = self.desk.sample(request.path_params["id"], voice)
+        return Response(wav, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 class _Guard:

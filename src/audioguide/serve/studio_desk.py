@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..cues import Speech
 from ..errors import AudioguideError, Problems, RoutineError
 from ..files import write_atomic
 from ..language.load import RoutineSource
@@ -32,13 +30,13 @@ from ..session import BuildResult, Plan, Session, channels_of
 from ..strings import clock, plural
 from ..text import MAX_NAME_CHARS, problem
 from ..voices.choose import VoicePool, voice_options
+from ..voices.sample import voice_sample, wav_bytes
 from .studio_play import wav_stream
 
 SETTINGS: Final = ("voice", "rate", "length")
 """The build options the studio's form sets, by their clients-file column (options.BY_COLUMN)."""
 KEPT_DRAFTS: Final = 16
 """Drafts kept to play from: a player may still be reading one a few edits old."""
-SAMPLE_CHARS: Final = 160
 
 
 class Refused(AudioguideError):
@@ -232,19 +230,15 @@ class Desk:
         track = session.track(self.folder / "studio.mp3", plan, session.options, ())
         return wav_stream(track.audio(None, start), end - start, channels_of(plan.timeline))
 
-    def sample(self, key: str, voice: str) -> Iterator[bytes]:
-        """A voice heard saying the draft's first line, through the path that plays a line."""
-        session, plan = self.exact(key)
-        first = next((c.text for c in plan.timeline.cues if isinstance(c, Speech)), "")
-        text = first[:SAMPLE_CHARS] or plan.timeline.title
-        # JSON is YAML, and quotes any text safely.
-        doc = {"title": "Sample", "language": plan.routine.language, "steps": [{"say": text}]}
-        source = RoutineSource.parse(json.dumps(doc), name="sample", base_dir=self.folder)
-        options = replace(session.options, voice=voice, length_s=None)
-        sample = Draft(source, options, {})
-        key = version(repr(("sample", text, voice, options)).encode())
-        self._keep(key, sample)
-        return self.play(key, 0, None)
+    def sample(self, key: str, voice: str) -> bytes:
+        """The voice saying its sample in the draft's language, as `audioguide voices --sample`
+        says it (and through the same speech cache)."""
+        _, plan = self.exact(key)
+        options = self.options
+        said = voice_sample(
+            voice, plan.routine.language, rate=options.rate, cache_dir=options.cache_dir
+        )
+        return wav_bytes(said.samples)
 
     def voices_for(self, language: str) -> list[dict[str, str]]:
         listed = [
