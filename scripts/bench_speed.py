@@ -118,6 +118,7 @@ def spread(values: list[float]) -> str:
 
 def speed(bench: Bench, rounds: int, minutes: tuple[float, ...] = (20, 60)) -> None:
     print("Speed: builds against the tools themselves, in interleaved rounds")
+    print(f"{_machine()} at the start")
     rows = []
     for length in minutes:
         routine = bench.routine(f"speed{length:g}", make_routine(length))
@@ -146,6 +147,15 @@ def speed(bench: Bench, rounds: int, minutes: tuple[float, ...] = (20, 60)) -> N
         ]
     print(f"voice {bench.voice}, {rounds} rounds: median (lowest-highest); ratios per round")
     table(["", "seconds", "ratio"], rows)
+    print(f"{_machine()} at the end\n")
+
+
+def _machine() -> str:
+    """The cores a build's encoders may use, and how busy the machine is (others share it)."""
+    from audioguide.publish.spans import encoders
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{encoders()} encoder(s) on {os.cpu_count()} cores, load average {load}"
 
 
 def memory(bench: Bench, minutes: tuple[float, ...] = (20, 60, 180)) -> None:

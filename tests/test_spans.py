@@ -53,15 +53,16 @@ def _routine(tmp_path: Path, stereo: bool) -> Path:
     return path
 
 
-def test_a_track_is_cut_on_frame_boundaries_into_spans_no_shorter_than_a_minute() -> None:
-    n = to_samples(200.0) + 17
-    spans = cut(n, 3)
+def test_a_track_is_cut_by_its_length_alone_on_frame_boundaries() -> None:
+    n = to_samples(1000.0) + 17
+    spans = cut(n)
+    assert len(spans) == 5  # SPAN_S, whatever the cores
     assert spans[0].start == 0 and spans[-1].end == n
     assert all(s.start % MP3_FRAME == 0 and s.fed % MP3_FRAME == 0 for s in spans)
     assert all(a.end == b.start for a, b in itertools.pairwise(spans))
     assert all(s.stop > s.end for s in spans[:-1]) and spans[-1].stop == n
-    assert len(cut(to_samples(119.0), 2)) == 1  # two spans under a minute: one encoder
-    assert len(cut(n, 1)) == 1
+    assert len(cut(to_samples(121.0))) == 2  # two cores work on a two-minute track
+    assert len(cut(to_samples(119.0))) == 1  # spans under a minute: one encoder
 
 
 def test_the_lame_tags_crc_is_crc16_arc() -> None:
@@ -100,8 +101,8 @@ def test_a_track_encoded_in_spans_equals_one_encoders_but_for_noise(
     a, b = decode_mp3(one, channels), decode_mp3(many, channels)
     assert len(a) == len(b) == n
     assert len(_mpg123(many, channels)) == n  # a second decoder honours the gapless frame too
-    seams = [s.start for s in cut(n, jobs)[1:]]
-    assert len(seams) == jobs - 1
+    seams = [s.start for s in cut(n)[1:]]
+    assert len(seams) == 3
     edges = sorted({e for c in timeline.cues for e in (c.start_sample, c.end_sample)})
     for seam in seams:
         # The seam lies within SEAM_FRAMES of the cut; the decoded join spans a frame either side.
@@ -118,24 +119,29 @@ def test_a_track_encoded_in_spans_equals_one_encoders_but_for_noise(
 
 
 @pytest.mark.integration
-def test_one_core_writes_the_bytes_one_encoder_writes(
+def test_one_core_writes_the_bytes_one_encoder_writes_and_more_cores_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one, many, _ = _build_both(tmp_path, False, 1, monkeypatch)
     assert one.read_bytes() == many.read_bytes()
+    three = _build_both(tmp_path, False, 3, monkeypatch)[1].read_bytes()
+    two = _build_both(tmp_path, False, 2, monkeypatch)[1].read_bytes()
+    assert three == two != one.read_bytes()
 
 
 def _build_both(
     tmp_path: Path, stereo: bool, jobs: int, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, Path, Timeline]:
     monkeypatch.setenv("AUDIOGUIDE_ENCODERS", str(jobs))
+    # Four spans of the four minutes, three seams, in one test's time.
+    monkeypatch.setattr(spans_module, "SPAN_S", 60.0)
+    monkeypatch.setattr(spans_module, "MIN_SPAN_S", 50.0)
     routine = _routine(tmp_path, stereo)
     with Session.open(routine, Options(voice="fake")) as session:
         plan = session.plan()
         outputs = tmp_path / "one.mp3", tmp_path / "many.mp3"
         track = session.track(outputs[0], plan, session.options, ())
         timeline = plan.timeline
-        assert timeline.total_samples > jobs * to_samples(spans_module.MIN_SPAN_S)
         assert channels_of(timeline) == (2 if stereo else 1)
         kwargs = {
             "channels": channels_of(timeline),
