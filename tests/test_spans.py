@@ -16,7 +16,14 @@ from audioguide.audio import to_samples
 from audioguide.cues import Timeline
 from audioguide.options import Options
 from audioguide.publish import spans as spans_module
-from audioguide.publish.frames import Gapless, crc16, rewrite_info, scan
+from audioguide.publish.frames import (
+    Gapless,
+    crc16,
+    encoder_delay,
+    music_crc,
+    rewrite_info,
+    scan,
+)
 from audioguide.publish.mp3 import MP3_FRAME, export_stream
 from audioguide.publish.spans import cut, export_mixed
 from audioguide.publish.tags import Tags
@@ -116,6 +123,23 @@ def test_a_track_encoded_in_spans_equals_one_encoders_but_for_noise(
         # Two encodings of the same audio differ by their quantisation noise, no more, at a seam.
         assert _rms(b[lo:hi] - a[lo:hi]) <= 2 * _rms(a[lo:hi]) * 10 ** (-20 / 20)
     assert ID3(many) == ID3(one)  # every tag, and the chapters to the millisecond
+    _assert_gapless_frame_true(many, n)
+
+
+def _assert_gapless_frame_true(path: Path, n_samples: int) -> None:
+    """The joined stream's Xing/LAME frame says what the stream is: its frames, bytes, the end
+    padding that leaves the plan's samples, the music's CRC, its own CRC."""
+    data = path.read_bytes()
+    with path.open("rb") as f:
+        frames = scan(f, _audio_start(data))
+    info = data[frames.offsets[0] : frames.offsets[1]]
+    music = data[frames.offsets[1] : frames.offsets[-1]]
+    assert music_crc(info) == crc16(music)
+    padding = (len(frames) - 1) * MP3_FRAME - n_samples - encoder_delay(info)
+    size = int(frames.offsets[-1] - frames.offsets[0])
+    toc = info[21 + 16 : 21 + 116] if info[21:25] == b"Info" else info[36 + 16 : 36 + 116]
+    gapless = Gapless(len(frames) - 1, size, toc, padding, crc16(music))
+    assert rewrite_info(info, gapless) == info
 
 
 @pytest.mark.integration

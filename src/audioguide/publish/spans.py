@@ -43,7 +43,18 @@ from ..errors import ExportError
 from ..files import atomic, scratch
 from ..options import DEFAULT_BITRATE_KBPS
 from ..tools import ffmpeg
-from .frames import Frames, Gapless, crc16, encoder_delay, rewrite_info, scan, seek_table
+from .frames import (
+    Frames,
+    Gapless,
+    crc16,
+    crc_join,
+    crc_within,
+    encoder_delay,
+    music_crc,
+    rewrite_info,
+    scan,
+    seek_table,
+)
 from .mp3 import MP3_FRAME, check_export, comment, encode_file, export_stream
 from .tags import Tags, write_tags
 
@@ -273,29 +284,42 @@ def _join(spans: list[Span], files: list[Path], part: Path, n_samples: int) -> N
         sources = [stack.enter_context(f.open("rb")) for f in files]
         # Each scan's frame 0 is its encoder's Xing frame: a span's frame j is scan frame j + 1.
         scans = [scan(s) for s in sources]
-        info = _read(sources[0], int(scans[0].offsets[0]), scans[0].size(0))
         seams = [
-            _seam(scans[i], spans[i], scans[i + 1], spans[i + 1]) for i in range(len(spans) - 1)
+            _seam(a, s, b, t)
+            for a, s, b, t in zip(scans, spans, scans[1:], spans[1:], strict=False)
         ]
-        ends = [*seams, spans[-1].base + len(scans[-1]) - 1]
+        firsts = [1] + [seam - span.base + 1 for seam, span in zip(seams, spans[1:], strict=True)]
+        ends = [seam - span.base + 1 for seam, span in zip(seams, spans[:-1], strict=True)]
+        ends.append(len(scans[-1]))
+        info = _read(sources[0], int(scans[0].offsets[0]), scans[0].size(0))
         with part.open("w+b") as out:
             out.write(info)
-            offsets = []
-            for i, (source, frames, span) in enumerate(zip(sources, scans, spans, strict=True)):
-                first = 0 if i == 0 else seams[i - 1]
+            offsets, crc = [], 0
+            for i, (source, frames) in enumerate(zip(sources, scans, strict=True)):
                 if i > 0:
-                    _patch_reservoir(source, frames, first - span.base + 1, out, scans[i - 1],
-                                     first - spans[i - 1].base + 1)  # fmt: skip
-                offsets.append(
-                    _copy(source, frames, first - span.base + 1, ends[i] - span.base + 1, out)
-                )
+                    crc ^= _patch_reservoir(
+                        source, frames, firsts[i], out, scans[i - 1], ends[i - 1]
+                    )
+                offsets.append(_copy(source, frames, firsts[i], ends[i], out))
+                kept = int(frames.offsets[ends[i]] - frames.offsets[firsts[i]])
+                crc = crc_join(crc, _kept_crc(source, frames, firsts[i], ends[i]), kept)
             frames_at = np.concatenate(offsets)
             size = out.tell()
             padding = len(frames_at) * MP3_FRAME - n_samples - encoder_delay(info)
-            crc = _music_crc(out, len(info), size)
             out.seek(0)
             gapless = Gapless(len(frames_at), size, seek_table(frames_at, size), padding, crc)
             out.write(rewrite_info(info, gapless))
+
+
+def _kept_crc(source: BinaryIO, frames: Frames, first: int, end: int) -> int:
+    """The CRC of frames [first, end) of an encoder's file, from the CRC its encoder wrote of all
+    its audio frames and those of the few frames either side, read: not the megabytes kept."""
+    offsets = [int(x) for x in (frames.offsets[1], frames.offsets[first])]
+    offsets += [int(x) for x in (frames.offsets[end], frames.offsets[-1])]
+    head = crc16(_read(source, offsets[0], offsets[1] - offsets[0]))
+    tail = crc16(_read(source, offsets[2], offsets[3] - offsets[2]))
+    whole = music_crc(_read(source, int(frames.offsets[0]), frames.size(0)))
+    return crc_within(whole, head, tail, offsets[2] - offsets[1], offsets[3] - offsets[2])
 
 
 def _seam(a: Frames, span_a: Span, b: Frames, span_b: Span) -> int:
@@ -326,20 +350,27 @@ def _copy(source: BinaryIO, frames: Frames, first: int, end: int, out: BinaryIO)
 
 def _patch_reservoir(
     source: BinaryIO, frames: Frames, first: int, out: BinaryIO, before: Frames, end: int
-) -> None:
+) -> int:
     """Overwrite the last data bytes in `out` (the earlier span's up to its frame `end`, unused
-    by its frames) with the bytes this span's frames from `first` read before themselves."""
-    data = b"".join(
-        _read(source, at, n) for at, n in frames.tail(first, frames.reaches_before(first))
-    )
+    by its frames) with the bytes this span's frames from `first` read before themselves; the
+    CRC of what that changed (the old bytes XOR the new, to the end of `out`)."""
+    reservoir = frames.tail(first, frames.reaches_before(first))
+    data = b"".join(_read(source, at, n) for at, n in reservoir)
     written = out.tell()
     # The earlier span's frames were copied so that its frame `end` would start where `out` is.
     shift = written - int(before.offsets[end])
-    for at, n in before.tail(end, len(data)):
+    pieces = before.tail(end, len(data))
+    if not pieces:
+        return 0
+    changed = pieces[0][0] + shift
+    old = _read(out, changed, written - changed)
+    for at, n in pieces:
         out.seek(at + shift)
         out.write(data[:n])
         data = data[n:]
+    new = _read(out, changed, written - changed)
     out.seek(written)
+    return crc16(bytes(a ^ b for a, b in zip(old, new, strict=True)))
 
 
 def _read(source: BinaryIO, at: int, n: int) -> bytes:
@@ -357,11 +388,3 @@ def _copy_bytes(source: BinaryIO, out: BinaryIO, n: int) -> None:
 
 
 _COPY: Final = 1 << 22
-
-
-def _music_crc(out: BinaryIO, start: int, end: int) -> int:
-    out.seek(start)
-    crc = 0
-    while chunk := out.read(min(_COPY, end - out.tell())):
-        crc = crc16(chunk, crc)
-    return crc
