@@ -25,6 +25,7 @@ limiter is settled), so memory stays flat with length and no mix waits on anothe
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import threading
@@ -180,6 +181,7 @@ class _Job:
         self.mixed, self.channels, self.bitrate_kbps = mixed, channels, bitrate_kbps
         self.path, self.n_samples, self.progress = path, n_samples, progress
         self.lock = threading.Lock()
+        self.starting = threading.Lock()
         self.done = 0
         self.procs: list[subprocess.Popen[bytes]] = []
         self.failed: list[BaseException] = []
@@ -223,7 +225,7 @@ class _Job:
     def work(self, span: Span, out: Path) -> None:
         try:
             encode_file(
-                _samples(self.mixed, span),
+                _samples(self.mixed, span, self.starting),
                 span.stop - span.fed,
                 self.channels,
                 out,
@@ -256,12 +258,16 @@ class _Job:
         return fed
 
 
-def _samples(mixed: Mixed, span: Span) -> Iterator[Samples]:
-    """The track's samples [span.fed, span.stop), mixed from MIX_LEAD_S before."""
+def _samples(mixed: Mixed, span: Span, starting: threading.Lock) -> Iterator[Samples]:
+    """The track's samples [span.fed, span.stop), mixed from MIX_LEAD_S before. The first block,
+    which sets the mixer up, is made holding `starting`: two mixers setting up at once each made
+    the bed (a cold three-hour build with rain peaked at 409 MB, against 226 MB with one)."""
     at = max(0, span.fed - to_samples(MIX_LEAD_S))
     blocks = iter(mixed(at))
     try:
-        for block in blocks:
+        with starting:
+            first = next(blocks, None)
+        for block in itertools.chain([] if first is None else [first], blocks):
             lo, hi = max(span.fed, at), min(span.stop, at + len(block))
             if hi > lo:
                 yield block[lo - at : hi - at]
