@@ -39,9 +39,11 @@ class Bench(Protocol):
 class Run:
     wall_s: float
     tree_mib: float
-    """The most the command and all its descendants held at once."""
+    """The most the command and all its descendants held at once: the sum of their proportional
+    set sizes (a page two processes share, ffmpeg's libraries in two encoders say, counted
+    half in each; summing resident sizes counted it twice)."""
     largest_mib: float
-    """The most any one of them held."""
+    """The most any one of them held (resident set)."""
 
 
 def tree_run(command: list[str], stdin: bytes | None = None) -> Run:
@@ -59,8 +61,9 @@ def tree_run(command: list[str], stdin: bytes | None = None) -> Run:
         proc.stdin.close()
     tree = largest = 0
     while proc.poll() is None:
-        sizes = [_rss(pid) for pid in _descendants(proc.pid)]
-        tree, largest = max(tree, sum(sizes)), max(largest, max(sizes, default=0))
+        pids = _descendants(proc.pid)
+        tree = max(tree, sum(_pss(pid) for pid in pids))
+        largest = max(largest, max((_rss(pid) for pid in pids), default=0))
         time.sleep(SAMPLE_S)
     wall = time.perf_counter() - started
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -83,6 +86,17 @@ def _descendants(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+def _pss(pid: int) -> int:
+    """A process's proportional set size: its private pages and its share of shared ones."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _rss(pid: int) -> int:
@@ -118,6 +132,7 @@ def spread(values: list[float]) -> str:
 
 def speed(bench: Bench, rounds: int, minutes: tuple[float, ...] = (20, 60)) -> None:
     print("Speed: builds against the tools themselves, in interleaved rounds")
+    print(f"{_machine()} at the start")
     rows = []
     for length in minutes:
         routine = bench.routine(f"speed{length:g}", make_routine(length))
@@ -146,10 +161,20 @@ def speed(bench: Bench, rounds: int, minutes: tuple[float, ...] = (20, 60)) -> N
         ]
     print(f"voice {bench.voice}, {rounds} rounds: median (lowest-highest); ratios per round")
     table(["", "seconds", "ratio"], rows)
+    print(f"{_machine()} at the end\n")
+
+
+def _machine() -> str:
+    """The cores a build's encoders may use, and how busy the machine is (others share it)."""
+    from audioguide.publish.spans import encoders
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{encoders()} encoder(s) on {os.cpu_count()} cores, load average {load}"
 
 
 def memory(bench: Bench, minutes: tuple[float, ...] = (20, 60, 180)) -> None:
-    print("Memory: peaks of warm builds (the whole process tree, and its largest process)")
+    print("Memory: peaks of warm builds (the whole process tree's proportional set size, and its")
+    print("largest process's resident set)")
     rows, trees = [], {}
     for length in minutes:
         routine = bench.routine(f"memory{length:g}", make_routine(length))

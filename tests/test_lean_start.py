@@ -26,12 +26,13 @@ steps:
 """
 
 
-def _run(args: list[str], cache: Path, path: str | None = None) -> list[str]:
+def _run(args: list[str], cache: Path, path: str | None = None, encoders: str = "") -> list[str]:
     """Run `audioguide ARGS` in a session of its own; the processes of that session still alive
     once it has exited (none, if it cleaned up after itself)."""
+    env = {**os.environ, "AUDIOGUIDE_CACHE_DIR": str(cache), "PATH": path or os.environ["PATH"]}
     proc = subprocess.Popen(
         [str(AUDIOGUIDE), *args],
-        env={**os.environ, "AUDIOGUIDE_CACHE_DIR": str(cache), "PATH": path or os.environ["PATH"]},
+        env={**env, "AUDIOGUIDE_ENCODERS": encoders} if encoders else env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -52,6 +53,18 @@ def test_no_process_outlives_a_command_with_the_system_voice(tmp_path: Path, com
     cache = tmp_path / "cache"
     for state in ("cold", "warm"):
         assert _run(args, cache) == [], state
+
+
+@pytest.mark.integration
+def test_no_process_or_span_file_outlives_a_build_on_several_encoders(tmp_path: Path) -> None:
+    # Over three minutes: two spans, on two encoders at once (publish/spans.py).
+    routine = tmp_path / "long.yaml"
+    routine.write_text(ROUTINE + "  - hold: 90s\n  - say: Once more.\n  - hold: 90s\n")
+    out = tmp_path / "out" / "long.mp3"
+    args = ["build", str(routine), "--voice", "fake", "-o", str(out)]
+    left = _run(args, tmp_path / "cache", encoders="2")
+    assert left == []
+    assert sorted(p.name for p in out.parent.iterdir() if p.suffix == ".part") == []
 
 
 @pytest.mark.integration

@@ -90,6 +90,17 @@ def atomic(path: Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def scratch(path: Path) -> Iterator[Path]:
+    """A temp file beside `path` for work towards it (a span of the track, encoded apart), removed
+    when the block ends; named as a part of `path`, so a killed build's is swept as its parts."""
+    part = _create_part(path)
+    try:
+        yield part
+    finally:
+        part.unlink(missing_ok=True)
+
+
 def part_pattern(path: Path) -> re.Pattern[str]:
     """Names of the temp files a build of `path` writes: `.NAME.PID-RANDOM.part`, beside it
     (`.NAME.RANDOM.part`, without the pid, from audioguide 0.1)."""

@@ -268,16 +268,17 @@ class Session:
 
 def export_track(track: Track, progress: Progress | None = None) -> None:
     """The track's MP3 at its path, mixed as it is encoded."""
-    from .publish.mp3 import export_stream
+    from .publish.spans import export_mixed
 
-    export_stream(
-        track.audio(progress),
+    export_mixed(
+        lambda start: track.audio(None, start),
         track.path,
         channels=channels_of(track.timeline),
         n_samples=track.timeline.total_samples,
         tags=track.tags,
         chapters=track.timeline.chapters,
         bitrate_kbps=track.bitrate_kbps,
+        progress=progress,
     )
 
 

@@ -64,6 +64,17 @@ def export_mp3(
     )
 
 
+def check_export(n_samples: int, bitrate_kbps: int, path: Path) -> None:
+    """What makes any track unwritable, said before anything is encoded."""
+    if n_samples == 0:
+        raise ExportError(f"nothing to write to {path}: the track is empty; give it some audio")
+    if bitrate_kbps not in BITRATES_KBPS:
+        raise ExportError(
+            f"MP3 bitrate {bitrate_kbps} kbps is not possible: use one of "
+            + ", ".join(map(str, BITRATES_KBPS))
+        )
+
+
 def export_stream(
     blocks: Iterable[Samples],
     path: Path,
@@ -77,17 +88,16 @@ def export_stream(
 ) -> None:
     """Encode blocks as they come (the mix is made while ffmpeg, in its own process, encodes
     what came before): `n_samples` frames of `channels` in all, mono (n,) or stereo (n, 2)."""
-    if n_samples == 0:
-        raise ExportError(f"nothing to write to {path}: the track is empty; give it some audio")
-    if bitrate_kbps not in BITRATES_KBPS:
-        raise ExportError(
-            f"MP3 bitrate {bitrate_kbps} kbps is not possible: use one of "
-            + ", ".join(map(str, BITRATES_KBPS))
-        )
-    program = ffmpeg()
+    check_export(n_samples, bitrate_kbps, path)
+    ffmpeg()  # found before anything is written
     with atomic(path) as part:
-        _encode(program, blocks, n_samples, channels, part, bitrate_kbps, path, progress)
-        write_tags(part, tags, chapters, f"audioguide: {ENCODER} {bitrate_kbps} kbps CBR", path)
+        encode_file(blocks, n_samples, channels, part, bitrate_kbps, path, progress)
+        write_tags(part, tags, chapters, comment(bitrate_kbps), path)
+
+
+def comment(bitrate_kbps: int) -> str:
+    """What the track's tags say made it."""
+    return f"audioguide: {ENCODER} {bitrate_kbps} kbps CBR"
 
 
 def export_split(
@@ -173,21 +183,25 @@ def _channels(samples: Samples) -> int:
     raise ValueError(f"samples must have shape (n,) or (n, 2), got {samples.shape}")
 
 
-def _encode(
-    program: str,
+def encode_file(
     blocks: Iterable[Samples],
     n_samples: int,
     channels: int,
-    part: Path,
+    out: Path,
     bitrate_kbps: int,
     path: Path,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[int, int], None] | None = None,
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> None:
-    command = _command(program, channels, bitrate_kbps, str(part), xing=True)
+    """ffmpeg encoding `n_samples` of `blocks` to the MP3 `out`, with its Xing/LAME frame; errors
+    name `path`, the file the user asked for. `started` is given the encoder's process."""
+    command = _command(ffmpeg(), channels, bitrate_kbps, str(out), xing=True)
     # stderr goes to a file: a pipe nobody reads while we write stdin can fill up and deadlock.
     with tempfile.TemporaryFile() as stderr:
         proc = _start(command, stderr, stdout=None)
         assert proc.stdin is not None
+        if started:
+            started(proc)
         try:
             gain = np.float32(32768.0 / lame_scale(bitrate_kbps))
             _pipe_pcm(blocks, n_samples, gain, proc.stdin, progress)
