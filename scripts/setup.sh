@@ -62,11 +62,17 @@ else
   echo "setup: installing audioguide and its Python packages into .venv ($extras; a first run downloads about 175 MB)"
   # pip's own lines (Collecting..., Downloading..., Installing...) show it working; -q hid them
   # for three minutes. What is already there goes unsaid.
+  # pip then installs what it collected without a word for up to half a minute: a line every
+  # 8 s says it is still at work.
+  (while sleep 8; do echo "setup: pip is still installing ($SECONDS s)"; done) &
+  ticker=$!
+  trap 'kill $ticker 2>/dev/null' EXIT
   set +e
   .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
     -e ".[$extras]" | grep --line-buffered -v '^Requirement already satisfied'
   status=("${PIPESTATUS[@]}")
   set -e
+  kill $ticker 2>/dev/null
   [ "${status[0]}" -eq 0 ] || { echo "setup: pip install failed" >&2; exit 1; }
   stamp >"$stamp_file"
   echo "setup: done"
