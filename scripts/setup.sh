@@ -66,13 +66,13 @@ else
   # 8 s says it is still at work.
   (while sleep 8; do echo "setup: pip is still installing ($SECONDS s)"; done) &
   ticker=$!
-  trap 'kill $ticker 2>/dev/null' EXIT
+  trap 'kill $ticker 2>/dev/null || true' EXIT
   set +e
   .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
     -e ".[$extras]" | grep --line-buffered -v '^Requirement already satisfied'
   status=("${PIPESTATUS[@]}")
   set -e
-  kill $ticker 2>/dev/null
+  kill $ticker 2>/dev/null || true
   [ "${status[0]}" -eq 0 ] || { echo "setup: pip install failed" >&2; exit 1; }
   stamp >"$stamp_file"
   echo "setup: done"
