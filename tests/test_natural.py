@@ -443,8 +443,12 @@ def _files(folder: Path) -> set[Path]:
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "command",
-    [["build"], pytest.param(["share", "--client", "Sam"], marks=needs_chromium)],
-    ids=["build", "share"],
+    [
+        ["build", "--voice", "natural"],
+        ["build", "--voice", "female"],  # heart: hibari's own onnxruntime session
+        pytest.param(["share", "--client", "Sam", "--voice", "natural"], marks=needs_chromium),
+    ],
+    ids=["build", "build-heart", "share"],
 )
 def test_a_natural_build_writes_only_its_cache_and_its_output(
     tmp_path: Path, command: list[str], request: pytest.FixtureRequest
@@ -470,7 +474,7 @@ def test_a_natural_build_writes_only_its_cache_and_its_output(
     env |= {"HOME": str(home), "TMPDIR": str(temp), "PYTHONDONTWRITEBYTECODE": "1"}
     audioguide = Path(sys.executable).with_name("audioguide")
     result = subprocess.run(
-        [str(audioguide), *command, "hello.yaml", "--voice", "natural"],
+        [str(audioguide), command[0], "hello.yaml", *command[1:]],
         cwd=work,
         env=env,
         capture_output=True,
@@ -478,7 +482,7 @@ def test_a_natural_build_writes_only_its_cache_and_its_output(
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    track = "output/hello.mp3" if command == ["build"] else "output/hello/hello.mp3"
+    track = "output/hello.mp3" if command[0] == "build" else "output/hello/hello.mp3"
     assert result.stdout.startswith(f"Wrote {track} ("), result.stdout
     assert {p.parts[:3] for p in _files(home)} == {(".cache", "audioguide", "speech")}
     assert {p.parts[0] for p in _files(work)} == {"hello.yaml", "output"}
