@@ -60,6 +60,17 @@ def resample(clip: npt.NDArray[np.floating], rate: int) -> Samples:
     return out
 
 
+def float_to_pcm16(chunk: Samples, gain: np.float32) -> bytes:
+    """Float in [-1, 1] times `gain` (32768, and for the encoder LAME's scale undone) to
+    little-endian int16, rounded, clipping anything louder (interleaved if 2-D)."""
+    if not np.isfinite(chunk).all():
+        raise ValueError("samples contain NaN or infinity: the mix is broken upstream")
+    scaled = np.multiply(chunk, gain, dtype=np.float32)
+    np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    np.rint(scaled, out=scaled)
+    return scaled.astype("<i2").tobytes()
+
+
 def pcm16_to_float(data: bytes, channels: int = 1) -> Samples:
     """Little-endian 16-bit PCM to mono float32 (channels averaged)."""
     pcm = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0

@@ -14,7 +14,7 @@ from typing import Final
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, Samples
+from ..audio import SAMPLE_RATE, Samples, float_to_pcm16
 
 FULL_SCALE: Final = np.float32(32768.0)
 """Float [-1, 1] to int16 as a decoder of the built MP3 gives it back (the encoder's own input is
@@ -36,15 +36,6 @@ def wav_header(n_samples: int, channels: int) -> bytes:
     )
 
 
-def pcm16(block: Samples) -> bytes:
-    """Float samples to little-endian int16 (interleaved when stereo), rounded and clipped as
-    the encoder's input is."""
-    scaled = np.multiply(block, FULL_SCALE, dtype=np.float32)
-    np.clip(scaled, -32768.0, 32767.0, out=scaled)
-    np.rint(scaled, out=scaled)
-    return scaled.astype("<i2").tobytes()
-
-
 def wav_stream(blocks: Iterable[Samples], n_samples: int, channels: int) -> Iterator[bytes]:
     """The header, then exactly `n_samples` frames of the blocks (the rest is not mixed)."""
     yield wav_header(n_samples, channels)
@@ -54,7 +45,7 @@ def wav_stream(blocks: Iterable[Samples], n_samples: int, channels: int) -> Iter
             break
         part = block[:left]
         left -= len(part)
-        yield pcm16(part)
+        yield float_to_pcm16(part, FULL_SCALE)  # rounded and clipped as the encoder's input is
     if left > 0:  # a track shorter than asked: the header promised these frames
         yield bytes(left * channels * 2)
 
