@@ -23,7 +23,7 @@ from audioguide import Options, Session
 from audioguide.serve.studio_play import read_wav
 from audioguide.voices.choose import voice_options
 from audiotools import decode_mp3
-from chromium import needs_chromium, page
+from chromium import needs_chromium, page, watch
 
 pytestmark = [pytest.mark.integration, needs_chromium]
 
@@ -130,9 +130,7 @@ def test_writing_a_routine_by_ear(studio: tuple[str, Path]) -> None:
     url, folder = studio
     female = next(o.spec for o in voice_options("en") if o.gender == "female")
     with page("--autoplay-policy=no-user-gesture-required") as p:
-        failures: list[str] = []
-        p.on("pageerror", lambda e: failures.append(str(e)))
-        p.on("console", lambda m: failures.extend([m.text] if m.type == "error" else []))
+        seen = watch(p)
         p.set_viewport_size({"width": 1360, "height": 900})
         p.goto(url)
         first = _checked(p, None)
@@ -176,7 +174,7 @@ def test_writing_a_routine_by_ear(studio: tuple[str, Path]) -> None:
         )
         assert p.inner_text("#result").startswith("Wrote output/psoas-release.mp3 (")
         _shot(p, "built")
-        assert failures == []
+        assert seen.errors == []
 
     cli = folder / "cli-build"
     built = _run(folder, "build", NAME, "--voice", female, "-o", str(cli / "psoas-release.mp3"))
