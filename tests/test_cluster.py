@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,19 +19,13 @@ from audioguide.options import Options
 from audioguide.session import Session
 from audiotools import decode_mp3
 from batchtools import KNEE
+from servertools import free_port
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("distributed")
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes]) -> None:
@@ -50,7 +43,7 @@ def cluster(
     """A scheduler and `n_workers` single-threaded workers, without nannies (a killed worker
     stays dead) unless `nanny` (the default of `dask worker`, as the docs start them), each with
     a speech cache of its own, all stopped and waited for on the way out, whatever happened."""
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
