@@ -104,6 +104,7 @@ def svg_to_png(svg: str, png: Path, *, px: int = 400, margin: int = 40) -> Path:
 
 
 PHONE: Final = {"width": 390, "height": 844}
+WAIT_S: Final = 180
 """A phone's viewport in CSS pixels (an iPhone 12-14's)."""
 
 
@@ -133,6 +134,9 @@ def page(*flags: str, phone: bool = False) -> Iterator[Any]:
         try:
             device = {"viewport": PHONE, "device_scale_factor": 3, "has_touch": True}
             context = browser.new_context(**(device if phone else {}))
+            # A wait is for a state, not a speed: Playwright's 30 s default could fail a test on
+            # a machine busy enough, so a wait gives up only after what no load explains.
+            context.set_default_timeout(WAIT_S * 1000)
             yield context.new_page()
         finally:
             browser.close()
