@@ -243,8 +243,8 @@ def test_the_speech_engine_crashing_on_one_cue(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    # espeak-ng's command line speaking the long cue (0.3 s a 4,000-character chunk), or
-    # pyttsx3's worker, starting up or speaking it: busy either way.
+    # espeak-ng's speaker (or its command line) speaking the long cue (0.3 s a 4,000-character
+    # chunk), or pyttsx3's worker, starting up or speaking it: busy either way.
     worker = _wait_for_child(proc.pid)
     os.kill(worker, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
@@ -259,15 +259,16 @@ def test_the_speech_engine_crashing_on_one_cue(tmp_path: Path) -> None:
 
 
 def _wait_for_child(parent: int) -> int:
-    """The voice's engine: espeak-ng speaking, or the child multiprocessing spawned for pyttsx3
-    (not its resource tracker)."""
+    """The voice's engine: espeak-ng's speaker or command, or the child multiprocessing spawned
+    for pyttsx3 (not its resource tracker)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
                 command = (stat.parent / "cmdline").read_bytes()
-                if ppid == parent and (b"spawn_main" in command or b"--stdout" in command):
+                engine = (b"spawn_main", b"--stdout", b"espeak_speaker")
+                if ppid == parent and any(name in command for name in engine):
                     return int(stat.parent.name)
             except (OSError, ValueError):
                 continue

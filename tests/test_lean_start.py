@@ -4,7 +4,6 @@ cached starts no engine, and `plan` and `check` import only what they use."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,29 +67,43 @@ def test_no_process_or_span_file_outlives_a_build_on_several_encoders(tmp_path: 
 
 
 @pytest.mark.integration
-def test_a_warm_command_speaks_nothing(tmp_path: Path) -> None:
-    # espeak-ng behind a wrapper that writes down every call: a warm build and plan make none
-    # that speaks (`--version`, the engine's fingerprint, is a lookup, not speech).
-    espeak = shutil.which("espeak-ng")
-    assert espeak is not None
-    calls = tmp_path / "calls"
-    wrapper = tmp_path / "bin" / "espeak-ng"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {espeak} "$@"\n')
-    wrapper.chmod(0o755)
-    path = f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"
+def test_a_warm_command_speaks_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every start of espeak-ng's speaker, and every line its command line speaks, written down:
+    # a cold build makes some, a warm build and plan none.
+    from audioguide.cli import cli
+    from audioguide.voices import espeak
+
+    calls: list[str] = []
+    speaker, command = espeak._Speaker.__init__, espeak.EspeakCommand._speak_command
+
+    def started(self: espeak._Speaker, voice_id: str, rate: int) -> None:
+        calls.append(f"speaker {voice_id}")
+        speaker(self, voice_id, rate)
+
+    def spoken(self: espeak.EspeakCommand, voice_id: str, rate: int, text: str, t: float) -> object:
+        calls.append(f"command {text}")
+        return command(self, voice_id, rate, text, t)
+
+    monkeypatch.setattr(espeak._Speaker, "__init__", started)
+    monkeypatch.setattr(espeak.EspeakCommand, "_speak_command", spoken)
+    routine = tmp_path / "lean.yaml"
+    routine.write_text(ROUTINE, encoding="utf-8")
+    cache = ["--voice", "system", "--cache-dir", str(tmp_path / "cache")]
+    build = ["build", str(routine), "-o", str(tmp_path / "lean.mp3"), *cache]
+    cli(build, standalone_mode=False)
+    assert calls  # cold
+    calls.clear()
+    cli(build, standalone_mode=False)
+    cli(["plan", str(routine), *cache], standalone_mode=False)
+    assert calls == []
+
+
+@pytest.mark.integration
+def test_no_voice_process_outlives_a_cold_build(tmp_path: Path) -> None:
     routine = tmp_path / "lean.yaml"
     routine.write_text(ROUTINE, encoding="utf-8")
     build = ["build", str(routine), "--voice", "system", "-o", str(tmp_path / "lean.mp3")]
-    _run(build, tmp_path / "cache", path)
-    assert sum("--stdout" in call for call in calls.read_text().splitlines()) >= 3  # cold
-    calls.unlink()
-    _run(build, tmp_path / "cache", path)
-    _run(["plan", str(routine), "--voice", "system"], tmp_path / "cache", path)
-    spoken = (
-        [c for c in calls.read_text().splitlines() if c != "--version"] if calls.exists() else []
-    )
-    assert spoken == []
+    assert _run(build, tmp_path / "cache") == []
 
 
 IMPORTS = """

@@ -383,10 +383,11 @@ def heard(phrase: str, audio: Samples) -> bool:
 
 
 MISSED: dict[str, set[str]] = {"natural": set(), "female": {"bend your knees"}}
-"""Phrases the recogniser does not spot in a voice's track. heart joins "bend your" as people do
-(d and y become the j of "journeys"): pocketsphinx hears "then journeys" at every rate from 120 to
-200 and for any seed, though a listener hears "bend your knees"; on whole cues heart's word error
-is lower than joe's (test_heart_is_understood_as_well_as_joe)."""
+"""Phrases the recogniser may not spot in a voice's track (it must never spot them elsewhere).
+heart joins "bend your" as people do (d and y become the j of "journeys"): pocketsphinx heard
+"then journeys" at every rate from 120 to 200 and for any seed, though a listener hears "bend your
+knees", and spots it or not by a hair (a line levelled 0.1 LU differently decides it); on whole
+cues heart's word error is lower than joe's (test_heart_is_understood_as_well_as_joe)."""
 
 
 @pytest.mark.integration
@@ -421,7 +422,9 @@ def test_built_track_is_understood_where_the_plan_says(
         for where, w in windows.items()
         if heard(phrase, w)
     }
-    assert found == {(p, text) for text, p in SPOKEN.items() if p not in MISSED[voice]}
+    said = {(p, text) for text, p in SPOKEN.items()}
+    assert found <= said  # nothing heard where it is not said
+    assert found >= {(p, text) for p, text in said if p not in MISSED[voice]}
 
 
 @pytest.mark.integration

@@ -10,6 +10,7 @@ The limiter's delay line and gain envelope carry across blocks.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Final
 
@@ -211,7 +212,6 @@ class Limiter:
         # The gain for sample n is known once the input reaches n + 6 (its interpolation), and is
         # applied to sample n - (window - 1 + guard), so that its hold and average centre on it.
         self._latency = self._window + _GUARD_SAMPLES + _LEAD_SAMPLES - 1
-        self._growth = self._decay = np.ones(0)
         self._reset()
 
     def _reset(self) -> None:
@@ -332,7 +332,7 @@ class Limiter:
         span = max(1, int(_RELEASE_SPAN / self._release_per_sample))
         for start in range(0, len(depth), span):
             part = depth[start : start + span]
-            growth, decay = self._release_curves(len(part))
+            growth, decay = _release_curves(self._release_per_sample, len(part))
             decayed = part * growth
             decayed[0] = max(decayed[0], self._depth * self._decay_per_sample)
             np.maximum.accumulate(decayed, out=decayed)
@@ -342,13 +342,21 @@ class Limiter:
             np.putmask(part, part < _RELEASE_FLOOR, 0.0)
             self._depth = float(part[-1])
 
-    def _release_curves(self, n: int) -> tuple[Float64s, Float64s]:
-        """r^-k and r^k for k = 0 .. n - 1, r the release's decay per sample (kept, not remade)."""
-        if len(self._growth) < n:
-            longest = int(_RELEASE_SPAN / self._release_per_sample)
-            exponent = self._release_per_sample * np.arange(max(n, min(CHUNK_SAMPLES, longest)))
-            self._growth, self._decay = np.exp(exponent), np.exp(-exponent)
-        return self._growth[:n], self._decay[:n]
+
+@functools.lru_cache(maxsize=4)
+def _release_curve(per_sample: float, n: int) -> tuple[Float64s, Float64s]:
+    exponent = per_sample * np.arange(n)
+    growth, decay = np.exp(exponent), np.exp(-exponent)
+    growth.flags.writeable = decay.flags.writeable = False
+    return growth, decay
+
+
+def _release_curves(per_sample: float, n: int) -> tuple[Float64s, Float64s]:
+    """r^-k and r^k for k = 0 .. n - 1, r = e^-per_sample: made once per release time and kept
+    (a cold build limits each new line some three times, each time with a new Limiter)."""
+    longest = int(_RELEASE_SPAN / per_sample)
+    growth, decay = _release_curve(per_sample, max(n, min(CHUNK_SAMPLES, longest)))
+    return growth[:n], decay[:n]
 
 
 def limit(samples: Samples, ceiling_db: float) -> Samples:

@@ -1,22 +1,30 @@
-"""The system voice where espeak-ng is the engine (Linux): its command line, one fresh process per
-chunk of text, so the same line gives the same samples in any process.
+"""The system voice where espeak-ng is the engine (Linux): libespeak-ng in a speaker process of
+its own (espeak_speaker.py), which forks a child for each line, so the same line gives the same
+samples in any process, and they are the samples espeak-ng's command line gives (tested on every
+bundled routine's lines); the command itself where the library cannot be loaded.
 
 Measured against pyttsx3's worker (system_worker.py) on the same lines: the command line's clip of
 a line equals the one pyttsx3 gives as the first utterance of a fresh engine; pyttsx3's later
-utterances of it differ by up to 500 samples (state carried from one utterance to the next). A
-process per line costs about 7 ms to start (20 lines: 0.19 s one process each, 0.05 s all in one
-process) against pyttsx3's ~3x espeak-ng's own time; the lines of one call cannot be told apart
-in its one WAV stream, so the batch is spread over processes running side by side instead
-(cache.py's twin).
+utterances of it differ by up to 500 samples (state carried from one utterance to the next, which
+is why the speaker forks). A line costs the speaker about 4.5 ms (a fork of it 1.4 ms, speaking
+about 2 ms) against the command's 9 ms (a process started, its voice data read), and both against
+pyttsx3's ~3x espeak-ng's own time. The lines of one call to the command cannot be told apart in
+its one WAV stream; the speaker answers each line on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import select
 import shutil
 import struct
 import subprocess
 import sys
+import time
+import weakref
+from pathlib import Path
 from typing import Final
 
 from ..audio import Samples, pcm16_to_float
@@ -27,6 +35,9 @@ from .system_worker import resolve_base, unknown_variant
 DEFAULT_VOICE: Final = "en"
 """What espeak-ng speaks with no voice named (gmw/en, as pyttsx3's default)."""
 LIST_TIMEOUT_S: Final = 30.0
+START_TIMEOUT_S: Final = 30.0
+SPEAKER: Final = Path(__file__).with_name("espeak_speaker.py")
+STOP_GRACE_S: Final = 2.0
 
 
 def espeak_program() -> str | None:
@@ -38,17 +49,23 @@ def espeak_program() -> str | None:
 
 
 class EspeakCommand:
-    """espeak-ng's command line: voices listed and lines spoken, each in a process of its own."""
+    """espeak-ng: voices listed by its command line, lines spoken by its library in a speaker
+    process (started on first use, one voice at one rate: another starts one afresh), or by the
+    command where the library cannot be loaded."""
 
     def __init__(self, program: str) -> None:
         self.program = program
+        self._speaker: _Speaker | None = None
         self._running: subprocess.Popen[bytes] | None = None
+        self._library = True
 
     @property
     def pid(self) -> int | None:
-        """The process speaking now, if any."""
-        running = self._running
-        return running.pid if running is not None else None
+        """The process speaking, if any: the speaker, or the command speaking now."""
+        for process in (self._speaker.process if self._speaker else None, self._running):
+            if process is not None and process.poll() is None:
+                return process.pid
+        return None
 
     def voices(self) -> list[VoiceInfo]:
         return _voices(self.program)
@@ -66,26 +83,49 @@ class EspeakCommand:
         return f"{voice_id}+{variant.strip()}"
 
     def speak(self, voice_id: str, rate: int, text: str, timeout_s: float) -> tuple[int, Samples]:
-        """One utterance: (WAV sample rate, samples as espeak-ng made them). The text goes in on
-        stdin (as UTF-8, whatever the locale), so one starting with "-" is not an option."""
+        """One utterance: (WAV sample rate, samples as espeak-ng made them)."""
+        speaker = self._speaker_for(voice_id, rate) if self._library else None
+        if speaker is None:
+            return self._speak_command(voice_id, rate, text, timeout_s)
+        try:
+            return speaker.sample_rate, pcm16_to_float(speaker.speak(text, timeout_s))
+        except BaseException:
+            self.close(kill=True)  # failed, timed out or interrupted mid-line: no reply awaited
+            raise
+
+    def close(self, kill: bool = False) -> None:
+        if self._speaker is not None:
+            self._speaker.stop(kill)
+            self._speaker = None
+
+    def _speaker_for(self, voice_id: str, rate: int) -> _Speaker | None:
+        if self._speaker is not None and self._speaker.speaks(voice_id, rate):
+            return self._speaker
+        self.close()
+        try:
+            self._speaker = _Speaker(voice_id, rate)
+        except _NoLibrary:
+            self._library = False  # the command line, from now on
+        return self._speaker
+
+    def _speak_command(
+        self, voice_id: str, rate: int, text: str, timeout_s: float
+    ) -> tuple[int, Samples]:
+        """The text on the command's stdin (as UTF-8, whatever the locale), so one starting
+        with "-" is not an option."""
         command = [self.program, "-b", "1", "-v", voice_id, "-s", str(rate), "--stdout"]
         try:
             process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
         except OSError as e:
-            raise VoiceError(
-                f"Cannot start espeak-ng ({e}): free some memory or processes and try again"
-            ) from None
+            raise VoiceError(_cannot_start(e)) from None
         with process:  # its pipes closed and the process waited for, whatever happens
             self._running = process
             try:
                 out, err = process.communicate(text.encode("utf-8"), timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                raise VoiceError(
-                    f"The system voice took over {timeout_s:g} s speaking {shorten(text)} and "
-                    f"was stopped: try again, or split the text into shorter cues"
-                ) from None
+                raise VoiceError(_too_long(text, timeout_s)) from None
             finally:
                 # Stopped whatever happened (a timeout, Ctrl-C): no process outlives its line.
                 if process.poll() is None:
@@ -96,12 +136,127 @@ class EspeakCommand:
         return _read_wav(out, text)
 
 
-def _failure(code: int, err: bytes, text: str) -> str:
-    if code < 0:
+class _NoLibrary(Exception):
+    """libespeak-ng could not be loaded or started: the command line speaks instead."""
+
+
+class _Speaker:
+    """The speaker process (espeak_speaker.py) for one voice at one rate."""
+
+    def __init__(self, voice_id: str, rate: int) -> None:
+        self.voice_id, self.rate = voice_id, rate
+        # -I -S: the standard library alone, whatever the environment says (starts in ~20 ms).
+        command = [sys.executable, "-I", "-S", str(SPEAKER), voice_id, str(rate)]
+        try:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except OSError as e:
+            raise VoiceError(_cannot_start(e)) from None
+        # Stopped when this handle is dropped, and at interpreter exit.
+        self._finalizer = weakref.finalize(self, _stop, self.process)
+        try:
+            status, data = self._reply(START_TIMEOUT_S)
+        except TimeoutError:
+            self.stop(kill=True)
+            raise VoiceError(_too_long(None, START_TIMEOUT_S)) from None
+        except _Stopped:
+            code = self.process.wait()
+            self.stop()
+            if code < 0:  # killed: said, not hidden behind the command line
+                raise VoiceError(_failure(code, b"", None)) from None
+            raise _NoLibrary() from None
+        if status != 0 or len(data) != 4:
+            self.stop()
+            raise _NoLibrary()  # libespeak-ng missing, or without the voice: the command says
+        self.sample_rate: int = struct.unpack("<I", data)[0]
+
+    def speaks(self, voice_id: str, rate: int) -> bool:
+        return (self.voice_id, self.rate) == (voice_id, rate) and self.process.poll() is None
+
+    def speak(self, text: str, timeout_s: float) -> bytes:
+        """The text's 16-bit samples."""
+        data = text.encode("utf-8")
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(struct.pack("<I", len(data)) + data)
+            self.process.stdin.flush()
+            status, reply = self._reply(timeout_s)
+        except TimeoutError:  # before OSError, which it is
+            raise VoiceError(_too_long(text, timeout_s)) from None
+        except (_Stopped, OSError):
+            self.process.kill()
+            raise VoiceError(_failure(self.process.wait(), b"", text)) from None
+        if status != 0 or not reply:
+            said = reply.decode("utf-8", "replace") if status else ""
+            raise VoiceError(_failure(0, said.encode(), text))
+        return reply
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()  # its child, if speaking, dies with it (PR_SET_PDEATHSIG)
+        self._finalizer()
+
+    def _reply(self, timeout_s: float) -> tuple[int, bytes]:
+        deadline = time.monotonic() + timeout_s
+        status, size = struct.unpack("<BI", self._read(5, deadline))
+        return status, self._read(size, deadline)
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        assert self.process.stdout is not None
+        fd, parts = self.process.stdout.fileno(), []
+        while n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError()
+            part = os.read(fd, min(n, 1 << 20))
+            if not part:
+                raise _Stopped()
+            parts.append(part)
+            n -= len(part)
+        return b"".join(parts)
+
+
+class _Stopped(Exception):
+    """The speaker closed its end: it stopped."""
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End of input asks the speaker to finish; one that does not is killed (its child, if it is
+    speaking, dies with it)."""
+    with contextlib.suppress(OSError):
+        if process.stdin:
+            process.stdin.close()
+    try:
+        process.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe:
+            pipe.close()
+
+
+def _cannot_start(e: OSError) -> str:
+    return f"Cannot start espeak-ng ({e}): free some memory or processes and try again"
+
+
+def _too_long(text: str | None, timeout_s: float) -> str:
+    return (
+        f"The system voice took over {timeout_s:g} s {_doing(text)} and was stopped: "
+        f"try again, or split the text into shorter cues"
+    )
+
+
+def _doing(text: str | None) -> str:
+    return f"speaking {shorten(text)}" if text is not None else "starting"
+
+
+def _failure(code: int, err: bytes, text: str | None) -> str:
+    if code < 0 or text is None:
         return (
-            f"The system voice stopped unexpectedly (exit code {code}) while speaking "
-            f"{shorten(text)}: try again; if it happens again, choose another voice "
-            f"(`audioguide voices`)"
+            f"The system voice stopped unexpectedly (exit code {code}) while {_doing(text)}: "
+            f"try again; if it happens again, choose another voice (`audioguide voices`)"
         )
     said = err.decode("utf-8", "replace").strip().splitlines()
     why = f" ({said[-1]})" if said else ""

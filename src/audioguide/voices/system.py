@@ -157,6 +157,8 @@ class SystemVoice:
     def close(self) -> None:
         with self._lock:
             self._stop_worker()
+            if self._espeak:
+                self._espeak.close()
 
     def _speak_chunk(self, text: str) -> tuple[int, Samples]:
         """One utterance: (WAV sample rate, samples as the engine made them)."""
