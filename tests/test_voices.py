@@ -643,6 +643,28 @@ def test_the_speaker_says_every_bundled_line_as_the_command_does() -> None:
 
 
 @pytest.mark.integration
+def test_espeak_is_given_whole_sentences_of_at_most_999_bytes() -> None:
+    # espeak-ng reads 999 bytes at a time and speaks each piece alone: given more, it cut a word
+    # in two where the bytes ended (a Greek letter is two bytes, a Chinese one three).
+    voice = SystemVoice("el", engine="espeak-ng")
+    given: list[str] = []
+    speak = voice._speak_chunk
+
+    def recorded(text: str) -> tuple[int, Samples]:
+        given.append(text)
+        return speak(text)
+
+    voice._speak_chunk = recorded  # type: ignore[method-assign]
+    sentence = "Αναπνεύστε αργά και αφήστε τους ώμους να χαλαρώσουν. "
+    try:
+        voice.synthesize(sentence * 30)
+    finally:
+        voice.close()
+    assert len(given) > 1 and "".join(f"{g} " for g in given) == sentence * 30
+    assert all(len(g.encode()) <= 999 and g.endswith(".") for g in given)
+
+
+@pytest.mark.integration
 def test_without_libespeak_ng_the_command_speaks(monkeypatch: pytest.MonkeyPatch) -> None:
     from audioguide.voices import espeak
 

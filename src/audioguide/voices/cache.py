@@ -31,7 +31,8 @@ CACHE_FORMAT: Final = "audioguide-speech-v1"
 LOUDNESS_MEMO: Final = "loudness.json"
 """The clips' measured loudness, which sound.levels keeps in the cache folder beside them."""
 TWIN_MIN_CLIPS: Final = 8
-"""New clips worth a second engine process for: starting one costs about 0.2 s."""
+"""New clips worth a second engine process for: espeak-ng's speaker starts in about 30 ms and
+says a line in about 5 (pyttsx3's worker takes longer to start, and longer a line)."""
 
 
 class _Counts:

@@ -27,7 +27,15 @@ from ..audio import Samples, fade_edges, pcm16_to_float, resample, silence
 from ..errors import VoiceError
 from ..files import keep
 from ..options import DEFAULT_RATE
-from .clips import VoiceInfo, check_clip, check_rate, shorten, split_text, trim_silence
+from .clips import (
+    MAX_CHUNK_CHARS,
+    VoiceInfo,
+    check_clip,
+    check_rate,
+    shorten,
+    split_text,
+    trim_silence,
+)
 from .espeak import EspeakCommand, espeak_program
 from .system_worker import worker_main
 
@@ -35,6 +43,11 @@ UTTERANCE_TIMEOUT_S: Final = 60.0
 """A 4,000-character chunk takes about a second; a minute means the engine is stuck."""
 START_TIMEOUT_S: Final = 60.0
 STOP_GRACE_S: Final = 2.0
+ESPEAK_CHUNK_CHARS: Final = 333
+"""espeak-ng reads its input 999 bytes at a time and speaks each piece as an utterance of its own,
+cutting a word where the bytes end (its command and the speaker alike). Chunks of at most 333
+characters, cut at sentence ends (split_text), are at most 999 bytes in any script a voice reads
+(3 bytes a character at most; emoji, the 4-byte ones, are left out before)."""
 
 Engine = Literal["espeak-ng", "pyttsx3"]
 
@@ -86,7 +99,8 @@ class SystemVoice:
     def key(self) -> str:
         # espeak-ng's command line speaks a line as pyttsx3's fresh engine does, its later lines
         # not (up to 500 samples apart): its clips are not pyttsx3's, so not under its key.
-        engine = "espeak-ng" if self._espeak else "system"
+        # Clips of a cue over 333 characters, once spoken in pieces cut at 999 bytes: not reused.
+        engine = f"espeak-ng/{ESPEAK_CHUNK_CHARS}" if self._espeak else "system"
         return f"{engine}:{self.voice_id}:{self.rate}"
 
     @property
@@ -134,7 +148,7 @@ class SystemVoice:
             return silence(0)  # nothing to say; espeak would give a silent clip
         wav_rate = 0
         parts: list[Samples] = []
-        for chunk in split_text(text):
+        for chunk in split_text(text, ESPEAK_CHUNK_CHARS if self._espeak else MAX_CHUNK_CHARS):
             wav_rate, pcm = self._speak_chunk(chunk)
             check_clip(trim_silence(pcm, wav_rate), wav_rate, chunk, self.rate)
             parts.append(pcm)
