@@ -210,6 +210,38 @@ def test_k_weighting_derived_for_48_khz_is_the_published_table() -> None:
     np.testing.assert_allclose(loudness._k_weighting_sos(48_000), published, atol=1e-8)
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_k_weighting_is_scipys_filters_as_a_stream(channels: int) -> None:
+    # The meter applies the two biquads as a convolution with their impulse response (no
+    # scipy.signal in a build): against sosfilt on the same stream, cut into uneven blocks.
+    rng = np.random.default_rng(7)
+    samples = rng.standard_normal((channels, 300_000)) * 0.2
+    samples[:, 100_000:100_050] = 0.9  # a click: the response's long tail, carried over cuts
+    expected = sosfilt(loudness._K_WEIGHTING, samples, axis=-1)
+    weighting, got, at = loudness.KWeighting(channels), [], 0
+    for size in (1, 5000, 8191, 8192, 140_000, 138_616):
+        got.append(weighting(samples[:, at : at + size]))
+        at += size
+    assert at == samples.shape[1]
+    np.testing.assert_allclose(np.concatenate(got, axis=1), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 24000, 32000, 48000])
+def test_resampling_is_scipys_resample_poly(rate: int) -> None:
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    rng = np.random.default_rng(rate)
+    g = gcd(rate, SAMPLE_RATE)
+    for n in (1, 7, 1000, 50_001):
+        clip = (rng.standard_normal(n) * 0.3).astype(np.float32)
+        expected = resample_poly(clip, SAMPLE_RATE // g, rate // g).astype(np.float32)
+        got = resample(clip, rate)
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=0, atol=5e-7)
+
+
 @needs_ffmpeg
 def test_the_44k1_filters_matter(monkeypatch: pytest.MonkeyPatch) -> None:
     """The 30 Hz + 1 kHz test signal tells the filters apart: with the 48 kHz table used at

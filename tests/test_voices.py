@@ -620,10 +620,9 @@ def test_the_speaker_says_every_bundled_line_as_the_command_does() -> None:
     # libespeak-ng in one process, forked for each line, against a fresh espeak-ng command per
     # line: the same samples to the bit (spoken by the library without the fork, 383 of 384
     # lines differed), for every line of every bundled routine, at two voices and rates.
-    from recogniser import cue_texts
-
     from audioguide.language.library import bundled_routines
     from audioguide.voices.espeak import EspeakCommand, espeak_program
+    from recogniser import cue_texts
 
     program = espeak_program()
     assert program is not None
@@ -655,7 +654,7 @@ def test_espeak_is_given_whole_sentences_of_at_most_999_bytes() -> None:
         return speak(text)
 
     voice._speak_chunk = recorded  # type: ignore[method-assign]
-    sentence = "Αναπνεύστε αργά και αφήστε τους ώμους να χαλαρώσουν. "
+    sentence = "Αναπνεύστε αργά και αφήστε τους ώμους να χαλαρώσουν. "  # noqa: RUF001 (Greek)
     try:
         voice.synthesize(sentence * 30)
     finally:

@@ -353,7 +353,7 @@ def _release_curve(per_sample: float, n: int) -> tuple[Float64s, Float64s]:
 
 def _release_curves(per_sample: float, n: int) -> tuple[Float64s, Float64s]:
     """r^-k and r^k for k = 0 .. n - 1, r = e^-per_sample: made once per release time and kept
-    (a cold build limits each new line some three times, each time with a new Limiter)."""
+    (a cold build limits each new line two or three times, each time with a new Limiter)."""
     longest = int(_RELEASE_SPAN / per_sample)
     growth, decay = _release_curve(per_sample, max(n, min(CHUNK_SAMPLES, longest)))
     return growth[:n], decay[:n]
