@@ -619,7 +619,8 @@ def test_the_same_line_gives_the_same_samples_in_any_process() -> None:
 def test_the_speaker_says_every_bundled_line_as_the_command_does() -> None:
     # libespeak-ng in one process, forked for each line, against a fresh espeak-ng command per
     # line: the same samples to the bit (spoken by the library without the fork, 383 of 384
-    # lines differed), for every line of every bundled routine, at two voices and rates.
+    # lines differed), for every line of every bundled routine at gmw/en 150, every ninth at
+    # en-us+f3 120, and German at 140.
     from audioguide.language.library import bundled_routines
     from audioguide.voices.espeak import EspeakCommand, espeak_program
     from recogniser import cue_texts
@@ -630,8 +631,13 @@ def test_the_speaker_says_every_bundled_line_as_the_command_does() -> None:
     assert len(lines) > 250
     espeak = EspeakCommand(program)
     try:
-        for voice_id, rate, texts in (("gmw/en", 150, lines), ("gmw/en-us+f3", 120, lines[::9])):
-            for text in [*texts, "[[h@'loU]] wIth phonemes", "-5 seconds"]:
+        german = ["Atme langsam ein und lass die Schultern sinken.", "Halte fünf Sekunden."]
+        for voice_id, rate, texts in (
+            ("gmw/en", 150, [*lines, "[[h@'loU]] wIth phonemes", "-5 seconds"]),
+            ("gmw/en-us+f3", 120, lines[::9]),
+            ("gmw/de", 140, german),
+        ):
+            for text in texts:
                 rate_hz, ours = espeak.speak(voice_id, rate, text, 60.0)
                 assert espeak.pid is not None  # spoken by the speaker, not the command
                 theirs = espeak._speak_command(voice_id, rate, text, 60.0)
@@ -667,11 +673,16 @@ def test_espeak_is_given_whole_sentences_of_at_most_999_bytes() -> None:
 def test_without_libespeak_ng_the_command_speaks(monkeypatch: pytest.MonkeyPatch) -> None:
     from audioguide.voices import espeak
 
-    spoken = SystemVoice(engine="espeak-ng").synthesize(SENTENCE)
+    by_library = SystemVoice(engine="espeak-ng")
+    spoken = by_library.synthesize(SENTENCE)
+    by_library.close()
     monkeypatch.setattr(espeak, "SPEAKER", Path("/nonexistent/espeak_speaker.py"))
     voice = SystemVoice(engine="espeak-ng")
-    assert voice.synthesize(SENTENCE).tobytes() == spoken.tobytes()
-    assert voice._espeak is not None and voice._espeak._library is False
+    try:
+        assert voice.synthesize(SENTENCE).tobytes() == spoken.tobytes()
+        assert voice._espeak is not None and voice._espeak._library is False
+    finally:
+        voice.close()
 
 
 @pytest.mark.integration

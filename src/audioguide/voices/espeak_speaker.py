@@ -96,7 +96,7 @@ def _load() -> ctypes.CDLL:
 
 
 def _speak(lib: ctypes.CDLL, text: bytes, out: int) -> None:
-    """In the forked child: the text's samples to `out`; exits with 0 when all were written."""
+    """In the forked child: the text's samples, written whole to the pipe `out`."""
     pcm: list[bytes] = []
 
     def collect(wav: ctypes._Pointer[ctypes.c_short], n: int, _events: object) -> int:
