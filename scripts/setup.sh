@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# ffmpeg encodes the MP3; espeak-ng is the system voice on Linux (pyttsx3 needs libespeak-ng1:
-# the older libespeak1 alone fails); the DejaVu fonts set the cover's title with every accented
+# ffmpeg encodes the MP3; espeak-ng is the system voice on Linux (libespeak-ng1 is what speaks:
+# the speaker loads it, as pyttsx3 does; the older libespeak1 alone fails); the DejaVu fonts set the cover's title with every accented
 # letter of Spanish, German and French; Noto's and WenQuanYi's draw a client's name in any other
 # script (Devanagari, Thai, Chinese...) on the cover and the pages printed to PDF.
 packages=(ffmpeg espeak-ng libespeak-ng1 fonts-dejavu-core fonts-dejavu-extra fonts-noto-core
