@@ -114,6 +114,26 @@ def shorten(text: str, width: int = 40) -> str:
     return repr(flat if len(flat) <= width else flat[: width - 1] + "…")
 
 
+def too_long(text: str | None, timeout_s: float) -> str:
+    """An engine stopped after `timeout_s` speaking `text` (None: starting)."""
+    return (
+        f"The system voice took over {timeout_s:g} s {_doing(text)} and was stopped: "
+        f"try again, or split the text into shorter cues"
+    )
+
+
+def stopped(code: int | None, text: str | None) -> str:
+    """An engine that died with exit `code` speaking `text` (None: starting)."""
+    return (
+        f"The system voice stopped unexpectedly (exit code {code}) while {_doing(text)}: "
+        f"try again; if it happens again, choose another voice (`audioguide voices`)"
+    )
+
+
+def _doing(text: str | None) -> str:
+    return f"speaking {shorten(text)}" if text else "starting"
+
+
 def check_rate(rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise VoiceError(

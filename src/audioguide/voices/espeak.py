@@ -29,7 +29,7 @@ from typing import Final
 
 from ..audio import Samples, pcm16_to_float
 from ..errors import VoiceError
-from .clips import VoiceInfo, shorten
+from .clips import VoiceInfo, shorten, stopped, too_long
 from .system_worker import resolve_base, unknown_variant
 
 DEFAULT_VOICE: Final = "en"
@@ -125,7 +125,7 @@ class EspeakCommand:
             try:
                 out, err = process.communicate(text.encode("utf-8"), timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                raise VoiceError(_too_long(text, timeout_s)) from None
+                raise VoiceError(too_long(text, timeout_s)) from None
             finally:
                 # Stopped whatever happened (a timeout, Ctrl-C): no process outlives its line.
                 if process.poll() is None:
@@ -160,7 +160,7 @@ class _Speaker:
             status, data = self._reply(START_TIMEOUT_S)
         except TimeoutError:
             self.stop(kill=True)
-            raise VoiceError(_too_long(None, START_TIMEOUT_S)) from None
+            raise VoiceError(too_long(None, START_TIMEOUT_S)) from None
         except _Stopped:
             code = self.process.wait()
             self.stop()
@@ -184,7 +184,7 @@ class _Speaker:
             self.process.stdin.flush()
             status, reply = self._reply(timeout_s)
         except TimeoutError:  # before OSError, which it is
-            raise VoiceError(_too_long(text, timeout_s)) from None
+            raise VoiceError(too_long(text, timeout_s)) from None
         except (_Stopped, OSError):
             self.process.kill()
             raise VoiceError(_failure(self.process.wait(), b"", text)) from None
@@ -241,23 +241,9 @@ def _cannot_start(e: OSError) -> str:
     return f"Cannot start espeak-ng ({e}): free some memory or processes and try again"
 
 
-def _too_long(text: str | None, timeout_s: float) -> str:
-    return (
-        f"The system voice took over {timeout_s:g} s {_doing(text)} and was stopped: "
-        f"try again, or split the text into shorter cues"
-    )
-
-
-def _doing(text: str | None) -> str:
-    return f"speaking {shorten(text)}" if text is not None else "starting"
-
-
 def _failure(code: int, err: bytes, text: str | None) -> str:
     if code < 0 or text is None:
-        return (
-            f"The system voice stopped unexpectedly (exit code {code}) while {_doing(text)}: "
-            f"try again; if it happens again, choose another voice (`audioguide voices`)"
-        )
+        return stopped(code, text)
     said = err.decode("utf-8", "replace").strip().splitlines()
     why = f" ({said[-1]})" if said else ""
     return (

@@ -32,8 +32,9 @@ from .clips import (
     VoiceInfo,
     check_clip,
     check_rate,
-    shorten,
     split_text,
+    stopped,
+    too_long,
     trim_silence,
 )
 from .espeak import EspeakCommand, espeak_program
@@ -274,16 +275,7 @@ class _WorkerFailed(Exception):
 
 
 def _failure_message(e: _WorkerFailed, timeout_s: float, text: str | None) -> str:
-    what = f"speaking {shorten(text)}" if text else "starting"
-    if e.timed_out:
-        return (
-            f"The system voice took over {timeout_s:g} s {what} and was stopped: "
-            f"try again, or split the text into shorter cues"
-        )
-    return (
-        f"The system voice stopped unexpectedly (exit code {e.exitcode}) while {what}: "
-        f"try again; if it happens again, choose another voice (`audioguide voices`)"
-    )
+    return too_long(text, timeout_s) if e.timed_out else stopped(e.exitcode, text)
 
 
 class _Worker:
